@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// Thin launcher: the CLI lives in the compiled server layer.
+import { main } from '../dist/src/server/cli.js';
+
+main(process.argv.slice(2)).then(
+  (code) => { if (typeof code === 'number') process.exitCode = code; },
+  (err) => { console.error(err instanceof Error ? err.message : String(err)); process.exitCode = 1; },
+);
