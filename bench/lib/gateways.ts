@@ -1,0 +1,146 @@
+/**
+ * The three things the bench puts between a websocket client and guacd:
+ * - `ours`: createTunnel from src/tunnel on a plain http.Server, with a resolver
+ *   that returns a fixed target;
+ * - `lite`: guacamole-lite 1.2.0 driven as its README shows (a GuacamoleLite
+ *   server with websocket, guacd and client options; AES-256-CBC token);
+ * - `pipe`: the ceiling, TCP bytes into websocket messages without parsing.
+ * Each returns the URL a client opens for one session.
+ */
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { WebSocketServer } from 'ws';
+import { instr } from './wire.js';
+
+export type GatewayKind = 'ours' | 'lite' | 'pipe';
+
+export interface Upstream {
+  host: string;
+  port: number;
+  /** Target connection: guacd protocol and parameters (for the stand-in, any ssh-like set). */
+  protocol: 'ssh' | 'vnc';
+  params: Record<string, string | number>;
+}
+
+export interface RunningGateway {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Size asked by every client, so all gateways hand guacd the same display. */
+const SIZE_QUERY = 'width=1024&height=768&dpi=96';
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
+    resolve((server.address() as { port: number }).port);
+  }));
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((r) => server.close(() => r()));
+}
+
+export async function startGateway(kind: GatewayKind, up: Upstream): Promise<RunningGateway> {
+  if (kind === 'ours') return startOurs(up);
+  if (kind === 'lite') return startLite(up);
+  return startPipe(up);
+}
+
+async function startOurs(up: Upstream): Promise<RunningGateway> {
+  const { createTunnel } = await import('../../src/tunnel/index.js');
+  const target = { protocol: up.protocol, params: { ...up.params } };
+  // The idle figure holds 2000 sessions: above the default cap of 1000.
+  const tunnel = createTunnel({ guacd: { host: up.host, port: up.port }, resolve: async () => target, limits: { maxSessions: 10000 } });
+  const server = createServer((req, res) => {
+    if (!tunnel.handleHttp(req, res)) res.writeHead(404).end();
+  });
+  server.on('upgrade', (req, socket, head) => tunnel.handleUpgrade(req, socket, head));
+  const port = await listen(server);
+  return {
+    url: `ws://127.0.0.1:${port}/tunnel?${SIZE_QUERY}`,
+    async close() {
+      await tunnel.close();
+      await closeServer(server);
+    },
+  };
+}
+
+/** Token the way guacamole-lite's README makes it: AES-256-CBC, `{ iv, value }` JSON, base64. */
+function liteToken(key: string, value: unknown): string {
+  const iv = randomBytes(16);
+  const cipher = createCipheriv('aes-256-cbc', Buffer.from(key), iv);
+  let encrypted = cipher.update(JSON.stringify(value), 'utf8', 'base64');
+  encrypted += cipher.final('base64');
+  return Buffer.from(JSON.stringify({ iv: iv.toString('base64'), value: encrypted })).toString('base64');
+}
+
+interface LiteServer { close(): void }
+type LiteCtor = new (ws: object, guacd: object, client: object) => LiteServer;
+
+async function startLite(up: Upstream): Promise<RunningGateway> {
+  const GuacamoleLite = createRequire(import.meta.url)('guacamole-lite') as LiteCtor;
+  const key = randomBytes(16).toString('hex'); // 32 bytes for AES-256
+  const server = createServer();
+  const lite = new GuacamoleLite({ server }, { host: up.host, port: up.port }, {
+    crypt: { cypher: 'AES-256-CBC', key },
+    log: { level: 0 /* QUIET */ },
+    // Its default closes a session after 10 s without a browser message; a bench client is silent.
+    maxInactivityTime: 0,
+  });
+  const port = await listen(server);
+  const token = liteToken(key, { connection: { type: up.protocol, settings: { ...up.params } } });
+  return {
+    url: `ws://127.0.0.1:${port}/?token=${encodeURIComponent(token)}&${SIZE_QUERY}`,
+    async close() {
+      lite.close();
+      await closeServer(server);
+    },
+  };
+}
+
+const HIGH_WATER = 1 << 20;
+const LOW_WATER = 256 << 10;
+
+async function startPipe(up: Upstream): Promise<RunningGateway> {
+  // A canned handshake: the stand-in answers `select` with `args` and `connect` with `ready`.
+  const hello = instr('select', up.protocol) + instr('size', 1024, 768, 96) + instr('audio') + instr('video') +
+    instr('image', 'image/png') + instr('connect', 'VERSION_1_3_0', ...Object.values(up.params));
+  const server = createServer();
+  const wss = new WebSocketServer({ server, handleProtocols: () => 'guacamole' });
+  wss.on('connection', (ws) => {
+    const sock = connect(up.port, up.host);
+    sock.setNoDelay(true);
+    sock.write(hello);
+    let paused = false;
+    const resume = (): void => {
+      if (paused && ws.bufferedAmount < LOW_WATER) {
+        paused = false;
+        sock.resume();
+      }
+    };
+    sock.on('data', (d) => {
+      ws.send(d, { binary: false }, resume);
+      if (!paused && ws.bufferedAmount > HIGH_WATER) {
+        paused = true;
+        sock.pause();
+      }
+    });
+    ws.on('message', (m: Buffer) => sock.write(m));
+    ws.on('close', () => sock.destroy());
+    ws.on('error', () => sock.destroy());
+    sock.on('close', () => ws.close());
+    sock.on('error', () => ws.terminate());
+  });
+  const port = await listen(server);
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    async close() {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await closeServer(server);
+    },
+  };
+}

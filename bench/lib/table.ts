@@ -1,0 +1,91 @@
+/** The text table `npm run bench` prints. */
+import { ok, type Results, type Fig, type Section } from './results.js';
+import { human } from './stats.js';
+
+function grid(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
+}
+
+function cell<T extends object>(f: Fig<T> | undefined, show: (v: T) => string): string {
+  if (!f) return '-';
+  if ('error' in f) return 'n/a';
+  return show(f as T);
+}
+
+function errors<T extends object>(s: Section<T> | undefined): string[] {
+  if (!s) return [];
+  return Object.entries(s.figures)
+    .filter(([, f]) => 'error' in (f as object))
+    .map(([k, f]) => `  ! ${k}: ${(f as { error: string }).error.split('\n')[0]}`);
+}
+
+const KINDS = ['pipe', 'lite', 'ours'];
+const kb = (b: number): string => (b / 1024).toFixed(1);
+const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
+
+export function renderTable(r: Results): string {
+  const out: string[] = [];
+  const head = (s: string, sec?: { date: string; quick: boolean }): void => {
+    out.push('', `${s}${sec ? `   [${sec.date}${sec.quick ? ', quick' : ''}]` : ''}`);
+  };
+  if (r.parser) {
+    const impls = ['ours-parser', 'ours-splitter', 'ours-splitter-bytes', 'lite', 'common-js', 'indexOf'];
+    const recs = [...new Set(Object.keys(r.parser.figures).map((k) => k.split('/')[0]!))].sort();
+    head('Parser, 64 KiB chunks: MB/s (instructions/s)', r.parser);
+    out.push(grid([['recording', ...impls], ...recs.map((rec) => [rec, ...impls.map((i) =>
+      cell(r.parser!.figures[`${rec}/${i}`], (v) => `${v.mbps.toFixed(0)} (${human(v.instrPerSec)})`))])]));
+    out.push(...errors(r.parser));
+  }
+  if (r.tunnel) {
+    head('Tunnel throughput, stand-in guacd → gateway → ws client: MB/s', r.tunnel);
+    out.push(grid([['', ...KINDS], ['MB/s', ...KINDS.map((k) => cell(r.tunnel!.figures[k], (v) => v.mbps.toFixed(0)))]]));
+    out.push(...errors(r.tunnel));
+  }
+  if (r.latency) {
+    const kinds = ['tcp', ...KINDS];
+    head('Round trip key → sync: ms', r.latency);
+    out.push(grid([['', ...kinds],
+      ['p50', ...kinds.map((k) => cell(r.latency!.figures[k], (v) => v.p50.toFixed(3)))],
+      ['p99', ...kinds.map((k) => cell(r.latency!.figures[k], (v) => v.p99.toFixed(3)))]]));
+    out.push(...errors(r.latency));
+  }
+  if (r.idle) {
+    const n = Object.values(r.idle.figures).map((f) => ok(f)?.sessions).find(Boolean) ?? '?';
+    head(`Idle sessions (${n}): memory per session, KB`, r.idle);
+    out.push(grid([['', ...KINDS],
+      ['RSS (2nd half)', ...KINDS.map((k) => cell(r.idle!.figures[k], (v) => kb(v.rssPerSession)))],
+      ['RSS (average)', ...KINDS.map((k) => cell(r.idle!.figures[k], (v) => kb(v.rssPerSessionAvg)))],
+      ['heap+external (2nd half)', ...KINDS.map((k) => cell(r.idle!.figures[k], (v) => kb(v.heapPerSession)))],
+      ['open all, ms', ...KINDS.map((k) => cell(r.idle!.figures[k], (v) => v.openMs.toFixed(0)))]]));
+    out.push(...errors(r.idle));
+  }
+  if (r.shared) {
+    const n = Object.values(r.shared.figures).map((f) => ok(f)?.sessions).find(Boolean) ?? '?';
+    head(`Throughput shared by ${n} sessions streaming at once: MB/s total`, r.shared);
+    out.push(grid([['', ...KINDS], ['MB/s', ...KINDS.map((k) => cell(r.shared!.figures[k], (v) => `${v.mbps.toFixed(0)}${v.capped ? '*' : ''}`))]]));
+    out.push(...errors(r.shared));
+  }
+  if (r.stalled) {
+    head('Browser stops reading: gateway memory, MiB', r.stalled);
+    out.push(grid([['', ...KINDS],
+      ['base RSS', ...KINDS.map((k) => cell(r.stalled!.figures[k], (v) => mb(v.baseRss)))],
+      ['peak RSS', ...KINDS.map((k) => cell(r.stalled!.figures[k], (v) => mb(v.peakRss)))],
+      ['taken from guacd', ...KINDS.map((k) => cell(r.stalled!.figures[k], (v) => mb(v.upstreamBytes)))]]));
+    out.push(...errors(r.stalled));
+  }
+  if (r.realstack) {
+    const kinds = ['lite', 'ours'];
+    head('Real SSH through guacd 1.3.0: ws open → first frame, median ms', r.realstack);
+    out.push(grid([['', ...kinds],
+      ['first img/sync', ...kinds.map((k) => cell(r.realstack!.figures[k], (v) => v.firstFrameMs.toFixed(1)))],
+      ['first img', ...kinds.map((k) => cell(r.realstack!.figures[k], (v) => v.firstImgMs.toFixed(1)))]]));
+    out.push(...errors(r.realstack));
+  }
+  if (r.targets.length) {
+    head('Targets (ours)');
+    out.push(grid(r.targets.map((t) => [t.label, `${t.value.toFixed(t.unit === 'x' ? 2 : 3)}${t.unit}`, `${t.cmp} ${t.target}${t.unit}`, t.pass ? 'PASS' : 'MISS'])));
+  }
+  for (const n of r.notes) out.push(`note: ${n}`);
+  return out.join('\n');
+}

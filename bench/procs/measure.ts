@@ -1,0 +1,43 @@
+/**
+ * Child entry for one measurement: the orchestrator (bench/run.ts) starts one
+ * of these per figure and calls `run` with the suite and its parameters, so
+ * every figure gets a clean heap and JIT state.
+ */
+import { serveChild } from '../lib/proc.js';
+
+export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack';
+
+export interface MeasureArg {
+  suite: Suite;
+  params: unknown;
+}
+
+async function run(arg: MeasureArg): Promise<unknown> {
+  switch (arg.suite) {
+    case 'parser': {
+      const m = await import('../suites/parser.js');
+      return m.measureParser(arg.params as Parameters<typeof m.measureParser>[0]);
+    }
+    case 'tunnel': {
+      const m = await import('../suites/tunnel.js');
+      return m.measureTunnel(arg.params as Parameters<typeof m.measureTunnel>[0]);
+    }
+    case 'latency': {
+      const m = await import('../suites/latency.js');
+      return m.measureLatency(arg.params as Parameters<typeof m.measureLatency>[0]);
+    }
+    case 'idle':
+    case 'shared':
+    case 'stalled': {
+      const m = await import('../suites/scale.js');
+      const params = arg.params as Parameters<typeof m.measureIdle>[0];
+      return arg.suite === 'idle' ? m.measureIdle(params) : arg.suite === 'shared' ? m.measureShared(params) : m.measureStalled(params);
+    }
+    case 'realstack': {
+      const m = await import('../suites/realstack.js');
+      return m.measureRealStack(arg.params as Parameters<typeof m.measureRealStack>[0]);
+    }
+  }
+}
+
+serveChild(async () => ({ handlers: { run: (arg) => run(arg as MeasureArg) } }));

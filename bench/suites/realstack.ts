@@ -1,0 +1,70 @@
+/**
+ * Real stack: websocket open → first frame of a real SSH session through the
+ * gateway and guacd 1.3.0 of the test environment. "First frame" is the first
+ * `img` or `sync` after the handshake (as asked); the first `img` (first
+ * pixels of the terminal) is kept too.
+ */
+import type WebSocket from 'ws';
+import { startGatewayProc } from '../lib/stack.js';
+import { openWs, msgBuffer, takeEarly } from '../lib/client.js';
+import { InstrReader } from '../lib/wire.js';
+import { nowMs, median, round, sleep } from '../lib/stats.js';
+import type { GatewayKind, Upstream } from '../lib/gateways.js';
+
+export interface RealStackParams {
+  kind: GatewayKind;
+  upstream: Upstream;
+  quick?: boolean;
+}
+
+export interface RealStackResult {
+  kind: GatewayKind;
+  runs: number;
+  firstFrameMs: number;
+  firstImgMs: number;
+  samples: { frame: number; img: number }[];
+}
+
+function firstFrame(ws: WebSocket, t0: number, timeoutMs: number): Promise<{ frame: number; img: number }> {
+  return new Promise((resolve, reject) => {
+    let frame = NaN;
+    const timer = setTimeout(() => reject(new Error('no frame in time')), timeoutMs);
+    const reader = new InstrReader((opcode) => {
+      if (Number.isNaN(frame) && (opcode === 'img' || opcode === 'sync')) frame = nowMs() - t0;
+      if (opcode === 'img') {
+        clearTimeout(timer);
+        ws.removeAllListeners('message');
+        resolve({ frame, img: nowMs() - t0 });
+      }
+      if (opcode === 'error') reject(new Error('guacd error'));
+    });
+    for (const b of takeEarly(ws)) reader.push(b);
+    ws.on('message', (d) => reader.push(msgBuffer(d)));
+    ws.once('close', (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
+  });
+}
+
+export async function measureRealStack(p: RealStackParams): Promise<RealStackResult> {
+  const gw = await startGatewayProc(p.kind, p.upstream);
+  const samples: RealStackResult['samples'] = [];
+  try {
+    const n = p.quick ? 3 : 10;
+    for (let i = 0; i < n + 1; i++) {
+      const ws = await openWs(gw.info.url);
+      const t0 = nowMs();
+      const s = await firstFrame(ws, t0, 20000);
+      ws.close();
+      if (i > 0) samples.push({ frame: round(s.frame, 2), img: round(s.img, 2) }); // the first run warms both sides
+      await sleep(300);
+    }
+  } finally {
+    await gw.stop();
+  }
+  return {
+    kind: p.kind,
+    runs: samples.length,
+    firstFrameMs: round(median(samples.map((s) => s.frame)), 2),
+    firstImgMs: round(median(samples.map((s) => s.img)), 2),
+    samples,
+  };
+}

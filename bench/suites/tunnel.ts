@@ -1,0 +1,38 @@
+/**
+ * Tunnel throughput: a stand-in guacd replays the recorded streams as fast as
+ * its socket takes them, through the gateway, to one websocket client that
+ * counts bytes. Warm-up session first, then timed sessions; median MB/s.
+ */
+import { startStack } from '../lib/stack.js';
+import { receive } from '../lib/client.js';
+import { median, round } from '../lib/stats.js';
+import type { GatewayKind } from '../lib/gateways.js';
+
+export interface TunnelParams {
+  kind: GatewayKind;
+  recordings: string[];
+  quick?: boolean;
+}
+
+export interface TunnelResult {
+  kind: GatewayKind;
+  mbps: number;
+  runs: { bytes: number; ms: number; mbps: number; capped: boolean }[];
+}
+
+export async function measureTunnel(p: TunnelParams): Promise<TunnelResult> {
+  const total = p.quick ? 40e6 : 200e6;
+  const capMs = p.quick ? 6000 : 15000;
+  const stack = await startStack(p.kind, { mode: 'replay', recordings: p.recordings, bytesPerSession: total });
+  try {
+    await receive(stack.url, total / 10, capMs / 3);
+    const runs: TunnelResult['runs'] = [];
+    for (let i = 0; i < (p.quick ? 1 : 3); i++) {
+      const r = await receive(stack.url, total, capMs);
+      runs.push({ ...r, ms: round(r.ms, 1), mbps: round(r.bytes / r.ms / 1e3, 1) });
+    }
+    return { kind: p.kind, mbps: median(runs.map((r) => r.mbps)), runs };
+  } finally {
+    await stack.stop();
+  }
+}

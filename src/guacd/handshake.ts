@@ -1,0 +1,181 @@
+/**
+ * The guacd handshake, step by step as Java's `ConfiguredGuacamoleSocket`
+ * reads: `select`, expect `args`, send the client's capabilities, `connect`,
+ * expect `ready`. An `error` at any step becomes a GuacError with guacd's
+ * status.
+ */
+import { log } from '../log.js';
+import { abortError, errorFromInstruction, guacdError } from './errors.js';
+import { describeParam, isProtocol, normalizeWith, type ParamInput, type Protocol } from './params.js';
+import { LEGACY_VERSION, negotiateVersion, supports, type ProtocolVersion } from './versions.js';
+import type { Instruction } from './reader.js';
+
+/** What to connect to and how the client presents itself. */
+export interface HandshakeOptions {
+  /** Start a new connection with this protocol. Exactly one of `protocol` and `join`. */
+  protocol?: Protocol;
+  /** Join a live connection by its id (`$…`; the `$` is added when missing). */
+  join?: string;
+  /** Connection parameters, camelCase or guacd names (see `normalizeParams`). */
+  params?: ParamInput;
+  /** Sets the `read-only` parameter: guacd then ignores this user's input. Typical when joining. */
+  readOnly?: boolean;
+  /** Display size and resolution: default 1024 × 768 at 96 DPI. */
+  width?: number;
+  height?: number;
+  dpi?: number;
+  /** Mimetypes the client accepts: audio default `['audio/L16']`, video `[]`, image `['image/png', 'image/jpeg', 'image/webp']`. */
+  audio?: readonly string[];
+  video?: readonly string[];
+  image?: readonly string[];
+  /** IANA zone sent with `timezone` (protocol 1.1.0+); default the host's; `null` sends none. */
+  timezone?: string | null;
+  /** User name sent with `name` (protocol 1.5.0+; older guacd ignore it). */
+  name?: string;
+  /**
+   * Answers guacd's `required` prompts (protocol 1.3.0+), during or after the
+   * handshake, with values for the names asked. Names left out are answered
+   * empty. Without it a prompt ends the connection with `GUAC_CREDENTIALS_REQUIRED`.
+   */
+  onRequired?: (names: string[]) => Promise<Record<string, string>> | Record<string, string>;
+  /** Handshake timeout, default 15 000 ms. */
+  timeoutMs?: number;
+  /** Aborts the handshake. */
+  signal?: AbortSignal;
+}
+
+/** What the handshake established. */
+export interface HandshakeResult {
+  /** guacd's id of the connection (`$…`): others join with it. */
+  connectionId: string;
+  /** The protocol version both sides now speak. */
+  version: ProtocolVersion;
+  /** The version guacd announced (`VERSION_1_0_0` when it announced none). */
+  serverVersion: string;
+  /** The parameter names guacd asked for, in its order. */
+  args: string[];
+}
+
+/** @internal What the handshake needs from the client. */
+export interface HandshakeIO {
+  write(opcode: string, ...args: string[]): void;
+  next(): Promise<Instruction | null>;
+  /** The instruction the handshake waits for, for timeout messages. */
+  waiting?: string;
+}
+
+const warned = new Set<string>();
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw guacdError('GUAC_PARAM_INVALID', `The display ${what} must be a positive integer.`);
+  }
+  return value;
+}
+
+function hostTimezone(): string | undefined {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs the handshake over `io`.
+ * @throws GuacError: parameter errors (`GUAC_PARAM_*`, `GUAC_PROTOCOL_UNKNOWN`)
+ *   before anything is sent; `GUAC_GUACD_ERROR` (guacd's status),
+ *   `GUAC_GUACD_CLOSED`, `GUAC_JOIN_NOT_FOUND`, `GUAC_PROTOCOL_UNSUPPORTED`,
+ *   `GUAC_GUACD_PROTOCOL`, `GUAC_GUACD_TIMEOUT`, `GUAC_ABORTED`
+ */
+export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, signal: AbortSignal): Promise<HandshakeResult> {
+  // Everything the caller got wrong fails here, before a byte is sent.
+  if ((opts.protocol === undefined) === (opts.join === undefined)) {
+    throw guacdError('GUAC_PARAM_INVALID', 'The handshake needs exactly one of "protocol" and "join".');
+  }
+  if (opts.protocol !== undefined && !isProtocol(opts.protocol)) {
+    throw guacdError('GUAC_PROTOCOL_UNKNOWN', `Unknown protocol "${String(opts.protocol)}".`);
+  }
+  if (opts.join !== undefined && (typeof opts.join !== 'string' || opts.join.replace(/^\$/, '') === '')) {
+    throw guacdError('GUAC_PARAM_INVALID', 'The connection id to join is empty.');
+  }
+  const scope = opts.protocol ?? '*';
+  const values = normalizeWith(scope, opts.params ?? {});
+  if (opts.readOnly) values.set('read-only', 'true');
+  const width = positive(opts.width, 1024, 'width');
+  const height = positive(opts.height, 768, 'height');
+  const dpi = positive(opts.dpi, 96, 'dpi');
+  const target = opts.join !== undefined ? (opts.join.startsWith('$') ? opts.join : `$${opts.join}`) : (opts.protocol as string);
+
+  const expect = async (opcode: string, step: string): Promise<string[]> => {
+    if (signal.aborted) throw abortError(signal, 'The guacd handshake');
+    io.waiting = opcode;
+    const instruction = await io.next();
+    if (instruction === null) {
+      if (step === 'select' && opts.join !== undefined) {
+        throw guacdError('GUAC_JOIN_NOT_FOUND', `guacd closed the connection instead of joining ${target}: no such connection.`);
+      }
+      if (step === 'select') {
+        throw guacdError('GUAC_PROTOCOL_UNSUPPORTED', `guacd closed the connection instead of starting "${target}": it has no plugin for that protocol.`);
+      }
+      throw guacdError('GUAC_GUACD_CLOSED', `guacd closed the connection while the handshake waited for "${opcode}".`);
+    }
+    if (instruction.opcode === 'error') throw errorFromInstruction(instruction.args);
+    if (instruction.opcode !== opcode) {
+      throw guacdError('GUAC_GUACD_PROTOCOL', `guacd sent "${instruction.opcode}" where the handshake expected "${opcode}".`);
+    }
+    return instruction.args;
+  };
+
+  if (signal.aborted) throw abortError(signal, 'The guacd handshake');
+  io.write('select', target);
+  const offered = await expect('args', 'select');
+
+  // guacd 1.1.0+ leads with its version; 1.0.0 sends only names.
+  let version: ProtocolVersion = LEGACY_VERSION;
+  let serverVersion: string = LEGACY_VERSION;
+  let names = offered;
+  const announced = offered.length > 0 && offered[0].startsWith('VERSION_');
+  if (announced) {
+    serverVersion = offered[0];
+    const chosen = negotiateVersion(serverVersion);
+    if (!chosen) throw guacdError('GUAC_GUACD_PROTOCOL', 'guacd announced a protocol version this client cannot read.');
+    version = chosen;
+    names = offered.slice(1);
+  }
+
+  const listed = new Set(names);
+  for (const name of values.keys()) {
+    if (listed.has(name)) continue;
+    const key = `${scope}:${name}`;
+    if (warned.has(key)) continue;
+    warned.add(key);
+    const about = describeParam(scope, name);
+    log.warn('guacd does not list this parameter; its value is not sent', {
+      protocol: scope === '*' ? undefined : scope,
+      parameter: name,
+      since: about.since,
+      build: about.build,
+      guacdVersion: serverVersion,
+    });
+  }
+
+  io.write('size', String(width), String(height), String(dpi));
+  io.write('audio', ...(opts.audio ?? ['audio/L16']));
+  io.write('video', ...(opts.video ?? []));
+  io.write('image', ...(opts.image ?? ['image/png', 'image/jpeg', 'image/webp']));
+  if (supports(version, 'TIMEZONE_HANDSHAKE') && opts.timezone !== null) {
+    const tz = opts.timezone ?? hostTimezone();
+    if (tz) io.write('timezone', tz);
+  }
+  if (supports(version, 'NAME_HANDSHAKE') && opts.name !== undefined) io.write('name', opts.name);
+
+  const connectArgs = names.map((name) => values.get(name) ?? '');
+  if (announced) io.write('connect', version, ...connectArgs);
+  else io.write('connect', ...connectArgs);
+
+  const ready = await expect('ready', 'connect');
+  if (!ready[0]) throw guacdError('GUAC_GUACD_PROTOCOL', 'guacd sent "ready" without a connection id.');
+  return { connectionId: ready[0], version, serverVersion, args: names };
+}

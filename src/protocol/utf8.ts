@@ -1,0 +1,141 @@
+/**
+ * UTF-8 content handling shared by the parser and the splitter: measuring
+ * element content in code points without decoding it (lead bytes counted,
+ * well-formedness checked per RFC 3629, long ASCII runs skipped natively),
+ * and decoding values with the cheapest call that is correct.
+ *
+ * Internal to `src/protocol`; not part of the package API.
+ */
+import { isAscii } from 'node:buffer';
+
+/**
+ * Below this many bytes a plain loop beats creating a view for `isAscii`
+ * (measured on Node 20: the call and view cost about as much as ~100 bytes of
+ * loop).
+ */
+const FAST_SKIP_MIN = 128;
+
+/**
+ * @internal Where an element's content scan stands. `need` continuation bytes
+ * are still due for the current character, and the next one must lie in
+ * `lo..hi` (narrower than 0x80..0xBF only right after E0, ED, F0, F4, which is
+ * what rules out overlongs, surrogates and code points past U+10FFFF).
+ */
+export interface ContentState {
+  remaining: number;
+  need: number;
+  lo: number;
+  hi: number;
+  ascii: boolean;
+}
+
+/** @internal */
+export function newContentState(): ContentState {
+  return { remaining: 0, need: 0, lo: 0x80, hi: 0xbf, ascii: true };
+}
+
+/**
+ * @internal Consumes element content from `buf[p..end)`: `cs.remaining` code
+ * points, then the continuation bytes of the last one. Stops at the end of the
+ * content (the delimiter is left for the caller) or of the buffer.
+ * @returns the new position, or `~position` of a byte that is not
+ *   well-formed UTF-8
+ */
+export function scanContent(cs: ContentState, buf: Buffer, p: number, end: number): number {
+  let remaining = cs.remaining;
+  let need = cs.need;
+  let fast = true;
+  while (p < end) {
+    if (need !== 0) {
+      const b = buf[p];
+      if (b < cs.lo || b > cs.hi) {
+        cs.remaining = remaining;
+        cs.need = need;
+        return ~p;
+      }
+      cs.lo = 0x80;
+      cs.hi = 0xbf;
+      need--;
+      p++;
+      continue;
+    }
+    if (remaining === 0) break;
+    // `remaining` code points take at least `remaining` bytes, so this much
+    // can be inspected without overrunning the element.
+    let n = end - p;
+    if (n > remaining) n = remaining;
+    if (fast && n >= FAST_SKIP_MIN) {
+      if (isAscii(buf.subarray(p, p + n))) {
+        p += n;
+        remaining -= n;
+        continue;
+      }
+      // Once a run proved non-ASCII, stay on the byte loop for this call:
+      // retrying the native check after every character would rescan.
+      fast = false;
+    }
+    const start = p;
+    const stop = p + n;
+    while (p < stop && buf[p] < 0x80) p++;
+    remaining -= p - start;
+    if (p === stop) continue;
+    const b = buf[p];
+    if (b < 0xc2 || b > 0xf4) {
+      cs.remaining = remaining;
+      cs.need = need;
+      return ~p;
+    }
+    cs.ascii = false;
+    need = b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
+    cs.lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+    cs.hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+    remaining--;
+    p++;
+  }
+  cs.remaining = remaining;
+  cs.need = need;
+  return p;
+}
+
+/** Below this, one native `isAscii` over the chunk costs more than it saves. */
+const ASCII_CHUNK_MIN = 64;
+
+/**
+ * @internal True when every byte of the chunk is ASCII: guacd's output nearly
+ * always is, and then content is skipped by arithmetic instead of scanned.
+ */
+export function isAsciiChunk(chunk: Buffer): boolean {
+  return chunk.length >= ASCII_CHUNK_MIN && isAscii(chunk);
+}
+
+/**
+ * @internal V8 makes `substring` results of 13+ characters views of their
+ * parent; those would pin a whole chunk's string, so longer values are copied
+ * out natively.
+ */
+export const SLICED_MIN = 13;
+
+/**
+ * @internal Turning a whole chunk into a string costs about as much as one
+ * native slice call per this many bytes; below that density of short values,
+ * slicing each is cheaper.
+ */
+export const TEXT_BYTES_PER_VALUE = 256;
+
+interface FastSlices {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+// Buffer's own slice methods skip toString's argument and encoding dispatch,
+// which shows on streams of many tiny elements. Fall back if a runtime lacks them.
+const fastSlices = typeof (Buffer.prototype as Partial<FastSlices>).latin1Slice === 'function'
+  && typeof (Buffer.prototype as Partial<FastSlices>).utf8Slice === 'function';
+
+/** @internal Decodes `buf[start..end)`; `ascii` picks the one-byte fast path. */
+export function decodeSlice(buf: Buffer, start: number, end: number, ascii: boolean): string {
+  if (fastSlices) {
+    const fb = buf as unknown as FastSlices;
+    return ascii ? fb.latin1Slice(start, end) : fb.utf8Slice(start, end);
+  }
+  return buf.toString(ascii ? 'latin1' : 'utf8', start, end);
+}

@@ -1,0 +1,159 @@
+/**
+ * Who may open what: grants, token minting, single-use tokens and
+ * revocation. The rule (src/registry/README.md): a registry token opens a
+ * connection only while its user holds a grant on it, their own or the
+ * wildcard `*`; a read-only grant makes every session read-only. Minting
+ * checks the same so no token is handed out that would be refused.
+ */
+import { randomUUID } from 'node:crypto';
+import { GuacError } from '../protocol/errors.js';
+import { log } from '../log.js';
+import { sealToken } from '../tunnel/token.js';
+import type { ConnectionStore } from './connections.js';
+import { notFound } from './connections.js';
+import { num, type Db, type Row } from './db.js';
+import type { Grant, MintedToken, MintOptions, RevokeTarget } from './types.js';
+import { checkBool, checkTtl, checkUserName, isUuid } from './validate.js';
+
+const PRUNE_GRACE_MS = 10 * 60_000;
+
+function toGrant(r: Row): Grant {
+  return { connectionId: String(r.connection_id), user: String(r.user_name), readOnly: num(r.read_only) !== 0, createdAt: num(r.created_at) };
+}
+
+/** Grants, tokens, revocations. */
+export class AccessStore {
+  private lastPrune = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly connections: ConnectionStore,
+    private readonly secret: string | Uint8Array,
+  ) {}
+
+  async grant(connection: string, user: string, opts: { readOnly?: boolean } = {}): Promise<Grant> {
+    const name = checkUserName(user, true);
+    const readOnly = checkBool('readOnly', opts.readOnly);
+    const row = await this.connections.require(connection);
+    const now = Date.now();
+    await this.db.run(
+      'INSERT INTO grants (connection_id, user_name, read_only, created_at) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (connection_id, user_name) DO UPDATE SET read_only = excluded.read_only',
+      [row.id, name, readOnly ? 1 : 0, now],
+    );
+    log.info('registry: grant set', { connectionId: row.id, user: name, readOnly });
+    const stored = await this.db.get('SELECT * FROM grants WHERE connection_id = ? AND user_name = ?', [row.id, name]);
+    return toGrant(stored!);
+  }
+
+  async ungrant(connection: string, user: string): Promise<boolean> {
+    const row = await this.connections.require(connection);
+    const n = await this.db.run('DELETE FROM grants WHERE connection_id = ? AND user_name = ?', [row.id, checkUserName(user, true)]);
+    if (n) log.info('registry: grant removed', { connectionId: row.id, user });
+    return n > 0;
+  }
+
+  async listGrants(connection?: string): Promise<Grant[]> {
+    if (connection === undefined) return (await this.db.all('SELECT * FROM grants ORDER BY connection_id, user_name')).map(toGrant);
+    const row = await this.connections.require(connection);
+    return (await this.db.all('SELECT * FROM grants WHERE connection_id = ? ORDER BY user_name', [row.id])).map(toGrant);
+  }
+
+  async findGrant(connectionId: string, user: string | undefined): Promise<Grant | undefined> {
+    const row = await this.db.get(
+      "SELECT * FROM grants WHERE connection_id = ? AND (user_name = ? OR user_name = '*') ORDER BY CASE WHEN user_name = '*' THEN 1 ELSE 0 END LIMIT 1",
+      [connectionId, user === undefined || user === '*' ? null : user],
+    );
+    return row ? toGrant(row) : undefined;
+  }
+
+  async mint(opts: MintOptions): Promise<MintedToken> {
+    const o = (opts ?? {}) as unknown as Record<string, unknown>;
+    if (typeof o.connection !== 'string' || o.connection === '') {
+      throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', '"connection" (a connection name or id) is required.');
+    }
+    const user = checkUserName(o.user);
+    const ttl = checkTtl(o.ttlSeconds);
+    let readOnly = checkBool('readOnly', o.readOnly);
+    const once = checkBool('once', o.once);
+    const conn = await this.connections.require(o.connection);
+    const grant = await this.findGrant(conn.id, user);
+    if (!grant) {
+      throw new GuacError(
+        'GUAC_GRANT_MISSING',
+        'CLIENT_FORBIDDEN',
+        `User ${JSON.stringify(user)} has no grant on connection ${JSON.stringify(conn.name)}; grant access first.`,
+      );
+    }
+    readOnly ||= grant.readOnly;
+    const now = Date.now();
+    const iat = Math.floor(now / 1000);
+    const jti = randomUUID();
+    const token = sealToken({ v: 1, iat, exp: iat + ttl, jti, connection: conn.id, user, readOnly, once }, this.secret);
+    log.info('registry: token minted', { connectionId: conn.id, user, readOnly, once, ttl, jti });
+    return { token, jti, connectionId: conn.id, expiresAt: (iat + ttl) * 1000 };
+  }
+
+  async consume(jti: string, expiresAt: number): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.lastPrune > 3_600_000) {
+      this.lastPrune = now;
+      await this.prune(now);
+    }
+    const n = await this.db.run('INSERT INTO used_tokens (jti, used_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING', [jti, now, expiresAt]);
+    return n === 1;
+  }
+
+  async revoke(target: RevokeTarget): Promise<void> {
+    const t = (target ?? {}) as Record<string, unknown>;
+    const now = Date.now();
+    if (typeof t.jti === 'string' && t.jti !== '') {
+      const exp = typeof t.expiresAt === 'number' && Number.isFinite(t.expiresAt) ? Math.trunc(t.expiresAt) : null;
+      await this.db.run(
+        'INSERT INTO revoked_tokens (jti, revoked_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at',
+        [t.jti, now, exp],
+      );
+      log.info('registry: token revoked', { jti: t.jti });
+      return;
+    }
+    let kind: 'user' | 'connection';
+    let subject: string;
+    if (typeof t.user === 'string') {
+      kind = 'user';
+      subject = checkUserName(t.user);
+    } else if (typeof t.connection === 'string' && t.connection !== '') {
+      kind = 'connection';
+      const row = await this.connections.require(t.connection).catch((err: unknown) => {
+        // A removed connection's id can still be revoked; a name must exist.
+        if (isUuid(t.connection as string)) return { id: (t.connection as string).toLowerCase() };
+        throw err instanceof GuacError ? err : notFound(t.connection as string);
+      });
+      subject = row.id;
+    } else {
+      throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', 'Revoke what? Give "jti", "user" or "connection".');
+    }
+    await this.db.run(
+      'INSERT INTO revocations (kind, subject, before_ms) VALUES (?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET before_ms = excluded.before_ms',
+      [kind, subject, now],
+    );
+    log.info('registry: tokens revoked', { kind, subject });
+  }
+
+  async isRevoked(tok: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {
+    const row = await this.db.get(
+      'SELECT 1 AS hit FROM revoked_tokens WHERE jti = ? ' +
+        "UNION ALL SELECT 1 FROM revocations WHERE kind = 'user' AND subject = ? AND before_ms >= ? " +
+        "UNION ALL SELECT 1 FROM revocations WHERE kind = 'connection' AND subject = ? AND before_ms >= ?",
+      [tok.jti, tok.user ?? null, tok.issuedAt, tok.connection ?? null, tok.issuedAt],
+    );
+    return row !== undefined;
+  }
+
+  async prune(now = Date.now()): Promise<number> {
+    // A grace period covers clocks that differ between gateways: openToken on a slow clock still accepts the token.
+    const before = now - PRUNE_GRACE_MS;
+    const a = await this.db.run('DELETE FROM used_tokens WHERE expires_at < ?', [before]);
+    const b = await this.db.run('DELETE FROM revoked_tokens WHERE expires_at IS NOT NULL AND expires_at < ?', [before]);
+    return a + b;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Session history: one row per tunnel session, written at start and
+ * completed at end (or written whole at end if the start was missed). The
+ * row keeps the connection's name and protocol of the day, so history
+ * outlives renames and removals.
+ */
+import { num, numOrNull, strOrNull, type Db, type Row, type SqlValue } from './db.js';
+import type { SessionEnd, SessionQuery, HistoryEntry, SessionStart } from './types.js';
+import { GuacError } from '../protocol/errors.js';
+
+const MAX_LIMIT = 1000;
+
+function ms(v: number | Date | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  return typeof v === 'number' ? Math.trunc(v) : v.getTime();
+}
+
+function text(v: string | undefined): string | null {
+  return v === undefined || v === '' ? null : v;
+}
+
+function toRecord(r: Row): HistoryEntry {
+  return {
+    id: String(r.id),
+    user: strOrNull(r.user_name),
+    connectionId: strOrNull(r.connection_id),
+    connectionName: strOrNull(r.connection_name),
+    protocol: strOrNull(r.protocol),
+    guacdId: strOrNull(r.guacd_id),
+    remoteAddress: strOrNull(r.remote_address),
+    gateway: strOrNull(r.gateway),
+    startedAt: num(r.started_at),
+    endedAt: numOrNull(r.ended_at),
+    bytesFromBrowser: num(r.bytes_from_browser),
+    bytesToBrowser: num(r.bytes_to_browser),
+    status: numOrNull(r.status),
+  };
+}
+
+// Later information wins, but never erases what an earlier call recorded.
+const UPSERT =
+  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status) ' +
+  'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?) ' +
+  'ON CONFLICT (id) DO UPDATE SET ' +
+  'user_name = COALESCE(excluded.user_name, sessions.user_name), ' +
+  'connection_id = COALESCE(excluded.connection_id, sessions.connection_id), ' +
+  'connection_name = COALESCE(sessions.connection_name, excluded.connection_name), ' +
+  'protocol = COALESCE(sessions.protocol, excluded.protocol), ' +
+  'guacd_id = COALESCE(excluded.guacd_id, sessions.guacd_id), ' +
+  'remote_address = COALESCE(excluded.remote_address, sessions.remote_address), ' +
+  'started_at = sessions.started_at, ' +
+  'ended_at = COALESCE(excluded.ended_at, sessions.ended_at), ' +
+  'bytes_from_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_from_browser ELSE excluded.bytes_from_browser END, ' +
+  'bytes_to_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_to_browser ELSE excluded.bytes_to_browser END, ' +
+  'status = COALESCE(excluded.status, sessions.status)';
+
+/** Reads and writes the `sessions` table. */
+export class HistoryStore {
+  constructor(
+    private readonly db: Db,
+    private readonly gatewayId: string,
+  ) {}
+
+  private checkId(id: unknown): string {
+    if (typeof id !== 'string' || id === '' || id.length > 200) throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', 'A session id is required.');
+    return id;
+  }
+
+  private async upsert(s: SessionEnd, ended: boolean): Promise<void> {
+    const id = this.checkId(s.id);
+    const now = Date.now();
+    const conn = text(s.connectionId);
+    const status = s.status === undefined ? null : typeof s.status === 'number' ? s.status : s.status.guac;
+    const params: SqlValue[] = [
+      id,
+      text(s.user),
+      conn,
+      conn,
+      text(s.protocol),
+      conn,
+      text(s.guacdId),
+      text(s.remoteAddress),
+      this.gatewayId,
+      ms(s.startedAt, now),
+      ended ? ms(s.endedAt, now) : null,
+      ended ? Math.max(0, Math.trunc(s.bytesFromBrowser ?? 0)) : 0,
+      ended ? Math.max(0, Math.trunc(s.bytesToBrowser ?? 0)) : 0,
+      ended ? status : null,
+    ];
+    await this.db.run(UPSERT, params);
+  }
+
+  started(s: SessionStart): Promise<void> {
+    return this.upsert(s, false);
+  }
+
+  ended(s: SessionEnd): Promise<void> {
+    return this.upsert(s, true);
+  }
+
+  async list(q: SessionQuery = {}): Promise<HistoryEntry[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (q.active) where.push('ended_at IS NULL');
+    if (q.user !== undefined) {
+      where.push('user_name = ?');
+      params.push(q.user);
+    }
+    if (q.connectionId !== undefined) {
+      where.push('connection_id = ?');
+      params.push(q.connectionId);
+    }
+    const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(q.limit ?? 100)));
+    const offset = Math.max(0, Math.trunc(q.offset ?? 0));
+    params.push(limit, offset);
+    const rows = await this.db.all(
+      `SELECT * FROM sessions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC, id LIMIT ? OFFSET ?`,
+      params,
+    );
+    return rows.map(toRecord);
+  }
+
+  async get(id: string): Promise<HistoryEntry | undefined> {
+    const row = await this.db.get('SELECT * FROM sessions WHERE id = ?', [id]);
+    return row ? toRecord(row) : undefined;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The registry schema as numbered migrations, one text for both SQLite and
+ * PostgreSQL (only portable types: TEXT, INTEGER, BIGINT; times are
+ * milliseconds since the epoch, booleans 0/1). Applied at open inside one
+ * transaction that holds the migration lock, so concurrent gateways never race
+ * and a half-applied step never persists. Never edit a shipped migration: add one.
+ */
+import { GuacError } from '../protocol/errors.js';
+import { num, type Db } from './db.js';
+
+/** One schema step. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Every migration, in order. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'connections, grants, tokens, sessions',
+    sql: `
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE connections (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  protocol TEXT NOT NULL,
+  params TEXT NOT NULL,
+  secrets TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE grants (
+  connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  user_name TEXT NOT NULL,
+  read_only INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (connection_id, user_name)
+);
+CREATE TABLE used_tokens (
+  jti TEXT PRIMARY KEY,
+  used_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE TABLE revoked_tokens (
+  jti TEXT PRIMARY KEY,
+  revoked_at BIGINT NOT NULL,
+  expires_at BIGINT
+);
+CREATE TABLE revocations (
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  before_ms BIGINT NOT NULL,
+  PRIMARY KEY (kind, subject)
+);
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY,
+  user_name TEXT,
+  connection_id TEXT,
+  connection_name TEXT,
+  protocol TEXT,
+  guacd_id TEXT,
+  remote_address TEXT,
+  gateway TEXT,
+  started_at BIGINT NOT NULL,
+  ended_at BIGINT,
+  bytes_from_browser BIGINT NOT NULL DEFAULT 0,
+  bytes_to_browser BIGINT NOT NULL DEFAULT 0,
+  status INTEGER
+);
+CREATE INDEX sessions_started ON sessions (started_at);
+CREATE INDEX sessions_active ON sessions (ended_at);
+CREATE INDEX grants_user ON grants (user_name);
+`,
+  },
+];
+
+/**
+ * Brings the schema up to date; idempotent.
+ * @returns the versions applied by this call
+ * @throws GuacError `GUAC_REGISTRY_TOO_NEW` when the database was migrated by a newer gateway
+ */
+export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  return db.transaction(
+    async (tx) => {
+      await tx.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      const done = new Set((await tx.all('SELECT version FROM schema_migrations')).map((r) => num(r.version)));
+      const known = Math.max(0, ...migrations.map((m) => m.version));
+      const newest = Math.max(0, ...done);
+      if (newest > known) {
+        throw new GuacError(
+          'GUAC_REGISTRY_TOO_NEW',
+          'SERVER_ERROR',
+          `The registry schema is at version ${newest}, newer than this gateway knows (${known}); upgrade the gateway.`,
+        );
+      }
+      const applied: number[] = [];
+      for (const m of migrations) {
+        if (done.has(m.version)) continue;
+        await tx.exec(m.sql);
+        await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
+        applied.push(m.version);
+      }
+      return applied;
+    },
+    { migrationLock: true },
+  );
+}

@@ -1,0 +1,175 @@
+/**
+ * The one {@link Registry} implementation, over either driver: the stores do
+ * the work, this class wires them, checks the gateway secret against the
+ * database and carries session-end requests between gateways.
+ */
+import { randomUUID } from 'node:crypto';
+import { GuacError } from '../protocol/errors.js';
+import { statusFromCode, type StatusInfo } from '../protocol/status.js';
+import { log } from '../log.js';
+import { AccessStore } from './access.js';
+import { ConnectionStore } from './connections.js';
+import type { Db } from './db.js';
+import { HistoryStore } from './history.js';
+import type { PgDb } from './postgres.js';
+import { migrate } from './schema.js';
+import { SecretBox } from './secret-box.js';
+import type {
+  Connection,
+  ConnectionInput,
+  ConnectionPatch,
+  Grant,
+  MintedToken,
+  MintOptions,
+  Registry,
+  ResolvedConnection,
+  RevokeTarget,
+  SessionEnd,
+  SessionQuery,
+  HistoryEntry,
+  SessionStart,
+} from './types.js';
+
+/** NOTIFY channel of session-end requests. */
+const END_CHANNEL = 'guacamole_gateway_session_end';
+
+type EndHandler = (sessionId: string, status: StatusInfo) => void;
+
+/** A registry over an opened, migrated database. */
+export class SqlRegistry implements Registry {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly gatewayId = randomUUID();
+  private readonly conns: ConnectionStore;
+  private readonly access: AccessStore;
+  private readonly history: HistoryStore;
+  private readonly localHandlers = new Set<EndHandler>();
+
+  private constructor(
+    private readonly db: Db,
+    secret: string | Uint8Array,
+    box: SecretBox,
+  ) {
+    this.kind = db.dialect;
+    this.conns = new ConnectionStore(db, box);
+    this.access = new AccessStore(db, this.conns, secret);
+    this.history = new HistoryStore(db, this.gatewayId);
+  }
+
+  /**
+   * Migrates `db`, checks the secret and returns the registry. Closes `db` on failure.
+   * @throws GuacError `GUAC_REGISTRY_KEY_MISMATCH` when the database was created with another gateway secret
+   */
+  static async open(db: Db, secret: string | Uint8Array): Promise<SqlRegistry> {
+    try {
+      const box = new SecretBox(secret);
+      const applied = await migrate(db);
+      if (applied.length) log.info('registry: schema migrated', { kind: db.dialect, versions: applied });
+      await db.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', ['key_fingerprint', box.fingerprint]);
+      const row = await db.get('SELECT value FROM meta WHERE key = ?', ['key_fingerprint']);
+      if (row?.value !== box.fingerprint) {
+        throw new GuacError(
+          'GUAC_REGISTRY_KEY_MISMATCH',
+          'SERVER_ERROR',
+          'The registry was created with a different gateway secret; its stored passwords cannot be read with this one.',
+        );
+      }
+      const reg = new SqlRegistry(db, secret, box);
+      await reg.access.prune();
+      return reg;
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  createConnection(input: ConnectionInput): Promise<Connection> {
+    return this.conns.create(input);
+  }
+  listConnections(): Promise<Connection[]> {
+    return this.conns.list();
+  }
+  getConnection(idOrName: string): Promise<Connection | undefined> {
+    return this.conns.get(idOrName);
+  }
+  updateConnection(idOrName: string, patch: ConnectionPatch): Promise<Connection> {
+    return this.conns.update(idOrName, patch);
+  }
+  removeConnection(idOrName: string): Promise<void> {
+    return this.conns.remove(idOrName);
+  }
+  resolveParams(idOrName: string): Promise<ResolvedConnection> {
+    return this.conns.resolve(idOrName);
+  }
+
+  grant(connection: string, user: string, opts?: { readOnly?: boolean }): Promise<Grant> {
+    return this.access.grant(connection, user, opts);
+  }
+  ungrant(connection: string, user: string): Promise<boolean> {
+    return this.access.ungrant(connection, user);
+  }
+  listGrants(connection?: string): Promise<Grant[]> {
+    return this.access.listGrants(connection);
+  }
+  findGrant(connectionId: string, user: string | undefined): Promise<Grant | undefined> {
+    return this.access.findGrant(connectionId, user);
+  }
+  mintToken(opts: MintOptions): Promise<MintedToken> {
+    return this.access.mint(opts);
+  }
+  consumeToken(jti: string, expiresAt: number): Promise<boolean> {
+    return this.access.consume(jti, expiresAt);
+  }
+  revoke(target: RevokeTarget): Promise<void> {
+    return this.access.revoke(target);
+  }
+  isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {
+    return this.access.isRevoked(token);
+  }
+  pruneTokens(now?: number): Promise<number> {
+    return this.access.prune(now);
+  }
+
+  sessionStarted(s: SessionStart): Promise<void> {
+    return this.history.started(s);
+  }
+  sessionEnded(s: SessionEnd): Promise<void> {
+    return this.history.ended(s);
+  }
+  listSessions(q?: SessionQuery): Promise<HistoryEntry[]> {
+    return this.history.list(q);
+  }
+  getSession(id: string): Promise<HistoryEntry | undefined> {
+    return this.history.get(id);
+  }
+
+  async requestSessionEnd(sessionId: string, status: StatusInfo): Promise<void> {
+    if (this.db.dialect === 'postgres') {
+      await (this.db as PgDb).notify(END_CHANNEL, JSON.stringify({ id: sessionId, status: status.guac }));
+      return;
+    }
+    for (const h of this.localHandlers) h(sessionId, status);
+  }
+
+  async onSessionEndRequest(handler: EndHandler): Promise<() => void> {
+    if (this.db.dialect === 'postgres') {
+      return (this.db as PgDb).listen(END_CHANNEL, (payload) => {
+        let msg: { id?: unknown; status?: unknown };
+        try {
+          msg = JSON.parse(payload) as typeof msg;
+        } catch {
+          return;
+        }
+        if (typeof msg.id === 'string' && typeof msg.status === 'number') handler(msg.id, statusFromCode(msg.status));
+      });
+    }
+    this.localHandlers.add(handler);
+    return () => {
+      this.localHandlers.delete(handler);
+    };
+  }
+
+  close(): Promise<void> {
+    this.localHandlers.clear();
+    return this.db.close();
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The registry's public shapes: the `Registry` interface both backends
+ * implement, and the records it hands out. Secret parameter values never
+ * appear in these records; {@link Registry.resolveParams} is the one way to
+ * get them back, for the tunnel only.
+ */
+import type { StatusInfo } from '../protocol/status.js';
+
+/** What an API answer shows in place of a secret parameter's value. */
+export const SECRET_PLACEHOLDER = '[set]';
+
+/** A value as accepted from callers (CLI strings, JSON scalars). */
+export type ParamInput = string | number | boolean;
+
+/** A stored connection as shown to administrators. */
+export interface Connection {
+  /** UUID, stable across renames. */
+  id: string;
+  /** Unique human name. */
+  name: string;
+  /** guacd protocol (`ssh`, `vnc`, `rdp`, `telnet`, `kubernetes`). */
+  protocol: string;
+  /** guacd parameter names → values; secret parameters read {@link SECRET_PLACEHOLDER}. */
+  params: Record<string, string>;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** Milliseconds since the epoch. */
+  updatedAt: number;
+}
+
+/** Input of {@link Registry.createConnection}. */
+export interface ConnectionInput {
+  name: string;
+  protocol: string;
+  /** camelCase or guacd names, validated with `normalizeParams`. */
+  params: Record<string, ParamInput>;
+}
+
+/**
+ * Input of {@link Registry.updateConnection}. `params` is merged into the
+ * stored ones: a `null` value removes a parameter, the placeholder `"[set]"`
+ * keeps a secret unchanged (so an answer can be edited and sent back).
+ */
+export interface ConnectionPatch {
+  name?: string;
+  protocol?: string;
+  params?: Record<string, ParamInput | null>;
+  /** Replace all parameters instead of merging (placeholders still keep secrets). */
+  replaceParams?: boolean;
+}
+
+/** Permission of one user to open one connection. */
+export interface Grant {
+  connectionId: string;
+  /** User name, or `*` for every token holder. */
+  user: string;
+  /** The user may only watch: guacd's `read-only` is forced on. */
+  readOnly: boolean;
+  createdAt: number;
+}
+
+/** Input of {@link Registry.mintToken}. */
+export interface MintOptions {
+  /** Connection id or name. */
+  connection: string;
+  /** The user the token is for; must hold a grant (or `*` must). */
+  user: string;
+  readOnly?: boolean;
+  /** Lifetime in seconds (default 300, at most 7 days). */
+  ttlSeconds?: number;
+  /** The token opens one session only. */
+  once?: boolean;
+}
+
+/** Result of {@link Registry.mintToken}. */
+export interface MintedToken {
+  token: string;
+  jti: string;
+  connectionId: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+/** What a revocation applies to. */
+export type RevokeTarget = { jti: string; expiresAt?: number } | { user: string } | { connection: string };
+
+/** A session as recorded in history. */
+export interface HistoryEntry {
+  /** The tunnel's session id (its UUID). */
+  id: string;
+  user: string | null;
+  connectionId: string | null;
+  /** Name of the connection when the session started (history outlives renames and removals). */
+  connectionName: string | null;
+  protocol: string | null;
+  /** guacd's `$…` connection id, once known. */
+  guacdId: string | null;
+  remoteAddress: string | null;
+  /** Id of the gateway process hosting the session. */
+  gateway: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  bytesFromBrowser: number;
+  bytesToBrowser: number;
+  /** Guacamole status code the session ended with. */
+  status: number | null;
+}
+
+/** Input of {@link Registry.sessionStarted}. */
+export interface SessionStart {
+  id: string;
+  user?: string | undefined;
+  connectionId?: string | undefined;
+  protocol?: string | undefined;
+  guacdId?: string | undefined;
+  remoteAddress?: string | undefined;
+  /** Milliseconds since the epoch or a Date (default now). */
+  startedAt?: number | Date | undefined;
+}
+
+/** Input of {@link Registry.sessionEnded}; creates the record if the start was never seen. */
+export interface SessionEnd extends SessionStart {
+  endedAt?: number | Date | undefined;
+  bytesFromBrowser?: number | undefined;
+  bytesToBrowser?: number | undefined;
+  /** Guacamole status code (number) or status row. */
+  status?: number | StatusInfo | undefined;
+}
+
+/** Filter of {@link Registry.listSessions}. */
+export interface SessionQuery {
+  /** Only sessions not ended yet. */
+  active?: boolean;
+  user?: string;
+  /** Connection id. */
+  connectionId?: string;
+  /** Newest first; default 100, at most 1000. */
+  limit?: number;
+  offset?: number;
+}
+
+/** A resolved connection, secrets decrypted: for the tunnel, never for answers or logs. */
+export interface ResolvedConnection {
+  id: string;
+  name: string;
+  protocol: string;
+  params: Record<string, string>;
+}
+
+/**
+ * Closes live sessions; the server wires the tunnel in. `close` answers
+ * false when the session is not live in this process.
+ */
+export interface SessionControl {
+  close(sessionId: string, status: StatusInfo): boolean | Promise<boolean>;
+}
+
+/** The registry: connections, grants, tokens, history. Every method may reject with a `GuacError`. */
+export interface Registry {
+  /** `sqlite` or `postgres`. */
+  readonly kind: 'sqlite' | 'postgres';
+  /** Random id of this process's registry handle, stored with the sessions it records. */
+  readonly gatewayId: string;
+
+  createConnection(input: ConnectionInput): Promise<Connection>;
+  listConnections(): Promise<Connection[]>;
+  /** By id or name; undefined when absent. */
+  getConnection(idOrName: string): Promise<Connection | undefined>;
+  updateConnection(idOrName: string, patch: ConnectionPatch): Promise<Connection>;
+  /** Removes the connection and its grants; history is kept. */
+  removeConnection(idOrName: string): Promise<void>;
+  /** Decrypts a connection's parameters for a tunnel. */
+  resolveParams(idOrName: string): Promise<ResolvedConnection>;
+
+  /** Creates or replaces a grant. */
+  grant(connection: string, user: string, opts?: { readOnly?: boolean }): Promise<Grant>;
+  /** Removes a grant; false when there was none. */
+  ungrant(connection: string, user: string): Promise<boolean>;
+  listGrants(connection?: string): Promise<Grant[]>;
+  /** The grant that lets `user` open the connection (`user`'s own first, else `*`). */
+  findGrant(connectionId: string, user: string | undefined): Promise<Grant | undefined>;
+
+  mintToken(opts: MintOptions): Promise<MintedToken>;
+  /** Marks a single-use token used; false when it already was (atomic across gateways). */
+  consumeToken(jti: string, expiresAt: number): Promise<boolean>;
+  revoke(target: RevokeTarget): Promise<void>;
+  /** True when the token was revoked by jti, by user or by connection. `issuedAt` in ms. */
+  isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean>;
+  /** Deletes used/revoked jti rows whose token has expired. Returns how many. */
+  pruneTokens(now?: number): Promise<number>;
+
+  sessionStarted(s: SessionStart): Promise<void>;
+  sessionEnded(s: SessionEnd): Promise<void>;
+  listSessions(q?: SessionQuery): Promise<HistoryEntry[]>;
+  getSession(id: string): Promise<HistoryEntry | undefined>;
+  /**
+   * Asks whichever gateway hosts the session to close it: delivered to every
+   * {@link onSessionEndRequest} handler of every gateway sharing the database
+   * (PostgreSQL NOTIFY; in process for SQLite).
+   */
+  requestSessionEnd(sessionId: string, status: StatusInfo): Promise<void>;
+  /** Registers a handler for {@link requestSessionEnd}; returns an unsubscribe function. */
+  onSessionEndRequest(handler: (sessionId: string, status: StatusInfo) => void): Promise<() => void>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,106 @@
+/**
+ * The gateway's HTTP server: the tunnel at `/tunnel` (WebSocket upgrade and
+ * HTTP tunnel on the same path), `/healthz`, and the client page at `/`.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { GuacError } from '../protocol/errors.js';
+import { log } from '../log.js';
+import type { GuacdAddress } from '../guacd/socket.js';
+import { sendHttpError } from '../tunnel/http.js';
+import type { Tunnel } from '../tunnel/tunnel.js';
+import { PAGE_HEADERS, staticFiles } from './static.js';
+
+/** Path of the tunnel endpoints. */
+export const TUNNEL_PATH = '/tunnel';
+
+/** What the server serves. */
+export interface GatewayServerOptions {
+  tunnel: Tunnel;
+  /** Folder of the built client page (dist/web). */
+  webRoot: string;
+  /** guacd's current address, for the health check. */
+  guacd: () => GuacdAddress;
+}
+
+/** Connects to guacd and hangs up, to tell whether it listens. */
+export function guacdReachable(address: GuacdAddress, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = 'path' in address
+      ? net.connect(address.path)
+      : net.connect(address.port ?? 4822, address.host ?? '127.0.0.1');
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function pathOf(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q < 0 ? u : u.slice(0, q);
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': String(Buffer.byteLength(text)) });
+  res.end(text);
+}
+
+function notFound(res: http.ServerResponse): void {
+  res.writeHead(404, { ...PAGE_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' });
+  res.end('Not found\n');
+}
+
+/**
+ * Creates (does not start) the HTTP server.
+ * @returns the server, with the upgrade handler attached
+ */
+export function createGatewayServer(options: GatewayServerOptions): http.Server {
+  const { tunnel } = options;
+  const files = staticFiles(options.webRoot);
+
+  const server = http.createServer((req, res) => {
+    const path = pathOf(req.url);
+    if (path === TUNNEL_PATH) {
+      if (!tunnel.handleHttp(req, res)) {
+        sendHttpError(res, new GuacError('GUAC_TUNNEL_BAD_OPERATION', 'CLIENT_BAD_REQUEST', 'Invalid tunnel operation.'));
+      }
+      return;
+    }
+    if (path === '/healthz') {
+      void guacdReachable(options.guacd()).then((reachable) => {
+        json(res, reachable ? 200 : 503, { ok: reachable, guacd: { reachable }, sessions: tunnel.sessions.size });
+      });
+      return;
+    }
+    files(req, res).then(
+      (served) => { if (!served) notFound(res); },
+      (err: unknown) => {
+        log.error('static file failed', { error: err });
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      },
+    );
+  });
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (pathOf(req.url) === TUNNEL_PATH) {
+      tunnel.handleUpgrade(req, socket, head);
+      return;
+    }
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}

@@ -1,0 +1,28 @@
+/**
+ * The signing secret, found the same way by every command without setup:
+ * `GATEWAY_SECRET`, else `<data dir>/secret`, generated once (32 random
+ * bytes, base64url, mode 0600). The key-file format is the registry's
+ * (`loadOrCreateKeyFile`), so its commands and ours read the same file alike.
+ */
+import { join } from 'node:path';
+import { GuacError } from '../protocol/errors.js';
+import { loadOrCreateKeyFile } from '../registry/key-file.js';
+
+/** Shortest `GATEWAY_SECRET` accepted (tokens derive their key from it). */
+export const MIN_SECRET_LENGTH = 16;
+
+/**
+ * Loads (or creates) the secret.
+ * @param dataDir the data folder
+ * @throws GuacError `GUAC_CONFIG_INVALID` for a short GATEWAY_SECRET, `GUAC_KEY_FILE` when the file cannot be used
+ */
+export function loadSecret(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.GATEWAY_SECRET;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (Buffer.byteLength(fromEnv) < MIN_SECRET_LENGTH) {
+      throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', `GATEWAY_SECRET must be at least ${MIN_SECRET_LENGTH} bytes long.`);
+    }
+    return fromEnv;
+  }
+  return loadOrCreateKeyFile(join(dataDir, 'secret'));
+}

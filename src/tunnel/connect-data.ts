@@ -1,0 +1,76 @@
+/**
+ * From a resolved target and the browser's connect data to the guacd
+ * handshake. The connect data (WebSocket query string or HTTP `?connect`
+ * body) may carry what the Java webapp's `GUAC_*` fields do, under the names
+ * our page sends: `width`, `height`, `dpi`, `timezone`, and optionally
+ * `audio`, `video`, `image` (repeated or comma-separated mimetypes).
+ */
+import { GuacError } from '../protocol/errors.js';
+import { normalizeParams, type HandshakeOptions } from '../guacd/index.js';
+import type { Target } from './resolver.js';
+
+const DEFAULT_SIZE = { width: 1024, height: 768, dpi: 96 };
+/** Raw PCM: every browser plays it through Guacamole.AudioPlayer. */
+const DEFAULT_AUDIO = ['audio/L8', 'audio/L16'];
+/** What every browser decodes; webp is left to clients that announce it. */
+const DEFAULT_IMAGE = ['image/png', 'image/jpeg'];
+
+const badData = (message: string): GuacError => new GuacError('GUAC_TUNNEL_BAD_CONNECT_DATA', 'CLIENT_BAD_REQUEST', message);
+
+/**
+ * Builds the handshake for a target.
+ * @returns the handshake options and whether the session is read-only (the
+ *   target's `readOnly`, or a `read-only`/`readOnly` parameter set to true)
+ * @throws GuacError `GUAC_PARAM_*` for parameters guacd's catalogue refuses,
+ *   `GUAC_TUNNEL_NO_TARGET` when the target names nothing to open,
+ *   `GUAC_TUNNEL_BAD_CONNECT_DATA` for a malformed size or mimetype; all
+ *   CLIENT_BAD_REQUEST, before guacd is contacted
+ */
+export function handshakeFor(target: Target, query: URLSearchParams): { handshake: HandshakeOptions; readOnly: boolean } {
+  const params: Record<string, string | number | boolean> = {};
+  let readOnly = target.readOnly === true;
+  for (const [name, value] of Object.entries(target.params ?? {})) {
+    if (name === 'read-only' || name === 'readOnly') {
+      if (value === true || value === 'true') readOnly = true;
+      continue;
+    }
+    params[name] = value;
+  }
+  if (target.join === undefined) {
+    if (target.protocol === undefined) throw new GuacError('GUAC_TUNNEL_NO_TARGET', 'CLIENT_BAD_REQUEST', 'The connection request names nothing to open.');
+    normalizeParams(target.protocol, params);
+  }
+
+  const handshake: HandshakeOptions = {
+    params,
+    readOnly,
+    width: dimension(query.get('width'), DEFAULT_SIZE.width, 16, 16384, 'width'),
+    height: dimension(query.get('height'), DEFAULT_SIZE.height, 16, 16384, 'height'),
+    dpi: dimension(query.get('dpi'), DEFAULT_SIZE.dpi, 1, 2400, 'dpi'),
+    audio: mimetypes(query.getAll('audio'), DEFAULT_AUDIO),
+    video: mimetypes(query.getAll('video'), []),
+    image: mimetypes(query.getAll('image'), DEFAULT_IMAGE),
+  };
+  const zone = query.get('timezone');
+  if (zone && /^[A-Za-z0-9_+\-/]{1,64}$/.test(zone)) handshake.timezone = zone;
+  if (target.join !== undefined) handshake.join = target.join;
+  else handshake.protocol = target.protocol;
+  if (target.user !== undefined) handshake.name = target.user;
+  return { handshake, readOnly };
+}
+
+function dimension(value: string | null, fallback: number, min: number, max: number, what: string): number {
+  if (value === null || value === '') return fallback;
+  const n = /^\d{1,6}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw badData(`The display ${what} must be an integer from ${min} to ${max}.`);
+  return n;
+}
+
+function mimetypes(values: string[], fallback: string[]): string[] {
+  const list = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (list.length === 0) return fallback;
+  for (const v of list) {
+    if (v.length > 100 || !/^[a-z]+\/[a-zA-Z0-9.+-]+(;[a-zA-Z0-9=.+-]+)*$/.test(v)) throw badData('A mimetype in the connect data is malformed.');
+  }
+  return list.slice(0, 16);
+}

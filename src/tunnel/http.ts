@@ -1,0 +1,339 @@
+/**
+ * The HTTP tunnel (guacamole-common-js 1.5 `Guacamole.HTTPTunnel`, Java
+ * `GuacamoleHTTPTunnelServlet`), over the same session core.
+ *
+ * - `?connect` (POST, body = connect data): resolves and completes the guacd
+ *   handshake first, then answers the UUID with `Guacamole-Tunnel-Token`;
+ *   failures are HTTP errors with `Guacamole-Status-Code` and
+ *   `Guacamole-Error-Message`, as the servlet sends them.
+ * - `?read:UUID:N` (the token header names the tunnel): the browser asks for
+ *   the next read as soon as the current one has a status, so at most one
+ *   read streams ("active") and one waits. The active read gets whatever
+ *   guacd sends; once it has carried something and the next read is waiting,
+ *   it ends with `0.;` and the waiting one takes over (the servlet's rule).
+ *   guacd output with no read open is queued, bounded by the backpressure
+ *   high-water mark.
+ * - `?write:UUID`: the body is browser input, streamed into the session.
+ * - A session's last words (`error`, `0.;`) wait for the next read for a
+ *   while; after that, and for tokens never issued, 404 RESOURCE_NOT_FOUND,
+ *   which the browser takes as the end of the stream once connected.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GuacError, toGuacError } from '../protocol/errors.js';
+import type { StatusInfo } from '../protocol/status.js';
+import { log } from '../log.js';
+import type { TunnelHost } from './host.js';
+import { TunnelSession, type BrowserPort } from './session.js';
+import {
+  END_OF_RESPONSE, ERROR_MESSAGE_HEADER, STATUS_CODE_HEADER, TUNNEL_TOKEN_HEADER,
+  errorInstruction, headerSafe, parseHttpOperation,
+} from './wire.js';
+
+/** How long a closed session's final instructions wait for a read. */
+const FINAL_READ_GRACE_MS = 15_000;
+
+const STREAM_HEADERS = { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-cache' } as const;
+
+/** The browser side of an HTTP tunnel session. */
+export class HttpPort implements BrowserPort {
+  readonly transport = 'http';
+  readonly echoPings = false;
+  /** The `Guacamole-Tunnel-Token` value (33 random bytes, as the servlet's). */
+  readonly token = randomBytes(33).toString('base64');
+  session: TunnelSession | undefined;
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private active: ServerResponse | undefined;
+  private activeSent = false;
+  private waiting: ServerResponse | undefined;
+  private readonly writes = new Set<IncomingMessage>();
+  private inputPaused = false;
+  /** Set once the session ended: what the next read still gets. */
+  private finalTail: string | undefined;
+  private forgetTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly forget: (port: HttpPort) => void) {}
+
+  send(data: Buffer | string): void {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (this.active) {
+      this.activeSent = true;
+      this.active.write(buf);
+      if (this.waiting) this.rotate();
+    } else {
+      this.queue.push(buf);
+      this.queued += buf.length;
+    }
+  }
+
+  get bufferedAmount(): number {
+    return this.queued + (this.active ? this.active.writableLength : 0);
+  }
+
+  pauseInput(): void {
+    this.inputPaused = true;
+    for (const req of this.writes) req.pause();
+  }
+
+  resumeInput(): void {
+    this.inputPaused = false;
+    for (const req of this.writes) req.resume();
+  }
+
+  end(status: StatusInfo, message: string, sendError: boolean): void {
+    this.finalTail = (sendError ? errorInstruction(status, message) : '') + END_OF_RESPONSE;
+    for (const req of this.writes) req.resume();
+    if (this.waiting) {
+      endResponse(this.waiting, END_OF_RESPONSE);
+      this.waiting = undefined;
+    }
+    if (this.active) {
+      this.deliverFinal(this.active);
+      this.active = undefined;
+      return;
+    }
+    this.forgetTimer = setTimeout(() => this.forget(this), FINAL_READ_GRACE_MS);
+    this.forgetTimer.unref?.();
+  }
+
+  /** A `?read` request. */
+  read(res: ServerResponse): void {
+    this.session?.heard();
+    if (this.finalTail !== undefined) {
+      clearTimeout(this.forgetTimer);
+      this.deliverFinal(res);
+      return;
+    }
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      if (res === this.waiting) this.waiting = undefined;
+      // An active read cut short loses what was written to it: the stream is broken.
+      if (res === this.active) {
+        this.active = undefined;
+        this.session?.browserGone('The browser abandoned a read of the HTTP tunnel.');
+      }
+    });
+    if (!this.active) {
+      this.activate(res);
+    } else if (this.activeSent) {
+      endResponse(this.active, END_OF_RESPONSE);
+      this.activate(res);
+    } else {
+      if (this.waiting) endResponse(this.waiting, END_OF_RESPONSE);
+      this.waiting = res;
+    }
+  }
+
+  /** A `?write` request: its body is browser input. */
+  write(req: IncomingMessage, res: ServerResponse): void {
+    const session = this.session;
+    session?.heard();
+    this.writes.add(req);
+    if (this.inputPaused) req.pause();
+    req.on('data', (chunk: Buffer) => session?.input(chunk));
+    const done = (): void => {
+      this.writes.delete(req);
+    };
+    req.on('end', () => {
+      done();
+      session?.heard();
+      res.writeHead(200, { ...STREAM_HEADERS, 'Content-Length': '0' });
+      res.end();
+    });
+    req.on('close', done);
+  }
+
+  private activate(res: ServerResponse): void {
+    this.active = res;
+    this.activeSent = false;
+    res.writeHead(200, STREAM_HEADERS);
+    res.flushHeaders();
+    res.on('drain', () => this.session?.browserDrained());
+    if (this.queue.length > 0) {
+      const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queued);
+      this.queue = [];
+      this.queued = 0;
+      this.activeSent = true;
+      res.write(data);
+    }
+    this.session?.browserDrained();
+  }
+
+  private rotate(): void {
+    const next = this.waiting as ServerResponse;
+    this.waiting = undefined;
+    endResponse(this.active as ServerResponse, END_OF_RESPONSE);
+    this.activate(next);
+  }
+
+  private deliverFinal(res: ServerResponse): void {
+    if (!res.headersSent) res.writeHead(200, STREAM_HEADERS);
+    for (const buf of this.queue) res.write(buf);
+    this.queue = [];
+    this.queued = 0;
+    res.end(this.finalTail);
+    this.forget(this);
+  }
+}
+
+function endResponse(res: ServerResponse, tail: string): void {
+  if (res.writableEnded) return;
+  if (!res.headersSent) res.writeHead(200, STREAM_HEADERS);
+  res.end(tail);
+}
+
+/** Sends an error the way the servlet does: HTTP status plus the Guacamole headers. */
+export function sendHttpError(res: ServerResponse, err: GuacError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${err.message}\n`;
+  res.writeHead(err.status.http, {
+    [STATUS_CODE_HEADER]: String(err.status.guac),
+    [ERROR_MESSAGE_HEADER]: headerSafe(err.message),
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    'Cache-Control': 'no-cache',
+  });
+  res.end(body);
+}
+
+/** Routes `?connect`, `?read:…`, `?write:…`. */
+export class HttpTunnel {
+  private readonly ports = new Map<string, HttpPort>();
+  private readonly forget = (port: HttpPort): void => {
+    if (this.ports.get(port.token) === port) this.ports.delete(port.token);
+  };
+
+  constructor(private readonly host: TunnelHost) {}
+
+  /**
+   * Handles a request if its query string is an HTTP tunnel operation.
+   * @returns false when it is not one (the caller answers it)
+   */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const op = q < 0 ? undefined : parseHttpOperation(url.slice(q + 1));
+    if (!op) return false;
+    if (!this.cors(req, res)) return true;
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204);
+      res.end();
+      return true;
+    }
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      res.setHeader('Allow', 'GET, POST, OPTIONS');
+      sendHttpError(res, new GuacError('GUAC_TUNNEL_BAD_METHOD', 'CLIENT_BAD_REQUEST', 'The HTTP tunnel accepts GET and POST only.'));
+      return true;
+    }
+    if (op.op === 'connect') {
+      void this.connect(req, res);
+      return true;
+    }
+    const token = req.headers[TUNNEL_TOKEN_HEADER.toLowerCase()];
+    if (typeof token !== 'string' || token === '') {
+      sendHttpError(res, new GuacError('GUAC_TUNNEL_TOKEN_MISSING', 'CLIENT_BAD_REQUEST', 'The HTTP tunnel session token is required after connecting.'));
+      return true;
+    }
+    const port = this.ports.get(token);
+    if (!port) {
+      sendHttpError(res, new GuacError('GUAC_TUNNEL_NOT_FOUND', 'RESOURCE_NOT_FOUND', 'No such tunnel.'));
+      return true;
+    }
+    if (op.op === 'read') port.read(res);
+    else port.write(req, res);
+    return true;
+  }
+
+  /** Ends every HTTP session's bookkeeping (sessions are closed by the tunnel). */
+  clear(): void {
+    this.ports.clear();
+  }
+
+  /** Applies CORS for allowed origins; false when the request was answered (refused). */
+  private cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    if (typeof origin !== 'string' || !this.host.options.allowedOrigins(origin)) return true;
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    res.setHeader('Access-Control-Expose-Headers', [TUNNEL_TOKEN_HEADER, STATUS_CODE_HEADER, ERROR_MESSAGE_HEADER].join(', '));
+    res.setHeader('Vary', 'Origin');
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
+      res.setHeader('Access-Control-Allow-Headers', `Content-Type, ${TUNNEL_TOKEN_HEADER}`);
+      res.setHeader('Access-Control-Max-Age', '600');
+    }
+    return true;
+  }
+
+  private async connect(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: string;
+    try {
+      body = req.method === 'POST' ? await readBody(req, this.host.options.limits.maxConnectBodyBytes) : '';
+    } catch (err) {
+      sendHttpError(res, toGuacError(err, 'GUAC_TUNNEL_BAD_BODY', 'CLIENT_BAD_REQUEST'));
+      return;
+    }
+    const refusal = this.host.admit();
+    if (refusal) {
+      sendHttpError(res, refusal);
+      return;
+    }
+    const port = new HttpPort(this.forget);
+    const request = {
+      query: new URLSearchParams(body),
+      headers: req.headers,
+      ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
+    };
+    const session = new TunnelSession(this.host, port, request);
+    port.session = session;
+    this.host.register(session);
+    const abandon = (): void => {
+      if (!res.writableFinished) session.browserGone('The browser abandoned the connect request.');
+    };
+    res.once('close', abandon);
+    try {
+      await session.open();
+    } catch (err) {
+      res.removeListener('close', abandon);
+      if (!res.destroyed) sendHttpError(res, toGuacError(err));
+      return;
+    }
+    res.removeListener('close', abandon);
+    if (session.state !== 'open' || res.destroyed) {
+      session.browserGone('The browser abandoned the connect request.');
+      return;
+    }
+    this.ports.set(port.token, port);
+    session.heard();
+    res.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      [TUNNEL_TOKEN_HEADER]: port.token,
+    });
+    res.end(session.id);
+    log.debug('tunnel: http session open', { id: session.id });
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new GuacError('GUAC_TUNNEL_BODY_TOO_LARGE', 'CLIENT_OVERRUN', 'The connect request is too large.'));
+        return;
+      }
+      parts.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts, size).toString('utf8')));
+    req.on('error', (err) => reject(new GuacError('GUAC_TUNNEL_BAD_BODY', 'CLIENT_BAD_REQUEST', 'The connect request could not be read.', { cause: err })));
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * `createTunnel`'s options with every default filled in and checked once.
+ */
+import { GuacError } from '../protocol/errors.js';
+import type { ParserLimits } from '../protocol/constants.js';
+import type { TunnelOptions } from './types.js';
+
+/** Options after defaults. */
+export interface ResolvedOptions extends Required<Omit<TunnelOptions, 'limits' | 'onSessionStart' | 'onSessionEnd' | 'allowedOrigins'>> {
+  limits: {
+    maxSessions: number;
+    parser: Partial<ParserLimits>;
+    maxMessageBytes: number;
+    maxConnectBodyBytes: number;
+    maxPendingInputBytes: number;
+    highWaterBytes: number;
+    lowWaterBytes: number;
+  };
+  onSessionStart: TunnelOptions['onSessionStart'];
+  onSessionEnd: TunnelOptions['onSessionEnd'];
+  allowedOrigins: (origin: string) => boolean;
+}
+
+function count(value: number | undefined, fallback: number, name: string, min = 0): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', `Tunnel option ${name} must be an integer of at least ${min}.`);
+  }
+  return value;
+}
+
+/**
+ * Fills in defaults.
+ * @throws GuacError `GUAC_TUNNEL_BAD_OPTION` for a missing resolver or guacd address, or a bad number
+ */
+export function resolveOptions(options: TunnelOptions): ResolvedOptions {
+  if (typeof options?.resolve !== 'function') throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option resolve must be a function.');
+  if (options.guacd === undefined || options.guacd === null) throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option guacd is required.');
+  const l = options.limits ?? {};
+  const highWaterBytes = count(l.highWaterBytes, 1 << 20, 'limits.highWaterBytes', 1);
+  const lowWaterBytes = count(l.lowWaterBytes, Math.min(256 * 1024, Math.floor(highWaterBytes / 4)), 'limits.lowWaterBytes');
+  if (lowWaterBytes > highWaterBytes) throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option limits.lowWaterBytes must not exceed limits.highWaterBytes.');
+  const origins = options.allowedOrigins;
+  return {
+    guacd: options.guacd,
+    resolve: options.resolve,
+    idleTimeoutMs: count(options.idleTimeoutMs, 0, 'idleTimeoutMs'),
+    maxSessionMs: count(options.maxSessionMs, 0, 'maxSessionMs'),
+    handshakeTimeoutMs: count(options.handshakeTimeoutMs, 15_000, 'handshakeTimeoutMs'),
+    browserTimeoutMs: count(options.browserTimeoutMs, 15_000, 'browserTimeoutMs'),
+    limits: {
+      maxSessions: count(l.maxSessions, 1000, 'limits.maxSessions', 1),
+      parser: { ...l.parser },
+      maxMessageBytes: count(l.maxMessageBytes, 1 << 20, 'limits.maxMessageBytes', 1024),
+      maxConnectBodyBytes: count(l.maxConnectBodyBytes, 64 * 1024, 'limits.maxConnectBodyBytes', 1024),
+      maxPendingInputBytes: count(l.maxPendingInputBytes, 256 * 1024, 'limits.maxPendingInputBytes', 1024),
+      highWaterBytes,
+      lowWaterBytes,
+    },
+    onSessionStart: options.onSessionStart,
+    onSessionEnd: options.onSessionEnd,
+    allowedOrigins: typeof origins === 'function' ? origins : ((set) => (o: string) => set.has(o))(new Set(origins ?? [])),
+  };
+}

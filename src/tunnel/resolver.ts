@@ -1,0 +1,106 @@
+/**
+ * Resolvers turn a browser's connect request into what to open at guacd.
+ * The tunnel awaits one before it sends anything to guacd; a rejection (a
+ * GuacError) goes to the browser as its status. `tokenResolver` is the
+ * built-in one; the registry plugs its own in through the same type.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { GuacError } from '../protocol/errors.js';
+import { PROTOCOLS, type Protocol } from '../guacd/params.js';
+import { openToken, type TokenPayload } from './token.js';
+
+/** What a resolver sees of the browser's request. */
+export interface TunnelRequest {
+  /** The connect data: the WebSocket URL's query string, or the HTTP tunnel's `?connect` body. */
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  remoteAddress?: string;
+  /** Aborted when the browser goes away or the connect phase times out. */
+  signal?: AbortSignal;
+}
+
+/** What to open at guacd. */
+export interface Target {
+  /** Start a new connection with this protocol (exactly one of `protocol` and `join`). */
+  protocol?: Protocol;
+  /** Join a live guacd connection (`$id`). */
+  join?: string;
+  /** Connection parameters, camelCase or guacd names. */
+  params: Record<string, string | number | boolean>;
+  /** The browser may only watch: guacd's `read-only` is set and the tunnel drops input. */
+  readOnly?: boolean;
+  /** Who connects (history, guacd's `name`). */
+  user?: string;
+  /** Registry id of the connection (history). */
+  connectionId?: string;
+  /** Longest the session may last; the tunnel's `maxSessionMs` still applies if shorter. */
+  maxDurationMs?: number;
+}
+
+/** Resolves a connect request; rejects with a GuacError to refuse it. */
+export type Resolver = (request: TunnelRequest) => Promise<Target>;
+
+/** Options of {@link tokenResolver}. */
+export interface TokenResolverOptions {
+  /** The secret tokens are sealed with (at least 16 bytes). */
+  secret: string | Uint8Array;
+  /** Query parameter carrying the token, default `token`. */
+  param?: string;
+  /**
+   * Resolves tokens naming a registry `connection` instead of an inline
+   * `target`. Without it such tokens are refused (`GUAC_TOKEN_NO_TARGET`).
+   */
+  resolveConnection?: (payload: TokenPayload, request: TunnelRequest) => Promise<Target>;
+  /** Clock in unix seconds (tests). */
+  now?: () => number;
+}
+
+/**
+ * The built-in resolver: reads a sealed token (see `sealToken`) from the
+ * query string and opens the inline target it carries.
+ *
+ * Refusals, all GuacErrors: `GUAC_TOKEN_MISSING`, `GUAC_TOKEN_INVALID` (also
+ * for an audience other than `tunnel`) with status CLIENT_UNAUTHORIZED;
+ * `GUAC_TOKEN_EXPIRED` with CLIENT_TIMEOUT; `GUAC_TOKEN_USED` (a `once`
+ * token seen before by this process) with RESOURCE_CONFLICT;
+ * `GUAC_TOKEN_NO_TARGET` and `GUAC_PROTOCOL_UNKNOWN` with CLIENT_BAD_REQUEST.
+ */
+export function tokenResolver(options: TokenResolverOptions): Resolver {
+  const { secret } = options;
+  const param = options.param ?? 'token';
+  const now = options.now ?? (() => Date.now() / 1000);
+  /** jti → exp of single-use tokens already spent. */
+  const spent = new Map<string, number>();
+
+  return async (request) => {
+    const token = request.query.get(param);
+    if (!token) throw new GuacError('GUAC_TOKEN_MISSING', 'CLIENT_UNAUTHORIZED', 'No access token was given.');
+    const t = now();
+    const payload = openToken(token, secret, t);
+    if (payload.aud !== undefined && payload.aud !== 'tunnel') throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token is invalid.');
+
+    let target: Target;
+    if (payload.target) {
+      const { protocol, params, readOnly } = payload.target;
+      if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
+        throw new GuacError('GUAC_PROTOCOL_UNKNOWN', 'CLIENT_BAD_REQUEST', 'The access token names an unknown protocol.');
+      }
+      target = { protocol: protocol as Protocol, params: { ...params } };
+      if (payload.readOnly === true || readOnly === true) target.readOnly = true;
+      if (payload.user !== undefined) target.user = payload.user;
+      if (payload.connection !== undefined) target.connectionId = payload.connection;
+    } else if (payload.connection !== undefined && options.resolveConnection) {
+      target = await options.resolveConnection(payload, request);
+      if (payload.readOnly === true) target = { ...target, readOnly: true };
+    } else {
+      throw new GuacError('GUAC_TOKEN_NO_TARGET', 'CLIENT_BAD_REQUEST', 'The access token names no connection this gateway can open.');
+    }
+
+    if (payload.once === true) {
+      for (const [jti, exp] of spent) if (exp <= t) spent.delete(jti);
+      if (spent.has(payload.jti)) throw new GuacError('GUAC_TOKEN_USED', 'RESOURCE_CONFLICT', 'The single-use access token was already used.');
+      spent.set(payload.jti, payload.exp);
+    }
+    return target;
+  };
+}

@@ -1,0 +1,448 @@
+/**
+ * One browser ↔ guacd session, whatever the transport: the state machine
+ * (connecting → open → closed), the relay in both directions with
+ * backpressure, the read-only filter, the timers, and the one `close()` that
+ * ends both sides exactly once and reports history once.
+ *
+ * Browser → guacd: fully parsed (guacd's limits), internal instructions
+ * answered here and never forwarded, the rest re-encoded and written in one
+ * piece per browser chunk. guacd → browser: raw bytes cut at instruction ends
+ * by the splitter, sent in messages of whole instructions, each flushed once
+ * it reaches 8192 bytes or at the end of the current read from guacd (what
+ * the Java endpoint does); only `error` is decoded, for its status.
+ */
+import { randomUUID } from 'node:crypto';
+import type net from 'node:net';
+import { GuacError, toGuacError } from '../protocol/errors.js';
+import { encode } from '../protocol/encoder.js';
+import { INTERNAL_OPCODE } from '../protocol/constants.js';
+import { Parser } from '../protocol/parser.js';
+import { InstructionSplitter } from '../protocol/splitter.js';
+import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
+import { GuacdClient, type GuacdAddress, type HandshakeOptions } from '../guacd/index.js';
+import { handshakeFor } from './connect-data.js';
+import { log } from '../log.js';
+import { isActivity, viewerMaySend } from './read-only.js';
+import type { Target, TunnelRequest } from './resolver.js';
+import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
+import type { ResolvedOptions } from './options.js';
+import { MESSAGE_FLUSH_BYTES, PING, pingInstruction } from './wire.js';
+
+/** The browser side of a session, as a transport implements it. */
+export interface BrowserPort {
+  readonly transport: 'websocket' | 'http';
+  /** Answer internal pings (the WebSocket tunnel; the HTTP one uses `nop`). */
+  readonly echoPings: boolean;
+  /** Sends whole instructions. */
+  send(data: Buffer | string): void;
+  /** Bytes handed to `send` and not yet written to the kernel. */
+  readonly bufferedAmount: number;
+  /** Stops reading from the browser until `resumeInput`. */
+  pauseInput(): void;
+  resumeInput(): void;
+  /** Keeps the browser connection provably alive (WebSocket ping frame); optional. */
+  keepalive?(): void;
+  /** Ends the browser side: an `error` instruction first when `sendError`, then the close. */
+  end(status: StatusInfo, message: string, sendError: boolean): void;
+}
+
+/** What the tunnel gives each session. */
+export interface SessionHost {
+  readonly options: ResolvedOptions;
+  guacdAddress(): GuacdAddress;
+  unregister(session: TunnelSession): void;
+}
+
+/** Options of {@link TunnelSession.close}. */
+export interface CloseOptions {
+  /** The browser already left: do not write to it. */
+  browserGone?: boolean;
+  /** guacd's own `error` instruction already reached the browser. */
+  relayed?: boolean;
+}
+
+/**
+ * A session. Created by a transport, which feeds it the browser's bytes
+ * (`input`), tells it when the browser drained (`browserDrained`), showed life
+ * (`heard`) or left (`browserGone`).
+ */
+export class TunnelSession implements SessionHandle {
+  readonly id = randomUUID();
+  readonly info: SessionInfo;
+  readonly stats: SessionStats = {
+    bytesFromBrowser: 0, bytesToBrowser: 0, guacdPauses: 0, browserPauses: 0,
+    browserBuffered: 0, maxBrowserBuffered: 0, guacdPaused: false,
+  };
+
+  private current: SessionState = 'connecting';
+  private readonly abort = new AbortController();
+  private readonly parser: Parser;
+  private readonly splitter: InstructionSplitter;
+  private socket: net.Socket | undefined;
+  private readOnly = false;
+  private resolved = false;
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private out: string[] = [];
+  private readonly ends: number[] = [];
+  private inputPaused = false;
+  private lastActivity = Date.now();
+  private lastHeard = Date.now();
+  private maxDurationMs = 0;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private maxTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private endStatus: StatusInfo = STATUS.SUCCESS;
+  private endMessage = '';
+  private endCode = 'GUAC_TUNNEL_CLOSED';
+
+  /**
+   * @param host the tunnel
+   * @param port the browser side
+   * @param request the connect request (its `signal` is the session's own)
+   */
+  constructor(
+    private readonly host: SessionHost,
+    private readonly port: BrowserPort,
+    private readonly request: Omit<TunnelRequest, 'signal'>,
+  ) {
+    const { limits } = host.options;
+    this.parser = new Parser(limits.parser);
+    this.splitter = new InstructionSplitter(limits.parser);
+    this.info = { id: this.id, transport: port.transport, readOnly: false, start: new Date() };
+    if (request.remoteAddress !== undefined) this.info.remoteAddress = request.remoteAddress;
+    this.startHeartbeat();
+  }
+
+  /** Where the session stands. */
+  get state(): SessionState {
+    return this.current;
+  }
+
+  /**
+   * Resolves the request, connects to guacd and starts relaying.
+   * @throws GuacError why the session could not open (it is closed by then,
+   *   and the browser told, unless it left first)
+   */
+  async open(): Promise<void> {
+    const { options } = this.host;
+    const signal = this.abort.signal;
+    if (options.handshakeTimeoutMs > 0) {
+      this.connectTimer = setTimeout(() => {
+        this.fail(new GuacError('GUAC_TUNNEL_CONNECT_TIMEOUT', 'UPSTREAM_TIMEOUT', 'The remote desktop server did not answer in time.'));
+      }, options.handshakeTimeoutMs);
+    }
+    let client: GuacdClient | undefined;
+    try {
+      const target = await options.resolve({ ...this.request, signal });
+      this.assertConnecting();
+      const handshake = this.applyTarget(target);
+      client = await GuacdClient.connect(this.host.guacdAddress(), { timeoutMs: options.handshakeTimeoutMs || undefined, signal });
+      this.assertConnecting();
+      const result = await client.handshake({ ...handshake, signal, ...(options.handshakeTimeoutMs > 0 ? { timeoutMs: options.handshakeTimeoutMs } : {}) });
+      this.assertConnecting();
+      this.info.guacdConnectionId = result.connectionId;
+      const { socket, pending } = client.detach();
+      client = undefined;
+      this.attach(socket, pending);
+    } catch (err) {
+      if (client) void client.close().catch(() => undefined);
+      if (this.current !== 'closed') {
+        const e = toGuacError(err);
+        if (e.status.guac === STATUS.SERVER_ERROR.guac && !(err instanceof GuacError)) log.error('tunnel: connect failed', { id: this.id, error: err });
+        this.fail(e);
+      }
+      throw new GuacError(this.endCode, this.endStatus, this.endMessage);
+    }
+  }
+
+  /** Bytes from the browser. */
+  input(chunk: Buffer): void {
+    if (this.current === 'closed') return;
+    this.stats.bytesFromBrowser += chunk.length;
+    this.lastHeard = Date.now();
+    const err = this.parser.push(chunk, this.onBrowserInstruction);
+    if (err) {
+      this.fail(err.status.guac === STATUS.SERVER_ERROR.guac ? err : new GuacError(err.code, 'CLIENT_BAD_REQUEST', err.message));
+      return;
+    }
+    // The handler may have closed the session (`state` is re-read: TS narrowed `current`).
+    if (this.out.length === 0 || this.state === 'closed') return;
+    const data = this.out.length === 1 ? this.out[0] : this.out.join('');
+    this.out = [];
+    if (this.current === 'open') {
+      this.writeGuacd(data);
+    } else {
+      this.pendingBytes += Buffer.byteLength(data);
+      if (this.pendingBytes > this.host.options.limits.maxPendingInputBytes) {
+        this.fail(new GuacError('GUAC_TUNNEL_INPUT_OVERRUN', 'CLIENT_OVERRUN', 'The browser sent too much before the connection was ready.'));
+        return;
+      }
+      this.pending.push(data);
+    }
+  }
+
+  /** Sends a tunnel-internal instruction (the UUID) to the browser. */
+  sendInternal(instruction: string): void {
+    if (this.current !== 'closed') this.sendBrowser(instruction);
+  }
+
+  /** The browser showed life without sending instructions (a pong, an HTTP request). */
+  heard(): void {
+    this.lastHeard = Date.now();
+  }
+
+  /** The browser's buffer went down: guacd may resume. */
+  browserDrained(): void {
+    if (!this.stats.guacdPaused || this.current === 'closed') return;
+    const buffered = this.port.bufferedAmount;
+    this.stats.browserBuffered = buffered;
+    if (buffered <= this.host.options.limits.lowWaterBytes) {
+      this.stats.guacdPaused = false;
+      this.socket?.resume();
+    }
+  }
+
+  /** The browser closed or dropped its connection. */
+  browserGone(message = 'The browser closed the tunnel.'): void {
+    this.close(STATUS.SUCCESS, message, { browserGone: true });
+  }
+
+  /**
+   * Ends the session: both sides, every timer, history. Only the first call
+   * does anything.
+   * @param status why (SESSION_CLOSED by default)
+   * @param message human reason, free of secrets
+   * @param opts what the browser already knows
+   */
+  close(status: StatusInfo = STATUS.SESSION_CLOSED, message: string = status.message, opts: CloseOptions = {}): void {
+    if (this.current === 'closed') return;
+    this.current = 'closed';
+    this.endStatus = status;
+    this.endMessage = message;
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.maxTimer);
+    clearInterval(this.heartbeat);
+    this.abort.abort(new GuacError('GUAC_ABORTED', 'SESSION_CLOSED', 'The session ended.'));
+    const socket = this.socket;
+    if (socket) {
+      socket.removeAllListeners('data');
+      socket.removeAllListeners('drain');
+      socket.on('error', () => undefined);
+      socket.destroy();
+    }
+    this.pending = [];
+    this.out = [];
+    if (!opts.browserGone) {
+      try {
+        this.port.end(status, message, status.guac !== STATUS.SUCCESS.guac && !opts.relayed);
+      } catch (err) {
+        log.warn('tunnel: closing the browser side failed', { id: this.id, error: err });
+      }
+    }
+    this.host.unregister(this);
+    const fields = {
+      id: this.id, transport: this.info.transport, status: status.guac, statusName: status.name,
+      user: this.info.user, connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId,
+      bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
+    };
+    if (status.guac === STATUS.SUCCESS.guac) log.info('tunnel: session ended', fields);
+    else log.info('tunnel: session ended with an error', { ...fields, message });
+    if (this.resolved) {
+      const record: SessionRecord = {
+        ...this.info, end: new Date(), status, message,
+        bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
+      };
+      callHook('onSessionEnd', this.host.options.onSessionEnd, record);
+    }
+  }
+
+  private fail(err: GuacError): void {
+    if (this.current === 'closed') return;
+    this.endCode = err.code;
+    this.close(err.status, err.message);
+  }
+
+  private assertConnecting(): void {
+    if (this.current !== 'connecting') throw new GuacError(this.endCode, this.endStatus, this.endMessage);
+  }
+
+  /** Records the target and builds the handshake; validates parameters before guacd is contacted. */
+  private applyTarget(target: Target): HandshakeOptions {
+    // Recorded first: a target guacd would refuse still makes a history record.
+    this.resolved = true;
+    const info = this.info;
+    if (target.user !== undefined) info.user = target.user;
+    if (target.connectionId !== undefined) info.connectionId = target.connectionId;
+    if (target.protocol !== undefined) info.protocol = target.protocol;
+    if (target.join !== undefined) info.join = target.join;
+    if (target.maxDurationMs !== undefined && target.maxDurationMs > 0) this.maxDurationMs = target.maxDurationMs;
+    const { handshake, readOnly } = handshakeFor(target, this.request.query);
+    this.readOnly = readOnly;
+    info.readOnly = readOnly;
+    return handshake;
+  }
+
+  private attach(socket: net.Socket, pending: Buffer): void {
+    clearTimeout(this.connectTimer);
+    this.current = 'open';
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => this.fromGuacd(chunk));
+    socket.on('drain', () => {
+      if (!this.inputPaused) return;
+      this.inputPaused = false;
+      this.port.resumeInput();
+    });
+    socket.on('error', (err) => {
+      log.debug('tunnel: guacd socket error', { id: this.id, error: err });
+      this.closeFromGuacd(STATUS.UPSTREAM_ERROR, 'The connection to the remote desktop server failed.');
+    });
+    socket.on('end', () => this.closeFromGuacd(STATUS.SUCCESS, 'The remote desktop server ended the connection.'));
+    socket.on('close', () => this.closeFromGuacd(STATUS.SUCCESS, 'The remote desktop server ended the connection.'));
+    if (pending.length > 0) this.fromGuacd(pending);
+    if (this.current !== 'open') return;
+    socket.resume();
+
+    const { idleTimeoutMs, maxSessionMs } = this.host.options;
+    this.lastActivity = Date.now();
+    if (idleTimeoutMs > 0) this.armIdle(idleTimeoutMs);
+    const max = minPositive(maxSessionMs, this.maxDurationMs);
+    if (max > 0) {
+      const left = Math.max(0, this.info.start.getTime() + max - Date.now());
+      this.maxTimer = setTimeout(() => this.close(STATUS.SESSION_CLOSED, 'The session reached its maximum length.'), left);
+    }
+    callHook('onSessionStart', this.host.options.onSessionStart, { ...this.info });
+
+    const queued = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (queued.length > 0) this.writeGuacd(queued.join(''));
+  }
+
+  private readonly onBrowserInstruction = (opcode: string, args: string[]): void => {
+    if (opcode === INTERNAL_OPCODE) {
+      if (this.port.echoPings && args[0] === PING && args.length >= 2) this.sendBrowser(pingInstruction(args[1]));
+      return;
+    }
+    if (isActivity(opcode)) this.lastActivity = Date.now();
+    if (this.readOnly && !viewerMaySend(opcode)) return;
+    this.out.push(encode(opcode, ...args));
+  };
+
+  private writeGuacd(data: string): void {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return;
+    if (!socket.write(data) && !this.inputPaused) {
+      this.inputPaused = true;
+      this.stats.browserPauses++;
+      this.port.pauseInput();
+    }
+  }
+
+  private fromGuacd(chunk: Buffer): void {
+    if (this.current === 'closed') return;
+    const ends = this.ends;
+    ends.length = 0;
+    let error: Buffer | undefined;
+    const out = this.splitter.push(chunk, (opcode, raw) => {
+      ends.push(raw.byteOffset + raw.length);
+      if (opcode === 'error' && error === undefined) error = raw;
+    });
+    if (out instanceof GuacError) {
+      this.fail(new GuacError('GUAC_TUNNEL_UPSTREAM_PROTOCOL', 'UPSTREAM_ERROR', `The remote desktop server sent invalid data: ${out.message}`));
+      return;
+    }
+    if (out.length === 0) return;
+    if (out.length < MESSAGE_FLUSH_BYTES) {
+      this.sendBrowser(out);
+    } else {
+      const base = out.byteOffset;
+      let start = 0;
+      for (const abs of ends) {
+        const end = abs - base;
+        if (end - start >= MESSAGE_FLUSH_BYTES) {
+          this.sendBrowser(out.subarray(start, end));
+          start = end;
+        }
+      }
+      if (start < out.length) this.sendBrowser(out.subarray(start));
+    }
+    if (error !== undefined) {
+      // guacd's error is final: it closes the connection right after. End now
+      // with its status, without a second error instruction.
+      const { status, message } = decodeError(error);
+      this.close(status, message, { relayed: true });
+      return;
+    }
+    const buffered = this.port.bufferedAmount;
+    this.stats.browserBuffered = buffered;
+    if (buffered > this.stats.maxBrowserBuffered) this.stats.maxBrowserBuffered = buffered;
+    if (buffered > this.host.options.limits.highWaterBytes && !this.stats.guacdPaused) {
+      this.stats.guacdPaused = true;
+      this.stats.guacdPauses++;
+      this.socket?.pause();
+    }
+  }
+
+  private sendBrowser(data: Buffer | string): void {
+    this.stats.bytesToBrowser += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    this.port.send(data);
+  }
+
+  private closeFromGuacd(status: StatusInfo, message: string): void {
+    this.close(status, message);
+  }
+
+  private armIdle(idleMs: number): void {
+    const due = this.lastActivity + idleMs - Date.now();
+    this.idleTimer = setTimeout(() => {
+      if (this.current === 'closed') return;
+      if (Date.now() - this.lastActivity >= idleMs) this.close(STATUS.SESSION_TIMEOUT, 'The session was idle for too long.');
+      else this.armIdle(idleMs);
+    }, Math.max(0, due));
+  }
+
+  private startHeartbeat(): void {
+    const timeoutMs = this.host.options.browserTimeoutMs;
+    if (!(timeoutMs > 0)) return;
+    const every = Math.max(50, Math.floor(timeoutMs / 3));
+    this.heartbeat = setInterval(() => {
+      // While we hold the browser back, its silence is ours; while connecting,
+      // the handshake timeout applies instead.
+      if (this.inputPaused || this.current !== 'open') this.lastHeard = Date.now();
+      if (Date.now() - this.lastHeard >= timeoutMs) {
+        this.close(STATUS.CLIENT_TIMEOUT, 'The browser stopped responding.');
+        return;
+      }
+      this.port.keepalive?.();
+    }, every);
+    this.heartbeat.unref?.();
+  }
+}
+
+function decodeError(raw: Buffer): { status: StatusInfo; message: string } {
+  let status: StatusInfo = STATUS.SERVER_ERROR;
+  let message = 'The remote desktop server reported an error.';
+  new Parser().push(raw, (_opcode, args) => {
+    if (/^\d{1,5}$/.test(args[1] ?? '')) status = statusFromCode(Number(args[1]));
+    if (args[0]) message = args[0];
+  });
+  return { status, message };
+}
+
+function callHook<T>(name: string, hook: ((arg: T) => unknown) | undefined, arg: T): void {
+  if (!hook) return;
+  try {
+    const r = hook(arg);
+    if (r instanceof Promise) r.catch((err: unknown) => log.error(`tunnel: ${name} hook failed`, { error: err }));
+  } catch (err) {
+    log.error(`tunnel: ${name} hook failed`, { error: err });
+  }
+}
+
+function minPositive(a: number, b: number): number {
+  if (a > 0 && b > 0) return Math.min(a, b);
+  return a > 0 ? a : b > 0 ? b : 0;
+}

@@ -1,0 +1,121 @@
+/**
+ * Options of `createTunnel` and the session records it reports.
+ */
+import type { GuacdAddress } from '../guacd/socket.js';
+import type { ParserLimits } from '../protocol/constants.js';
+import type { StatusInfo } from '../protocol/status.js';
+import type { Resolver } from './resolver.js';
+
+/** Size and memory limits; every one has a default. */
+export interface TunnelLimits {
+  /** Sessions open at once (any state); more are refused with SERVER_BUSY. Default 1000. */
+  maxSessions?: number;
+  /** Parser limits for both directions. Default guacd's own (`GUACD_LIMITS`). */
+  parser?: Partial<ParserLimits>;
+  /** Largest WebSocket message accepted from a browser. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Largest HTTP `?connect` body. Default 64 KiB. */
+  maxConnectBodyBytes?: number;
+  /** Browser input held while guacd is being connected; more is CLIENT_OVERRUN. Default 256 KiB. */
+  maxPendingInputBytes?: number;
+  /** Bytes waiting for the browser above which guacd is paused. Default 1 MiB. */
+  highWaterBytes?: number;
+  /** Bytes waiting for the browser below which guacd resumes. Default 256 KiB. */
+  lowWaterBytes?: number;
+}
+
+/** Options of `createTunnel`. */
+export interface TunnelOptions {
+  /** Where guacd listens, or a function asked at each connect (a supervised guacd may move). */
+  guacd: GuacdAddress | (() => GuacdAddress);
+  /** Decides what each connect request opens. Awaited before guacd is contacted. */
+  resolve: Resolver;
+  /** No user input (see `isActivity`) for this long ends the session with SESSION_TIMEOUT. 0 = never (default). */
+  idleTimeoutMs?: number;
+  /** Sessions end with SESSION_CLOSED after this long. 0 = never (default). */
+  maxSessionMs?: number;
+  /** Resolve + guacd connect + handshake must finish within this. Default 15 000 ms. */
+  handshakeTimeoutMs?: number;
+  /**
+   * A browser that sends nothing (WebSocket: not even a pong to our pings;
+   * HTTP: no request) for this long is gone: CLIENT_TIMEOUT. Default 15 000
+   * ms (the Java HTTP tunnel's expiry and guacamole-common-js's own receive
+   * timeout); 0 = never.
+   */
+  browserTimeoutMs?: number;
+  limits?: TunnelLimits;
+  /**
+   * Origins allowed to use the HTTP tunnel cross-origin (CORS with
+   * credentials, as `Guacamole.HTTPTunnel(url, true)` needs). Default none:
+   * same origin only. The WebSocket tunnel is not origin-checked: the token is
+   * the credential.
+   */
+  allowedOrigins?: readonly string[] | ((origin: string) => boolean);
+  /** Called once a session reached guacd's `ready`. Errors (and rejections) are logged, never thrown. */
+  onSessionStart?: (info: SessionInfo) => unknown;
+  /**
+   * Called exactly once per session whose request was resolved (whether guacd
+   * was then reached or not), after both sides are closed.
+   */
+  onSessionEnd?: (record: SessionRecord) => unknown;
+}
+
+/** A session as it starts. */
+export interface SessionInfo {
+  /** The tunnel UUID (also what the browser sees). */
+  id: string;
+  transport: 'websocket' | 'http';
+  user?: string;
+  /** Registry id of the connection, if the resolver named one. */
+  connectionId?: string;
+  protocol?: string;
+  /** Set when the session joined a live connection. */
+  join?: string;
+  readOnly: boolean;
+  remoteAddress?: string;
+  /** When the browser connected. */
+  start: Date;
+  /** guacd's `$…` id of the connection, once `ready`. */
+  guacdConnectionId?: string;
+}
+
+/** A finished session, for history. */
+export interface SessionRecord extends SessionInfo {
+  end: Date;
+  /** Bytes of Guacamole protocol received from the browser (internal instructions included). */
+  bytesFromBrowser: number;
+  /** Bytes sent to the browser (internal instructions included). */
+  bytesToBrowser: number;
+  /** How it ended: SUCCESS for a normal end, guacd's status for guacd's `error`, ours otherwise. */
+  status: StatusInfo;
+  /** Human reason, free of secrets. */
+  message: string;
+}
+
+/** Live counters of a session. */
+export interface SessionStats {
+  bytesFromBrowser: number;
+  bytesToBrowser: number;
+  /** Times guacd was paused because the browser was not keeping up. */
+  guacdPauses: number;
+  /** Times the browser was paused because guacd was not keeping up. */
+  browserPauses: number;
+  /** Bytes currently waiting for the browser (ours and the socket's). */
+  browserBuffered: number;
+  /** Highest `browserBuffered` seen. */
+  maxBrowserBuffered: number;
+  /** guacd is paused right now. */
+  guacdPaused: boolean;
+}
+
+/** A live session, as `tunnel.sessions` lists it. */
+export interface SessionHandle {
+  readonly info: Readonly<SessionInfo>;
+  readonly state: SessionState;
+  readonly stats: Readonly<SessionStats>;
+  /** Ends the session (default SESSION_CLOSED). */
+  close(status?: StatusInfo, message?: string): void;
+}
+
+/** connecting (resolve, guacd handshake) → open (relaying) → closed. */
+export type SessionState = 'connecting' | 'open' | 'closed';

@@ -1,0 +1,144 @@
+/**
+ * The WebSocket tunnel (guacamole-common-js `Guacamole.WebSocketTunnel`,
+ * Java `GuacamoleWebSocketTunnelEndpoint`): the `ws` side of a session.
+ *
+ * The UUID goes out as soon as the socket is open, before the guacd
+ * handshake, so that the browser's tunnel opens and its pings keep a slow
+ * handshake alive; failures then arrive as `error` plus a close. (An
+ * instruction also makes `Guacamole.ChainedTunnel` commit to this tunnel, so
+ * a refused token is not retried over HTTP.)
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { GuacError } from '../protocol/errors.js';
+import { STATUS, type StatusInfo } from '../protocol/status.js';
+import { log } from '../log.js';
+import { TunnelSession, type BrowserPort } from './session.js';
+import type { TunnelHost } from './host.js';
+import { SUBPROTOCOL, closeReason, errorInstruction, uuidInstruction } from './wire.js';
+
+/** After our close frame, how long a browser gets to answer before the socket is cut. */
+const CLOSE_GRACE_MS = 5000;
+
+/** The browser side of a WebSocket session. */
+export class WebSocketPort implements BrowserPort {
+  readonly transport = 'websocket';
+  readonly echoPings = true;
+  session: TunnelSession | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ws: WebSocket) {
+    ws.once('close', () => clearTimeout(this.closeTimer));
+  }
+
+  send(data: Buffer | string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(data, { binary: false }, this.onSent);
+  }
+
+  private readonly onSent = (err?: Error): void => {
+    if (!err) this.session?.browserDrained();
+  };
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  pauseInput(): void {
+    this.ws.pause();
+  }
+
+  resumeInput(): void {
+    this.ws.resume();
+  }
+
+  keepalive(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
+  end(status: StatusInfo, message: string, sendError: boolean): void {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.OPEN) {
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      return;
+    }
+    if (sendError) ws.send(errorInstruction(status, message), { binary: false });
+    ws.close(status.ws, closeReason(status));
+    // A browser that stopped reading never answers the close; do not hold its buffers for ws's 30 s.
+    this.closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+    this.closeTimer.unref?.();
+  }
+}
+
+/** Accepts WebSocket upgrades and runs a session on each. */
+export class WebSocketTunnel {
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<WebSocket>();
+
+  constructor(private readonly host: TunnelHost) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: host.options.limits.maxMessageBytes,
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+  }
+
+  /** Completes the upgrade and starts a session. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => undefined);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    this.sockets.add(ws);
+    ws.once('close', () => this.sockets.delete(ws));
+    const port = new WebSocketPort(ws);
+    const refusal = this.host.admit();
+    if (refusal) {
+      port.end(refusal.status, refusal.message, true);
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    const request = { query: url.searchParams, headers: req.headers, ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}) };
+    const session = new TunnelSession(this.host, port, request);
+    port.session = session;
+    this.host.register(session);
+
+    ws.on('message', (data: RawData) => session.input(toBuffer(data)));
+    ws.on('pong', () => session.heard());
+    ws.on('close', () => session.browserGone());
+    ws.on('error', (err: Error & { code?: string }) => {
+      log.debug('tunnel: websocket error', { id: session.id, error: err });
+      // ws has already answered with its own close (e.g. 1009 for a message over maxPayload).
+      const status = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? STATUS.CLIENT_OVERRUN : STATUS.CLIENT_BAD_REQUEST;
+      session.close(status, 'The browser connection failed.', { browserGone: true });
+    });
+
+    session.sendInternal(uuidInstruction(session.id));
+    session.open().catch((err: unknown) => {
+      if (!(err instanceof GuacError)) log.error('tunnel: session failed', { id: session.id, error: err });
+    });
+  }
+
+  /** Waits up to `graceMs` for open sockets to finish closing, then cuts the rest. */
+  async close(graceMs = 2000): Promise<void> {
+    const pending = [...this.sockets].map((ws) => new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) resolve();
+      else ws.once('close', () => resolve());
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(pending), new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); })]);
+    clearTimeout(timer);
+    for (const ws of this.sockets) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

@@ -1,0 +1,84 @@
+/**
+ * The browser-side wire contract, in one place, as guacamole-common-js 1.5
+ * (`Tunnel.js`) and the Java tunnels it was written for
+ * (`GuacamoleWebSocketTunnelEndpoint`, `GuacamoleHTTPTunnelServlet`) define it.
+ *
+ * WebSocket: subprotocol `guacamole`; connect data is the query string; the
+ * first message is the internal instruction `0.,36.<uuid>;`; the browser's
+ * `0.,4.ping,<ts>;` is echoed; internal instructions never reach guacd;
+ * each message holds whole instructions; the close reason is the decimal
+ * Guacamole status (read with `parseInt`), the close code its websocket code.
+ *
+ * HTTP: `POST ?connect` (body: connect data) answers the UUID with header
+ * `Guacamole-Tunnel-Token`, which every later request must carry;
+ * `GET ?read:<uuid>:<n>` streams instructions and ends with `0.;` (the
+ * browser starts the next read as soon as the status is known, and a
+ * response ends once the next read is waiting); `POST ?write:<uuid>` carries
+ * instructions. The tunnel is found by the token header, not the UUID.
+ * Errors: HTTP status plus `Guacamole-Status-Code` (decimal) and
+ * `Guacamole-Error-Message`; an unknown token is 404 / RESOURCE_NOT_FOUND,
+ * which the browser treats as end of stream once connected.
+ */
+import { encode } from '../protocol/encoder.js';
+import { INTERNAL_OPCODE } from '../protocol/constants.js';
+import type { StatusInfo } from '../protocol/status.js';
+
+/** The WebSocket subprotocol guacamole-common-js asks for. */
+export const SUBPROTOCOL = 'guacamole';
+
+/** The internal instruction's ping argument. */
+export const PING = 'ping';
+
+/** The Java endpoint's batch size: a message is flushed once it holds this many bytes. */
+export const MESSAGE_FLUSH_BYTES = 8192;
+
+/** Header carrying the HTTP tunnel's session token (guacamole-common-js 1.5). */
+export const TUNNEL_TOKEN_HEADER = 'Guacamole-Tunnel-Token';
+/** Headers carrying an HTTP tunnel error. */
+export const STATUS_CODE_HEADER = 'Guacamole-Status-Code';
+export const ERROR_MESSAGE_HEADER = 'Guacamole-Error-Message';
+
+/** Ends every HTTP read response: an element of length 0. */
+export const END_OF_RESPONSE = '0.;';
+
+/** The first WebSocket message: `0.,36.<uuid>;`. */
+export function uuidInstruction(uuid: string): string {
+  return encode(INTERNAL_OPCODE, uuid);
+}
+
+/** The echo of a browser ping. */
+export function pingInstruction(timestamp: string): string {
+  return encode(INTERNAL_OPCODE, PING, timestamp);
+}
+
+/** `error,<message>,<decimal status>;` */
+export function errorInstruction(status: StatusInfo, message: string): string {
+  return encode('error', message, status.guac);
+}
+
+/** The websocket close reason: the decimal Guacamole status code. */
+export function closeReason(status: StatusInfo): string {
+  return String(status.guac);
+}
+
+/** A header-safe (printable ASCII, bounded) copy of a message. */
+export function headerSafe(message: string): string {
+  return message.replace(/[^\x20-\x7e]+/g, ' ').slice(0, 256);
+}
+
+/** The HTTP tunnel operations, parsed from a query string. */
+export type HttpOperation =
+  | { op: 'connect' }
+  | { op: 'read'; uuid: string }
+  | { op: 'write'; uuid: string };
+
+/**
+ * Parses the HTTP tunnel's query string (`connect`, `read:UUID:N`,
+ * `write:UUID`); undefined when it is none of them.
+ */
+export function parseHttpOperation(query: string): HttpOperation | undefined {
+  if (query === 'connect') return { op: 'connect' };
+  const m = /^(read|write):([0-9a-fA-F-]{36})(?::\d+)?$/.exec(query);
+  if (!m) return undefined;
+  return { op: m[1] as 'read' | 'write', uuid: m[2].toLowerCase() };
+}

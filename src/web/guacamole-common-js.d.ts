@@ -1,0 +1,143 @@
+/**
+ * Types for the parts of guacamole-common-js 1.5.0 the web client uses.
+ * The package ships no types; its ES module build (`dist/esm`) is the
+ * concatenated `modules/*.js` with `export default Guacamole`.
+ */
+declare module 'guacamole-common-js' {
+  namespace Guacamole {
+    class Status {
+      constructor(code: number, message?: string);
+      code: number;
+      message: string | undefined;
+      isError(): boolean;
+    }
+
+    class Tunnel {
+      state: number;
+      uuid: string | null;
+      receiveTimeout: number;
+      unstableThreshold: number;
+      onerror: ((status: Status) => void) | null;
+      onstatechange: ((state: number) => void) | null;
+      onuuid: ((uuid: string) => void) | null;
+      connect(data?: string): void;
+      disconnect(): void;
+      sendMessage(...elements: unknown[]): void;
+      isConnected(): boolean;
+    }
+    namespace Tunnel {
+      const State: { CONNECTING: 0; OPEN: 1; CLOSED: 2; UNSTABLE: 3 };
+    }
+    class WebSocketTunnel extends Tunnel {
+      constructor(tunnelURL: string);
+    }
+    class HTTPTunnel extends Tunnel {
+      constructor(tunnelURL: string, crossDomain?: boolean, extraTunnelHeaders?: Record<string, string>);
+    }
+    class ChainedTunnel extends Tunnel {
+      constructor(...tunnels: Tunnel[]);
+    }
+
+    class Layer {
+      getCanvas(): HTMLCanvasElement;
+    }
+
+    class Display {
+      getElement(): HTMLDivElement;
+      getWidth(): number;
+      getHeight(): number;
+      getDefaultLayer(): Layer;
+      scale(scale: number): void;
+      getScale(): number;
+      showCursor(shown: boolean): void;
+      onresize: ((width: number, height: number) => void) | null;
+      oncursor: ((canvas: HTMLCanvasElement, x: number, y: number) => void) | null;
+    }
+
+    class InputStream {
+      index: number;
+      onblob: ((data64: string) => void) | null;
+      onend: (() => void) | null;
+      sendAck(message: string, code: number): void;
+    }
+    class OutputStream {
+      index: number;
+      onack: ((status: Status) => void) | null;
+      sendBlob(data64: string): void;
+      sendEnd(): void;
+    }
+    class ArrayBufferReader {
+      constructor(stream: InputStream);
+      ondata: ((data: ArrayBuffer) => void) | null;
+      onend: (() => void) | null;
+    }
+    class ArrayBufferWriter {
+      constructor(stream: OutputStream);
+      blobLength: number;
+      onack: ((status: Status) => void) | null;
+      sendData(data: ArrayBuffer | ArrayBufferView): void;
+      sendEnd(): void;
+    }
+
+    class Client {
+      constructor(tunnel: Tunnel);
+      connect(data?: string): void;
+      disconnect(): void;
+      getDisplay(): Display;
+      sendSize(width: number, height: number): void;
+      sendKeyEvent(pressed: 0 | 1 | boolean, keysym: number): void;
+      sendMouseState(state: Mouse.State, applyDisplayScale?: boolean): void;
+      createClipboardStream(mimetype: string): OutputStream;
+      onstatechange: ((state: number) => void) | null;
+      onerror: ((status: Status) => void) | null;
+      onclipboard: ((stream: InputStream, mimetype: string) => void) | null;
+      onname: ((name: string) => void) | null;
+    }
+    namespace Client {
+      const State: { IDLE: 0; CONNECTING: 1; WAITING: 2; CONNECTED: 3; DISCONNECTING: 4; DISCONNECTED: 5 };
+    }
+
+    class Keyboard {
+      constructor(element?: Document | Element);
+      onkeydown: ((keysym: number) => boolean | void) | null;
+      onkeyup: ((keysym: number) => void) | null;
+      reset(): void;
+    }
+
+    /** `Guacamole.Mouse.Event.Target`: what Mouse, Touchscreen and Touchpad share. */
+    class MouseEventTarget {
+      currentState: Mouse.State;
+      on(type: string, listener: (event: Mouse.Event) => void): void;
+      onEach(types: string[], listener: (event: Mouse.Event) => void): void;
+      reset(): void;
+    }
+    class Mouse extends MouseEventTarget {
+      constructor(element: Element);
+      setCursor(canvas: HTMLCanvasElement, x: number, y: number): boolean;
+    }
+    namespace Mouse {
+      class State {
+        x: number;
+        y: number;
+        left: boolean;
+        middle: boolean;
+        right: boolean;
+        up: boolean;
+        down: boolean;
+      }
+      class Event {
+        type: string;
+        state: State;
+        preventDefault(): void;
+        stopPropagation(): void;
+      }
+      class Touchscreen extends MouseEventTarget {
+        constructor(element: Element);
+      }
+      class Touchpad extends MouseEventTarget {
+        constructor(element: Element);
+      }
+    }
+  }
+  export default Guacamole;
+}

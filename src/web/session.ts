@@ -1,0 +1,144 @@
+/**
+ * One connection attempt: tunnel, client, display and pointer, with a single
+ * way to end (`connecting → connected → disconnected | error`, each end
+ * reached once, as noVNC's `_updateConnectionState` and `_fail()` do).
+ */
+import Guacamole from 'guacamole-common-js';
+import { buildConnectData, measureDisplay, type TunnelUrls } from './connect-data.js';
+import { attachDisplay } from './display.js';
+import { attachPointer, type TouchMode } from './input.js';
+import { receiveClipboard, sendClipboardText } from './clipboard.js';
+import { describeStatus, isHumanMessage } from './status-messages.js';
+import type { SessionState, StatusView } from './view.js';
+
+/** What a session needs. */
+export interface SessionOptions {
+  readonly viewport: HTMLElement;
+  readonly tunnels: TunnelUrls;
+  /** Fall back to the HTTP tunnel when the WebSocket one cannot open. */
+  readonly httpFallback: boolean;
+  readonly token: string;
+  readonly touch: TouchMode;
+  /** Called on every state change, and once more when the tunnel's stability changes. */
+  readonly onStatus: (status: StatusView) => void;
+  readonly onUnstable: (unstable: boolean) => void;
+  /** Text the remote side copied. */
+  readonly onClipboard: (text: string) => void;
+  /** The session became usable (send pending clipboard text now). */
+  readonly onConnected: () => void;
+}
+
+/** A running connection attempt. */
+export interface Session {
+  readonly client: Guacamole.Client;
+  /** The current state. */
+  readonly state: SessionState;
+  /** Key event for the remote side (dropped unless connected). */
+  sendKey(pressed: boolean, keysym: number): void;
+  /** Clipboard text for the remote side; false unless connected. */
+  sendClipboard(text: string): boolean;
+  /** Ends the session as the user's choice. */
+  disconnect(): void;
+  /** Removes the display from the viewport; the session must have ended. */
+  dispose(): void;
+}
+
+/**
+ * Opens a session: connects at once.
+ * @param options - see {@link SessionOptions}.
+ */
+export function openSession(options: SessionOptions): Session {
+  const { tunnels } = options;
+  const webSocket = new Guacamole.WebSocketTunnel(tunnels.webSocket);
+  const tunnel = options.httpFallback
+    ? new Guacamole.ChainedTunnel(webSocket, new Guacamole.HTTPTunnel(tunnels.http, tunnels.crossDomain))
+    : webSocket;
+  const client = new Guacamole.Client(tunnel);
+  const size = measureDisplay(options.viewport);
+  let state: SessionState = 'connecting';
+
+  const fitted = attachDisplay(options.viewport, client, {
+    initialSize: size,
+    isConnected: () => state === 'connected',
+  });
+  const pointer = attachPointer(client, options.touch);
+
+  const enter = (next: SessionState, status: StatusView): boolean => {
+    if (state === 'disconnected' || state === 'error') return false;
+    if (next === state && next !== 'connecting') return false;
+    state = next;
+    if (next === 'disconnected' || next === 'error') pointer.detach();
+    options.onStatus(status);
+    return true;
+  };
+
+  const fail = (status: Guacamole.Status): void => {
+    const text = describeStatus(status.code);
+    const entered = enter('error', {
+      state: 'error',
+      title: text.title,
+      detail: text.detail,
+      serverMessage: isHumanMessage(status.message) ? status.message.trim() : undefined,
+      code: status.code,
+      canRetry: text.canRetry,
+    });
+    if (entered) client.disconnect();
+  };
+
+  const end = (title: string, detail: string): void => {
+    enter('disconnected', { state: 'disconnected', title, detail });
+  };
+
+  client.onstatechange = (clientState) => {
+    if (clientState === Guacamole.Client.State.CONNECTED) {
+      if (!enter('connected', { state: 'connected', title: 'Connected' })) return;
+      fitted.fit();
+      fitted.syncSize();
+      options.onConnected();
+    } else if (clientState === Guacamole.Client.State.DISCONNECTED) {
+      end('Disconnected', 'The session has ended.');
+    }
+  };
+  client.onerror = fail;
+  tunnel.onerror = fail;
+  tunnel.onstatechange = (tunnelState) => {
+    if (tunnelState === Guacamole.Tunnel.State.CLOSED) {
+      options.onUnstable(false);
+      end('Disconnected', 'The session has ended.');
+    } else {
+      options.onUnstable(tunnelState === Guacamole.Tunnel.State.UNSTABLE);
+    }
+  };
+  client.onclipboard = (stream, mimetype) => receiveClipboard(stream, mimetype, options.onClipboard);
+
+  options.onStatus({ state: 'connecting', title: 'Connecting…', detail: 'Opening the remote session.' });
+  try {
+    client.connect(buildConnectData(options.token, size));
+  } catch (err) {
+    fail(err instanceof Guacamole.Status ? err : new Guacamole.Status(0x0200, String(err)));
+  }
+
+  return {
+    client,
+    get state(): SessionState {
+      return state;
+    },
+    sendKey(pressed: boolean, keysym: number): void {
+      if (state === 'connected') client.sendKeyEvent(pressed ? 1 : 0, keysym);
+    },
+    sendClipboard(text: string): boolean {
+      if (state !== 'connected') return false;
+      sendClipboardText(client, text);
+      return true;
+    },
+    disconnect(): void {
+      const wasLive = state === 'connecting' || state === 'connected';
+      end('Disconnected', 'You closed the session.');
+      if (wasLive) client.disconnect();
+    },
+    dispose(): void {
+      fitted.detach();
+      pointer.detach();
+    },
+  };
+}

@@ -1,0 +1,329 @@
+/**
+ * The web client end to end: Chromium opens the gateway's page, which talks
+ * through the gateway to the real guacd, sshd and Xvnc of the test
+ * environment. Effects are checked where they land: files on disk, pixels
+ * on the canvas, the gateway's guacd sockets.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { loadTestEnv, waitFor } from '../helpers/env.js';
+import {
+  countConnectionsTo,
+  displayVariety,
+  launchBrowser,
+  openClient,
+  pageState,
+  startGateway,
+  type GatewayProcess,
+  type TestBrowser,
+} from '../helpers/browser.js';
+
+const env = loadTestEnv();
+const created: string[] = [];
+
+let browser: TestBrowser;
+let gateway: GatewayProcess;
+
+function tokenArgs(protocol: string, params: Record<string, string>, extra: string[] = []): string[] {
+  return ['--protocol', protocol, ...Object.entries(params).flatMap(([k, v]) => ['--param', `${k}=${v}`]), ...extra];
+}
+
+const sshToken = (extra: string[] = [], params: Record<string, string> = {}): Promise<string> =>
+  gateway.token(tokenArgs('ssh', { ...env.ssh.params, ...params }, extra));
+
+function tmpFile(label: string): { path: string; word: string } {
+  const word = `${label}${randomBytes(6).toString('hex')}`;
+  const path = `/tmp/gg-e2e-${word}`;
+  created.push(path);
+  return { path, word };
+}
+
+const readIfExists = (path: string): Promise<string | undefined> => readFile(path, 'utf8').catch(() => undefined);
+
+/** Opens an SSH session and waits until the terminal has drawn something. */
+async function openTerminal(page: Page, token: string): Promise<void> {
+  const { state, code } = await openClient(page, gateway.url, token);
+  assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
+  await waitFor(async () => (await displayVariety(page)).colours >= 2, { what: 'the terminal to draw', timeoutMs: 15_000 });
+}
+
+/** Types a shell command and presses Enter. */
+async function run(page: Page, command: string): Promise<void> {
+  await page.keyboard.type(command);
+  await page.keyboard.press('Enter');
+}
+
+describe('web client through the gateway', { timeout: 180_000 }, () => {
+  before(async () => {
+    gateway = await startGateway({ guacd: `${env.guacd.host}:${env.guacd.port}` });
+    browser = await launchBrowser({ width: 1024, height: 640 });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await gateway?.stop();
+    await Promise.all(created.map((path) => rm(path, { force: true })));
+  });
+
+  test('keystrokes typed in the page run in the SSH shell', async () => {
+    const page = await browser.newPage();
+    try {
+      await openTerminal(page, await sshToken());
+      const { path, word } = tmpFile('keys');
+      await run(page, `echo ${word} > ${path}`);
+      const content = await waitFor(() => readIfExists(path), { what: 'the file the shell writes' });
+      assert.equal(content.trim(), word);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a read-only session shows the terminal but ignores typing', async () => {
+    const viewer = await browser.newPage();
+    const writer = await browser.newPage();
+    try {
+      await openTerminal(viewer, await sshToken(['--read-only']));
+      const ignored = tmpFile('ro');
+      await viewer.bringToFront();
+      await run(viewer, `echo ${ignored.word} > ${ignored.path}`);
+
+      // Marker: a writable session typed after the viewer got its command done,
+      // so guacd and sshd were live and had time to act on the viewer's keys.
+      await openTerminal(writer, await sshToken());
+      const marker = tmpFile('mark');
+      await writer.bringToFront();
+      await run(writer, `echo ${marker.word} > ${marker.path}`);
+      await waitFor(() => readIfExists(marker.path), { what: 'the marker file' });
+
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline) {
+        assert.equal(await readIfExists(ignored.path), undefined, 'the read-only session ran a command');
+        await new Promise((ok) => setTimeout(ok, 200));
+      }
+      assert.equal((await pageState(viewer)).state, 'connected');
+    } finally {
+      await writer.close();
+      await viewer.close();
+    }
+  });
+
+  test('a VNC desktop draws a non-blank display', async () => {
+    const page = await browser.newPage();
+    try {
+      const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', env.vnc.params)));
+      assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
+      const variety = await waitFor(
+        async () => {
+          const v = await displayVariety(page);
+          return v.colours >= 3 ? v : undefined; // desktop, xterm, text
+        },
+        { what: 'the desktop to draw', timeoutMs: 15_000 },
+      );
+      assert.ok(variety.width >= 640 && variety.height >= 480, `display ${variety.width}x${variety.height}`);
+
+      // Pointer and keys through the scaled display: the test desktop's xterm
+      // sits at +40+40 (80x24) and X gives keys to the window under the pointer.
+      const box = await page.locator('.gg-viewport > div').boundingBox();
+      assert.ok(box, 'display has a box');
+      const scale = box.width / variety.width;
+      assert.ok(scale < 1, `a 1024x640 window shows the ${variety.width}x${variety.height} desktop scaled down`);
+      const { path, word } = tmpFile('vnc');
+      // The desktop is shared: another session typing at once garbles the
+      // line, so cancel it (Ctrl+C) and type again.
+      const content = await waitFor(
+        async () => {
+          await page.mouse.move(box.x + 200 * scale, box.y + 150 * scale, { steps: 3 });
+          await page.keyboard.press('Control+C');
+          await run(page, `echo ${word} > ${path}`);
+          return waitFor(() => readIfExists(path), { timeoutMs: 4000 }).catch(() => undefined);
+        },
+        { what: 'the file the xterm writes', timeoutMs: 15_000, intervalMs: 0 },
+      );
+      assert.equal(content.trim(), word);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('a wrong SSH password shows why', async () => {
+    const page = await browser.newPage();
+    try {
+      const { state, code } = await openClient(page, gateway.url, await sshToken([], { password: 'not-the-password' }), 30_000);
+      assert.equal(state, 'error');
+      assert.ok(code === '0x0301' || code === '0x0203', `status code ${code}`);
+      const title = page.locator('.gg-title');
+      assert.ok(await title.isVisible());
+      const expected = code === '0x0301' ? 'Access denied' : 'Remote server error';
+      assert.equal((await title.textContent())?.trim(), expected);
+      assert.ok(await page.getByText(`Status ${code}`).isVisible());
+      assert.ok(await page.getByRole('button', { name: 'Reconnect' }).isVisible());
+      await page.screenshot({ path: '/tmp/gg-e2e-badpw.png' });
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('an expired link says so and offers no reconnect', async () => {
+    const page = await browser.newPage();
+    try {
+      const token = await sshToken(['--ttl', '1']);
+      await new Promise((ok) => setTimeout(ok, 2100)); // the token's one-second life must pass
+      const { state, code } = await openClient(page, gateway.url, token);
+      assert.equal(state, 'error');
+      assert.equal(code, '0x0308');
+      assert.ok(await page.getByText('This link has expired').isVisible());
+      assert.equal(await page.getByRole('button', { name: 'Reconnect' }).isVisible(), false);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('closing the tab closes the guacd connection within a second', async () => {
+    const pid = gateway.child.pid!;
+    const before = await countConnectionsTo(pid, env.guacd.port);
+    const page = await browser.newPage();
+    let closed = false;
+    try {
+      await openTerminal(page, await sshToken());
+      assert.equal(await countConnectionsTo(pid, env.guacd.port), before + 1);
+      const start = Date.now();
+      await page.close();
+      closed = true;
+      await waitFor(async () => (await countConnectionsTo(pid, env.guacd.port)) === before, {
+        what: 'the guacd connection to close',
+        timeoutMs: 1000,
+        intervalMs: 20,
+      });
+      assert.ok(Date.now() - start <= 1000, `took ${Date.now() - start} ms`);
+    } finally {
+      if (!closed) await page.close();
+    }
+  });
+
+  test('embed.js mounts a session in a host page element', async () => {
+    const page = await browser.newPage();
+    try {
+      const token = await sshToken();
+      // The host page is served at the gateway's origin by interception, so
+      // the module import needs no CORS; embed.js finds /tunnel by itself.
+      const hostUrl = `${gateway.url}/__e2e-host.html`;
+      await page.route(hostUrl, (route) =>
+        route.fulfill({
+          contentType: 'text/html',
+          body: `<!doctype html><body style="margin:0"><div id="term" style="width:640px;height:400px"></div>
+            <p id="log"></p><script type="module">
+              import { mount } from '/embed.js';
+              const log = document.getElementById('log');
+              window.session = mount(document.getElementById('term'), {
+                token: ${JSON.stringify(token)},
+                onStateChange: (state) => { log.textContent += state + ' '; },
+              });
+            </script></body>`,
+        }),
+      );
+      await page.goto(hostUrl);
+      const log = page.locator('#log');
+      await waitFor(async () => /\bconnected\b/.test((await log.textContent()) ?? ''), {
+        what: 'the embedded session to connect',
+        timeoutMs: 20_000,
+      });
+      await waitFor(async () => (await displayVariety(page)).colours >= 2, { what: 'the terminal to draw', timeoutMs: 15_000 });
+      await page.click('#term');
+      const { path, word } = tmpFile('embed');
+      await run(page, `echo ${word} > ${path}`);
+      assert.equal((await waitFor(() => readIfExists(path), { what: 'the file' })).trim(), word);
+
+      await page.evaluate('window.session.disconnect()');
+      await waitFor(async () => (await log.textContent())?.includes('disconnected'), { what: 'the disconnected state', timeoutMs: 5000 });
+      assert.equal(await page.locator('#term .gg-client').getAttribute('data-state'), 'disconnected');
+      assert.ok(await page.getByRole('button', { name: 'Reconnect' }).isVisible());
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('the page works inside an iframe', async () => {
+    const page = await browser.newPage();
+    try {
+      const token = await sshToken();
+      const hostUrl = `${gateway.url}/__e2e-frame.html`;
+      await page.route(hostUrl, (route) =>
+        route.fulfill({
+          contentType: 'text/html',
+          body: `<!doctype html><body style="margin:0"><input id="host-input">
+            <iframe src="/?token=${encodeURIComponent(token)}" style="width:700px;height:420px;border:0"></iframe></body>`,
+        }),
+      );
+      await page.goto(hostUrl);
+      const frame = page.frameLocator('iframe');
+      await waitFor(async () => (await frame.locator('body').getAttribute('data-state')) === 'connected', {
+        what: 'the framed session to connect',
+        timeoutMs: 20_000,
+      });
+      await frame.locator('.gg-viewport').click();
+      const { path, word } = tmpFile('frame');
+      await run(page, `echo ${word} > ${path}`);
+      assert.equal((await waitFor(() => readIfExists(path), { what: 'the file' })).trim(), word);
+
+      // Keys typed into the host page stay there.
+      await page.click('#host-input');
+      await page.keyboard.type('local');
+      assert.equal(await page.locator('#host-input').inputValue(), 'local');
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('clipboard: non-ASCII text both ways', async () => {
+    const page = await browser.newPage();
+    try {
+      await openTerminal(page, await sshToken());
+      const display = page.locator('.gg-viewport > div');
+      const box = await display.boundingBox();
+      assert.ok(box, 'display has a box');
+
+      // Local → remote: the panel's text becomes guacd's clipboard; a right
+      // click in the terminal pastes it into `cat`, which writes the bytes.
+      const pasted = tmpFile('clip');
+      const text = `Grüße € ✓ ${pasted.word}`;
+      await page.click('.gg-clipboard-toggle');
+      await page.fill('.gg-clipboard-text', text);
+      await page.click('.gg-clipboard-toggle'); // closing the panel sends the text at once
+      await run(page, `cat > ${pasted.path}`);
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Control+D');
+      const content = await waitFor(
+        async () => {
+          const c = await readIfExists(pasted.path);
+          return c && c.includes('\n') ? c : undefined;
+        },
+        { what: 'the pasted file' },
+      );
+      assert.equal(content, `${text}\n`);
+
+      // Remote → local: the shell prints non-ASCII (typed as octal escapes);
+      // selecting the screen makes guacd send it as clipboard to the page.
+      const word = randomBytes(4).toString('hex');
+      await run(page, `clear; printf '\\303\\244\\342\\202\\254 %s\\n' ${word}`);
+      const remoteText = `ä€ ${word}`;
+      const clipboard = page.locator('.gg-clipboard-text');
+      await waitFor(
+        async () => {
+          await page.mouse.move(box.x + 2, box.y + 2);
+          await page.mouse.down();
+          // End left of the terminal's scrollbar, which would take the release.
+          await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 3, { steps: 4 });
+          await page.mouse.up();
+          return (await clipboard.inputValue()).includes(remoteText);
+        },
+        { what: 'the remote selection in the clipboard panel', intervalMs: 500 },
+      );
+    } finally {
+      await page.close();
+    }
+  });
+});

@@ -1,0 +1,212 @@
+/**
+ * The WebSocket tunnel against the real guacd 1.3.0 and sshd of the test
+ * environment (`bash scripts/test-env.sh up`).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { afterEach, before, describe, it } from 'node:test';
+import { STATUS } from '../../src/protocol/status.js';
+import { tokenResolver, type Resolver } from '../../src/tunnel/resolver.js';
+import { sealToken } from '../../src/tunnel/token.js';
+import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
+import { loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { startTestGateway, TunnelClient, type TestGateway } from '../helpers/ws-client.js';
+
+const SECRET = 'tunnel-websocket-test-secret-0123456789';
+const ENTER = 0xff0d;
+
+let env: TestEnv;
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()?.();
+});
+
+before(() => {
+  env = loadTestEnv();
+});
+
+function guacd(): { host: string; port: number } {
+  return { host: env.guacd.host, port: env.guacd.port };
+}
+
+async function gateway(options: Partial<TunnelOptions> = {}): Promise<TestGateway> {
+  const g = await startTestGateway({ guacd: guacd(), resolve: tokenResolver({ secret: SECRET }), ...options });
+  cleanups.push(() => g.close());
+  return g;
+}
+
+async function open(g: TestGateway, query: string): Promise<TunnelClient> {
+  const c = await TunnelClient.connect(`${g.wsUrl}?${query}`);
+  cleanups.push(() => c.terminate());
+  return c;
+}
+
+function sshToken(overrides: Record<string, string> = {}, extra: { readOnly?: boolean; exp?: number } = {}): string {
+  const now = Math.floor(Date.now() / 1000);
+  return sealToken({
+    exp: extra.exp ?? now + 300,
+    target: { protocol: 'ssh', params: { ...env.ssh.params, ...overrides } },
+    ...(extra.readOnly ? { readOnly: true } : {}),
+  }, SECRET);
+}
+
+function typeText(c: TunnelClient, text: string): void {
+  for (const ch of text) {
+    const keysym = ch === '\n' ? ENTER : ch.codePointAt(0) as number;
+    c.send('key', keysym, 1);
+    c.send('key', keysym, 0);
+  }
+}
+
+/** A file the test user can create and the test can see. */
+function markerPath(): string {
+  const path = `/tmp/gg-tunnel-${randomBytes(6).toString('hex')}`;
+  cleanups.push(() => rmSync(path, { force: true }));
+  return path;
+}
+
+/** A TCP proxy in front of guacd that notes when each connection from the gateway closes. */
+async function guacdProxy(): Promise<{ port: number; opened: number; closedAt: number[]; close(): Promise<void> }> {
+  const state = { opened: 0, closedAt: [] as number[] };
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    state.opened++;
+    const up = net.connect(guacd().port, guacd().host);
+    sockets.add(down).add(up);
+    down.pipe(up).pipe(down);
+    down.on('close', () => { state.closedAt.push(Date.now()); up.destroy(); });
+    up.on('close', () => down.destroy());
+    down.on('error', () => undefined);
+    up.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const result = {
+    port: (server.address() as net.AddressInfo).port,
+    get opened() { return state.opened; },
+    closedAt: state.closedAt,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  cleanups.push(() => result.close());
+  return result;
+}
+
+describe('WebSocket tunnel with the real guacd', { timeout: 120_000 }, () => {
+  it('sends the UUID as the first message and echoes pings', async () => {
+    const g = await gateway();
+    const c = await open(g, `token=${encodeURIComponent(sshToken())}`);
+    const first = await c.waitFor(() => true, 5000, 'first message');
+    assert.equal(first.opcode, '');
+    assert.equal(first.message, 0);
+    assert.equal(first.args.length, 1);
+    assert.match(first.args[0], /^[0-9a-f-]{36}$/);
+    c.ping('424242');
+    const echo = await c.waitFor((r) => r.opcode === '' && r.args[0] === 'ping' && r.args[1] === '424242');
+    assert.deepEqual(echo.args, ['ping', '424242']);
+  });
+
+  it('runs a full SSH session: frames arrive and typed keys create a file', async () => {
+    const records: SessionRecord[] = [];
+    const g = await gateway({ onSessionEnd: (r) => { records.push(r); } });
+    const c = await open(g, `token=${encodeURIComponent(sshToken())}&width=1024&height=768&dpi=96`);
+    await c.waitForOpcode('size', 10_000);
+    await c.waitForPrompt();
+    const marker = markerPath();
+    typeText(c, `touch ${marker}\n`);
+    await waitFor(() => existsSync(marker), { timeoutMs: 10_000, what: `file ${marker}` });
+    assert.equal(c.partialMessages, 0);
+    c.close();
+    const closed = await c.waitClosed();
+    assert.equal(closed.code, 1000);
+    await waitFor(() => records.length === 1, { what: 'history' });
+    assert.equal(records[0].status, STATUS.SUCCESS);
+    assert.equal(records[0].protocol, 'ssh');
+    assert.match(records[0].guacdConnectionId ?? '', /^\$[0-9a-f-]{36}$/);
+  });
+
+  it('passes a wrong SSH password through: error instruction and a numeric close reason', async () => {
+    const g = await gateway();
+    const c = await open(g, `token=${encodeURIComponent(sshToken({ password: 'wrong-password' }))}`);
+    const closed = await c.waitClosed(20_000);
+    const errors = c.instructions.filter((r) => r.opcode === 'error');
+    assert.equal(errors.length, 1);
+    const code = Number.parseInt(errors[0].args[1], 10);
+    assert.ok(code >= 0x0200, `status ${errors[0].args[1]}`);
+    assert.match(closed.reason, /^\d+$/);
+    assert.equal(Number.parseInt(closed.reason, 10), code);
+    assert.equal(code, STATUS.CLIENT_UNAUTHORIZED.guac);
+    assert.equal(closed.code, STATUS.CLIENT_UNAUTHORIZED.ws);
+  });
+
+  it('refuses invalid (769) and expired (776) tokens without contacting guacd', async () => {
+    const proxy = await guacdProxy();
+    const g = await gateway({ guacd: { host: '127.0.0.1', port: proxy.port } });
+
+    const tampered = sshToken().slice(0, -4) + 'AAAA';
+    const bad = await open(g, `token=${encodeURIComponent(tampered)}`);
+    const badClose = await bad.waitClosed();
+    assert.equal(badClose.reason, '769');
+    assert.equal(badClose.code, 1008);
+    assert.deepEqual(bad.instructions.map((r) => [r.opcode, r.args[1]]), [['error', '769']]);
+
+    const past = Math.floor(Date.now() / 1000) - 10;
+    const expired = await open(g, `token=${encodeURIComponent(sealToken({ iat: past - 60, exp: past, target: { protocol: 'ssh', params: env.ssh.params } }, SECRET))}`);
+    const expClose = await expired.waitClosed();
+    assert.equal(expClose.reason, '776');
+    assert.equal(Number.parseInt(expClose.reason, 10), 0x0308);
+
+    const missing = await open(g, 'width=800');
+    assert.equal((await missing.waitClosed()).reason, '769');
+    assert.equal(proxy.opened, 0, 'guacd was contacted');
+    for (const c of [bad, expired]) {
+      assert.ok(!c.instructions.some((r) => r.args.some((a) => a.includes(env.ssh.password))));
+    }
+  });
+
+  it('read-only: the viewer\'s keys do nothing while the owner\'s frames still arrive', async () => {
+    const g = await gateway();
+    const owner = await open(g, `token=${encodeURIComponent(sshToken())}`);
+    await owner.waitForPrompt();
+    const session = [...g.tunnel.sessions.values()].find((s) => s.info.id === owner.uuid);
+    const connectionId = session?.info.guacdConnectionId;
+    assert.ok(connectionId);
+
+    // A viewer joins the owner's connection; the resolver marks it read-only.
+    const joinResolver: Resolver = async () => ({ join: connectionId, params: {}, readOnly: true });
+    const viewerGateway = await gateway({ resolve: joinResolver });
+    const viewer = await open(viewerGateway, 'view=1');
+    await viewer.waitForOpcode('sync', 10_000);
+    const viewerFile = markerPath();
+    typeText(viewer, `touch ${viewerFile}\n`);
+    const seen = viewer.received.length;
+
+    const ownerFile = markerPath();
+    typeText(owner, `touch ${ownerFile}\n`);
+    await waitFor(() => existsSync(ownerFile), { timeoutMs: 10_000, what: 'owner file' });
+    // The viewer watched the owner type: drawing reached it after its own keys.
+    await viewer.waitFor((r) => r.opcode === 'blob', 10_000, 'frames after typing', seen);
+    assert.equal(existsSync(viewerFile), false, 'the read-only viewer typed into the session');
+    const viewerSession = [...viewerGateway.tunnel.sessions.values()][0];
+    assert.equal(viewerSession.info.readOnly, true);
+  });
+
+  it('closes the guacd connection within 1 s of the browser leaving', async () => {
+    const proxy = await guacdProxy();
+    const g = await gateway({ guacd: { host: '127.0.0.1', port: proxy.port } });
+    for (const leave of ['close', 'terminate'] as const) {
+      const c = await open(g, `token=${encodeURIComponent(sshToken())}`);
+      await c.waitForOpcode('sync', 10_000);
+      const before = proxy.closedAt.length;
+      const t0 = Date.now();
+      if (leave === 'close') c.close();
+      else c.terminate();
+      await waitFor(() => proxy.closedAt.length > before, { timeoutMs: 2000, what: 'guacd connection closed' });
+      assert.ok(proxy.closedAt[before] - t0 < 1000, `${leave}: guacd closed after ${proxy.closedAt[before] - t0} ms`);
+      await waitFor(() => g.tunnel.sessions.size === 0, { timeoutMs: 1000, what: 'session gone' });
+    }
+  });
+});

@@ -1,0 +1,282 @@
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { GuacError, STATUS, type StatusName } from '../../src/protocol/index.js';
+import { GuacdClient, type HandshakeOptions } from '../../src/guacd/index.js';
+import { setLogSink, setLogLevel } from '../../src/log.js';
+import { startFakeGuacd, type FakeGuacd, type FakeGuacdOptions, type FakeScript } from '../helpers/fake-guacd.js';
+
+const open: { fakes: FakeGuacd[]; clients: GuacdClient[] } = { fakes: [], clients: [] };
+
+afterEach(async () => {
+  await Promise.all(open.clients.splice(0).map((c) => c.close()));
+  await Promise.all(open.fakes.splice(0).map((f) => f.close()));
+});
+
+async function fake(opts: FakeGuacdOptions | FakeScript = {}): Promise<FakeGuacd> {
+  const f = await startFakeGuacd(opts);
+  open.fakes.push(f);
+  return f;
+}
+
+async function client(f: FakeGuacd, opts: { autoSync?: boolean } = {}): Promise<GuacdClient> {
+  const c = await GuacdClient.connect({ host: f.host, port: f.port }, opts);
+  open.clients.push(c);
+  return c;
+}
+
+/** Runs a handshake against a fake; returns what the fake saw. */
+async function handshakeWith(fakeOpts: FakeGuacdOptions, opts: HandshakeOptions) {
+  const f = await fake(fakeOpts);
+  const c = await client(f);
+  const [result, conn] = await Promise.all([c.handshake(opts), f.nextConnection()]);
+  const seen = conn.received.map((i) => [i.opcode, ...i.args]);
+  return { f, c, result, seen, conn };
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string, status: StatusName, message?: RegExp): Promise<GuacError> {
+  let caught: unknown;
+  await promise.then(() => assert.fail('expected a rejection'), (err: unknown) => (caught = err));
+  assert.ok(caught instanceof GuacError, `a GuacError, got ${String(caught)}`);
+  assert.equal(caught.code, code);
+  assert.equal(caught.status, STATUS[status]);
+  if (message) assert.match(caught.message, message);
+  return caught;
+}
+
+const SSH = { hostname: 'target', username: 'alice', password: 'pw' };
+
+test('guacd 1.5 offers VERSION_1_5_0: we answer it, with timezone and name', async () => {
+  const { result, seen } = await handshakeWith(
+    { version: 'VERSION_1_5_0', args: ['hostname', 'port', 'username', 'password'], connectionId: '$abc' },
+    { protocol: 'ssh', params: SSH, timezone: 'Europe/Paris', name: 'Alice' },
+  );
+  assert.deepEqual(result, { connectionId: '$abc', version: 'VERSION_1_5_0', serverVersion: 'VERSION_1_5_0', args: ['hostname', 'port', 'username', 'password'] });
+  assert.deepEqual(seen, [
+    ['select', 'ssh'],
+    ['size', '1024', '768', '96'],
+    ['audio', 'audio/L16'],
+    ['video'],
+    ['image', 'image/png', 'image/jpeg', 'image/webp'],
+    ['timezone', 'Europe/Paris'],
+    ['name', 'Alice'],
+    ['connect', 'VERSION_1_5_0', 'target', '', 'alice', 'pw'],
+  ]);
+});
+
+test('guacd 1.3.0: version 1.3.0, timezone (host default) sent, name not (1.3.0 has no handler for it)', async () => {
+  const { result, seen } = await handshakeWith({ version: 'VERSION_1_3_0' }, { protocol: 'ssh', params: SSH, name: 'Alice', width: 800, height: 600, dpi: 120 });
+  assert.equal(result.version, 'VERSION_1_3_0');
+  assert.deepEqual(seen.map((i) => i[0]), ['select', 'size', 'audio', 'video', 'image', 'timezone', 'connect']);
+  assert.deepEqual(seen[1], ['size', '800', '600', '120']);
+  assert.equal(seen[5][1], Intl.DateTimeFormat().resolvedOptions().timeZone);
+  assert.deepEqual(seen[6], ['connect', 'VERSION_1_3_0', 'target', '', 'alice', 'pw']);
+});
+
+test('timezone: null sends none; custom mimetypes are sent as given', async () => {
+  const { seen } = await handshakeWith({ version: 'VERSION_1_1_0' }, {
+    protocol: 'ssh', params: SSH, timezone: null, audio: [], video: ['video/webm'], image: ['image/png'],
+  });
+  assert.deepEqual(seen.slice(1, 5), [['size', '1024', '768', '96'], ['audio'], ['video', 'video/webm'], ['image', 'image/png']]);
+  assert.deepEqual(seen[5], ['connect', 'VERSION_1_1_0', 'target', '', 'alice', 'pw']);
+});
+
+test('an old guacd without a version (1.0.0): no version element, no timezone, no name', async () => {
+  const { result, seen } = await handshakeWith({ version: null }, { protocol: 'ssh', params: SSH, timezone: 'UTC', name: 'Alice' });
+  assert.equal(result.version, 'VERSION_1_0_0');
+  assert.equal(result.serverVersion, 'VERSION_1_0_0');
+  assert.deepEqual(seen.map((i) => i[0]), ['select', 'size', 'audio', 'video', 'image', 'connect']);
+  assert.deepEqual(seen[5], ['connect', 'target', '', 'alice', 'pw']);
+});
+
+test('a future guacd (VERSION_9_9_9) gets our highest version', async () => {
+  const { result, seen } = await handshakeWith({ version: 'VERSION_9_9_9' }, { protocol: 'ssh', params: SSH });
+  assert.equal(result.version, 'VERSION_1_5_0');
+  assert.equal(result.serverVersion, 'VERSION_9_9_9');
+  assert.equal(seen.at(-1)?.[1], 'VERSION_1_5_0');
+});
+
+test('connect carries exactly the names guacd listed, in its order, empty when unset', async () => {
+  const args = ['read-only', 'font-size', 'hostname', 'color-scheme', 'password', 'private-key', 'enable-sftp'];
+  const { seen } = await handshakeWith({ args }, {
+    protocol: 'ssh', params: { password: 'pw', hostname: 'h', fontSize: 11, enableSftp: true, readOnly: false },
+  });
+  assert.deepEqual(seen.at(-1), ['connect', 'VERSION_1_3_0', '', '11', 'h', '', 'pw', '', 'true']);
+});
+
+test('a parameter guacd does not list is dropped with one warning, not an error', async () => {
+  const lines: string[] = [];
+  setLogSink((line) => lines.push(line));
+  setLogLevel('warn');
+  try {
+    const params = { ...SSH, enableAgent: true, passphrase: 'SECRET-PASSPHRASE' };
+    const first = await handshakeWith({ args: ['hostname', 'username', 'password'] }, { protocol: 'ssh', params });
+    assert.deepEqual(first.seen.at(-1), ['connect', 'VERSION_1_3_0', 'target', 'alice', 'pw']);
+    await handshakeWith({ args: ['hostname', 'username', 'password'] }, { protocol: 'ssh', params });
+  } finally {
+    setLogSink((line) => process.stderr.write(line + '\n'));
+    setLogLevel('info');
+  }
+  const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'warn');
+  assert.deepEqual(warnings.map((w) => w.parameter).sort(), ['enable-agent', 'passphrase'], 'once per parameter, not per handshake');
+  assert.equal(warnings.find((w) => w.parameter === 'enable-agent')?.build, 'ENABLE_SSH_AGENT');
+  assert.ok(!lines.join('\n').includes('SECRET-PASSPHRASE'), 'values are never logged');
+});
+
+test('joining: select $id, read-only sent when asked, parameters checked across protocols', async () => {
+  const { seen } = await handshakeWith({ args: ['hostname', 'read-only', 'color-scheme'] }, {
+    join: '$owner-1', readOnly: true, params: { colorScheme: 'white-black' },
+  });
+  assert.deepEqual(seen[0], ['select', '$owner-1']);
+  assert.deepEqual(seen.at(-1), ['connect', 'VERSION_1_3_0', '', 'true', 'white-black']);
+  const again = await handshakeWith({}, { join: 'owner-2' });
+  assert.deepEqual(again.seen[0], ['select', '$owner-2'], 'the $ prefix is added when missing');
+});
+
+test('bad options fail before anything is sent', async () => {
+  const f = await fake();
+  for (const [opts, code] of [
+    [{ protocol: 'ssh', params: { nope: 1 } }, 'GUAC_PARAM_UNKNOWN'],
+    [{ protocol: 'ssh', params: { port: 'x' } }, 'GUAC_PARAM_INVALID'],
+    [{ protocol: 'ftp' }, 'GUAC_PROTOCOL_UNKNOWN'],
+    [{}, 'GUAC_PARAM_INVALID'],
+    [{ protocol: 'ssh', join: '$x' }, 'GUAC_PARAM_INVALID'],
+    [{ protocol: 'ssh', width: 0 }, 'GUAC_PARAM_INVALID'],
+  ] as [HandshakeOptions, string][]) {
+    const c = await client(f);
+    await rejectsWith(c.handshake(opts), code, 'CLIENT_BAD_REQUEST');
+    await c.closed;
+    assert.equal(c.state, 'closed');
+  }
+  assert.equal(f.received.length, 0);
+});
+
+test('required during the handshake is answered with argv streams', async () => {
+  const f = await fake(async (conn) => {
+    await conn.expect('select');
+    conn.send('args', 'VERSION_1_5_0', 'hostname', 'username', 'password');
+    await conn.waitFor('connect');
+    conn.send('required', 'username', 'password');
+    const got = [];
+    for (let i = 0; i < 6; i++) got.push(await conn.next());
+    conn.send('ack', got[0]?.args[0] ?? '', 'Received', 0);
+    conn.send('ack', got[3]?.args[0] ?? '', 'Received', 0);
+    conn.send('ready', '$req');
+    await conn.closed;
+  });
+  const c = await client(f);
+  const asked: string[][] = [];
+  const result = await c.handshake({
+    protocol: 'vnc', params: { hostname: 'h' },
+    onRequired: async (names) => (asked.push(names), { username: 'bob', password: 'pässwörd' }),
+  });
+  assert.equal(result.connectionId, '$req');
+  assert.deepEqual(asked, [['username', 'password']]);
+  const conn = f.connections[0];
+  const argv = conn.received.slice(-6).map((i) => [i.opcode, ...i.args]);
+  const [u, p] = [argv[0][1], argv[3][1]];
+  assert.notEqual(u, p, 'one stream per value');
+  assert.deepEqual(argv, [
+    ['argv', u, 'text/plain', 'username'],
+    ['blob', u, Buffer.from('bob').toString('base64')],
+    ['end', u],
+    ['argv', p, 'text/plain', 'password'],
+    ['blob', p, Buffer.from('pässwörd', 'utf8').toString('base64')],
+    ['end', p],
+  ]);
+  assert.ok(Number(u) >= 0 && Number(u) < 64, 'a stream index guacd accepts');
+});
+
+test('required after ready is answered too, and guacd\'s acks of those streams are not handed to receive()', async () => {
+  const f = await fake({
+    version: 'VERSION_1_3_0',
+    afterReady: async (conn) => {
+      conn.send('required', 'password');
+      const argv = await conn.expect('argv');
+      conn.send('ack', argv.args[0], 'Ready for updated parameter.', 0);
+      await conn.expect('blob');
+      await conn.expect('end');
+      conn.send('sync', 5);
+      await conn.closed;
+    },
+  });
+  const c = await client(f);
+  await c.handshake({ protocol: 'vnc', params: { hostname: 'h' }, onRequired: () => ({ password: 'secret' }) });
+  assert.deepEqual(await c.receive(), { opcode: 'sync', args: ['5'] }, 'the ack was swallowed');
+});
+
+test('required without onRequired ends the client with GUAC_CREDENTIALS_REQUIRED', async () => {
+  const f = await fake({ afterReady: async (conn) => { conn.send('required', 'password'); await conn.closed; } });
+  const c = await client(f);
+  await c.handshake({ protocol: 'vnc', params: { hostname: 'h' } });
+  const err = await rejectsWith(c.receive(), 'GUAC_CREDENTIALS_REQUIRED', 'CLIENT_UNAUTHORIZED', /asked for password/);
+  assert.equal(await c.closed, err);
+});
+
+test('an onRequired that throws ends the client with CLIENT_UNAUTHORIZED', async () => {
+  const f = await fake({ afterReady: async (conn) => { conn.send('required', 'password'); await conn.closed; } });
+  const c = await client(f);
+  await c.handshake({ protocol: 'vnc', onRequired: () => { throw new Error('user cancelled'); } });
+  await rejectsWith(c.receive(), 'GUAC_CREDENTIALS_REQUIRED', 'CLIENT_UNAUTHORIZED');
+});
+
+test('an error instruction at any step maps to GUAC_GUACD_ERROR with guacd\'s status and message', async () => {
+  const f1 = await fake({ error: { message: 'Unable to connect to any addresses.', status: 0x0207 } });
+  const c1 = await client(f1);
+  const err = await rejectsWith(c1.handshake({ protocol: 'ssh', params: SSH }), 'GUAC_GUACD_ERROR', 'UPSTREAM_NOT_FOUND', /^Unable to connect to any addresses\.$/);
+  assert.equal(await c1.closed, err);
+
+  const f2 = await fake(async (conn) => { await conn.expect('select'); conn.send('error', 'Busy.', 0x0201); });
+  await rejectsWith((await client(f2)).handshake({ protocol: 'rdp' }), 'GUAC_GUACD_ERROR', 'SERVER_BUSY', /^Busy\.$/);
+
+  const f3 = await fake(async (conn) => { await conn.expect('select'); conn.send('error', 'Strange.', 0x03ff); });
+  await rejectsWith((await client(f3)).handshake({ protocol: 'rdp' }), 'GUAC_GUACD_ERROR', 'CLIENT_BAD_REQUEST', /Strange/);
+});
+
+test('garbage from guacd is a protocol error', async () => {
+  const f = await fake(async (conn) => { await conn.expect('select'); conn.sendRaw('HTTP/1.1 400 Bad Request\r\n\r\n'); await conn.closed; });
+  await rejectsWith((await client(f)).handshake({ protocol: 'ssh' }), 'GUAC_GUACD_PROTOCOL', 'UPSTREAM_ERROR', /invalid protocol data/);
+  const g = await fake(async (conn) => { await conn.expect('select'); conn.send('sync', 1); await conn.closed; });
+  await rejectsWith((await client(g)).handshake({ protocol: 'ssh' }), 'GUAC_GUACD_PROTOCOL', 'UPSTREAM_ERROR', /"sync" where the handshake expected "args"/);
+  const h = await fake(async (conn) => { await conn.expect('select'); conn.send('args', 'VERSION_X', 'hostname'); await conn.closed; });
+  await rejectsWith((await client(h)).handshake({ protocol: 'ssh' }), 'GUAC_GUACD_PROTOCOL', 'UPSTREAM_ERROR', /version/);
+  const i = await fake(async (conn) => { await conn.handshake({ connectionId: '' }); await conn.closed; });
+  await rejectsWith((await client(i)).handshake({ protocol: 'ssh' }), 'GUAC_GUACD_PROTOCOL', 'UPSTREAM_ERROR', /without a connection id/);
+});
+
+test('silence ends in a handshake timeout, and the socket is closed', async () => {
+  const f = await fake(async (conn) => { await conn.closed; });
+  const c = await client(f);
+  const started = Date.now();
+  await rejectsWith(c.handshake({ protocol: 'ssh', timeoutMs: 200 }), 'GUAC_GUACD_TIMEOUT', 'UPSTREAM_TIMEOUT', /within 200 ms \(no "args" after select: is guacd's ssh plugin installed\?\)/);
+  assert.ok(Date.now() - started < 2000);
+  await f.connections[0].closed;
+  const late = await fake(async (conn) => { await conn.expect('select'); conn.send('args', 'VERSION_1_3_0'); await conn.closed; });
+  await rejectsWith((await client(late)).handshake({ protocol: 'ssh', timeoutMs: 200 }), 'GUAC_GUACD_TIMEOUT', 'UPSTREAM_TIMEOUT', /waiting for "ready"/);
+});
+
+test('an aborted signal ends the handshake with GUAC_ABORTED', async () => {
+  const f = await fake(async (conn) => { await conn.closed; });
+  const c = await client(f);
+  const controller = new AbortController();
+  const pending = c.handshake({ protocol: 'ssh', signal: controller.signal });
+  await f.nextConnection();
+  controller.abort();
+  await rejectsWith(pending, 'GUAC_ABORTED', 'SESSION_CLOSED');
+  const d = await client(f);
+  await rejectsWith(d.handshake({ protocol: 'ssh', signal: AbortSignal.abort() }), 'GUAC_ABORTED', 'SESSION_CLOSED');
+});
+
+test('guacd closing mid-handshake: no such connection, no such protocol, or closed', async () => {
+  const closeAfterSelect = await fake(async (conn) => { await conn.expect('select'); conn.end(); });
+  await rejectsWith((await client(closeAfterSelect)).handshake({ join: '$gone' }), 'GUAC_JOIN_NOT_FOUND', 'RESOURCE_NOT_FOUND', /\$gone/);
+  await rejectsWith((await client(closeAfterSelect)).handshake({ protocol: 'kubernetes' }), 'GUAC_PROTOCOL_UNSUPPORTED', 'UNSUPPORTED', /kubernetes/);
+  const closeAfterConnect = await fake(async (conn) => { await conn.expect('select'); conn.send('args', 'VERSION_1_3_0'); await conn.waitFor('connect'); conn.end(); });
+  await rejectsWith((await client(closeAfterConnect)).handshake({ protocol: 'ssh' }), 'GUAC_GUACD_CLOSED', 'UPSTREAM_ERROR', /waited for "ready"/);
+});
+
+test('a second handshake is refused', async () => {
+  const f = await fake();
+  const c = await client(f);
+  await c.handshake({ protocol: 'ssh' });
+  await rejectsWith(c.handshake({ protocol: 'ssh' }), 'GUAC_CLIENT_STATE', 'SERVER_ERROR');
+});
