@@ -1,0 +1,124 @@
+#!/usr/bin/env node
+// Writes docs/errors.md from the code itself: the status table
+// (src/protocol/status.ts), each layer's error table, and, for codes raised
+// outside any table, the `new GuacError('CODE', 'STATUS', 'message')` sites
+// in src/. Needs the build (dist/).
+//
+//   node scripts/errors-doc.mjs           rewrite docs/errors.md
+//   node scripts/errors-doc.mjs --check   exit 1 if docs/errors.md is stale
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DOC = join(ROOT, 'docs/errors.md');
+const dist = (p) => import(join(ROOT, 'dist/src', p));
+
+/** Every .ts file under src/ (web client excluded: it raises none). */
+function sources(dir = join(ROOT, 'src')) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'web' ? [] : sources(p);
+    return e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Code → { status, meaning, layer } for every code the gateway raises. */
+export async function collectErrors() {
+  const { STATUS } = await dist('protocol/status.js');
+  const { PARSE_ERRORS } = await dist('protocol/constants.js');
+  const { GUACD_ERRORS } = await dist('guacd/errors.js');
+  const { TUNNEL_ERRORS } = await dist('tunnel/errors.js');
+  const { REGISTRY_ERRORS } = await dist('registry/errors.js');
+  const { ADMIN_API_ERRORS } = await dist('server/admin-api.js');
+
+  const codes = new Map();
+  const add = (code, status, meaning, layer) => { if (!codes.has(code)) codes.set(code, { status, meaning, layer }); };
+  for (const [code, meaning] of Object.entries(PARSE_ERRORS)) {
+    // Input errors are the sender's fault; bad limits and a throwing handler are ours.
+    add(code, /BAD_LIMITS|HANDLER_THREW/.test(code) ? 'SERVER_ERROR' : 'CLIENT_BAD_REQUEST', `${meaning} (from guacd: UPSTREAM_ERROR)`, 'protocol');
+  }
+  for (const [code, [status, meaning]] of Object.entries(GUACD_ERRORS)) add(code, status, meaning, 'guacd');
+  for (const [code, [status, meaning]] of Object.entries(TUNNEL_ERRORS)) add(code, status, meaning, 'tunnel');
+
+  // Raise sites: the status each code is raised with, and a meaning for codes outside the tables.
+  const sites = new Map();
+  const literal = String.raw`('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\`(?:[^\`\\]|\\.)*\`)`;
+  const raise = new RegExp(String.raw`new GuacError\(\s*'(GUAC_[A-Z0-9_]+)'\s*,\s*'([A-Z_]+)'(?:\s*,\s*${literal})?`, 'g');
+  // Codes answered without a GuacError (e.g. the admin API's own refusals): 'CODE', 'message'.
+  const answer = new RegExp(String.raw`'(GUAC_[A-Z0-9_]+)'\s*,\s*${literal}`, 'g');
+  const text = (lit) => (lit ?? '').slice(1, -1).replace(/\$\{[^}]*\}/g, '…').replace(/\\(.)/g, '$1');
+  const answers = new Map();
+  for (const file of sources()) {
+    const source = readFileSync(file, 'utf8');
+    for (const m of source.matchAll(raise)) {
+      const list = sites.get(m[1]) ?? [];
+      list.push({ status: m[2], message: text(m[3]), file: file.slice(ROOT.length) });
+      sites.set(m[1], list);
+    }
+    for (const m of source.matchAll(answer)) if (!answers.has(m[1])) answers.set(m[1], text(m[2]));
+  }
+  for (const [code, status] of Object.entries(REGISTRY_ERRORS)) {
+    add(code, status, sites.get(code)?.find((s) => s.message)?.message ?? '', 'registry');
+  }
+  for (const [code, http] of Object.entries(ADMIN_API_ERRORS)) {
+    const site = sites.get(code)?.[0];
+    add(code, site?.status ?? '—', `${site?.message || answers.get(code) || ''} (HTTP ${http})`.trim(), 'admin API');
+  }
+  for (const [code, list] of sites) {
+    add(code, list[0].status, list.find((s) => s.message)?.message ?? '', list[0].file.split('/')[1]);
+  }
+  return { STATUS, codes, sites };
+}
+
+function render({ STATUS, codes }) {
+  const hex = (n) => `0x${n.toString(16).padStart(4, '0').toUpperCase()}`;
+  const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const lines = [
+    '# Errors',
+    '',
+    '<!-- Written by `node scripts/errors-doc.mjs` from the code; a unit test fails when it is stale. -->',
+    '',
+    'Every failure the gateway reports is a `GuacError` with a stable `code` (below) and a Guacamole',
+    '`status`. The browser receives the status as an `error` instruction (message, decimal code) and as',
+    'the websocket close reason (the decimal code, which guacamole-common-js reads); HTTP answers carry',
+    'the HTTP status with `Guacamole-Status-Code` and `Guacamole-Error-Message` headers; the admin API',
+    'answers `{"error": {"code", "message", "status"}}`.',
+    '',
+    '## Status codes',
+    '',
+    '| status | code | HTTP | websocket close | meaning |',
+    '| --- | --- | --- | --- | --- |',
+    ...Object.values(STATUS).map((s) => `| ${s.name} | ${hex(s.guac)} (${s.guac}) | ${s.http} | ${s.ws} | ${cell(s.message)} |`),
+    '',
+    'Codes guacd sends that are not in this table map to their class (0x01xx UNSUPPORTED, 0x02xx',
+    'SERVER_ERROR, 0x03xx CLIENT_BAD_REQUEST), as guacamole-common-js does.',
+    '',
+    '## Error codes',
+  ];
+  const layers = [...new Set([...codes.values()].map((c) => c.layer))];
+  for (const layer of layers) {
+    lines.push('', `### ${layer}`, '', '| code | status | when |', '| --- | --- | --- |');
+    for (const [code, c] of [...codes].filter(([, c]) => c.layer === layer).sort(([a], [b]) => a.localeCompare(b))) {
+      lines.push(`| ${code} | ${c.status} | ${cell(c.meaning)} |`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const text = render(await collectErrors());
+  if (process.argv.includes('--check')) {
+    let old = '';
+    try { old = readFileSync(DOC, 'utf8'); } catch { /* missing */ }
+    if (old !== text) {
+      console.error('docs/errors.md is stale: run node scripts/errors-doc.mjs');
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(DOC, text);
+    console.log(`wrote ${DOC}`);
+  }
+}
+
+export { render };
