@@ -49,6 +49,12 @@ function checkParamsObject(value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', 'Connection parameters must be an object of names to values.');
   }
+  // JSON can nest; a parameter is one scalar (null or undefined: unset), never "[object Object]".
+  for (const [k, v] of Object.entries(value)) {
+    if (v !== null && v !== undefined && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', `Parameter ${JSON.stringify(k)} must be a string, number or boolean.`);
+    }
+  }
   return value as Record<string, unknown>;
 }
 

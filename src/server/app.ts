@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP server: the tunnel at `/tunnel` (WebSocket upgrade and
- * HTTP tunnel on the same path), `/healthz`, and the client page at `/`.
+ * HTTP tunnel on the same path), `/healthz`, the admin API at `/api/` when
+ * given one, and the client page at `/`.
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -10,6 +11,7 @@ import { log } from '../log.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { sendHttpError } from '../tunnel/http.js';
 import type { Tunnel } from '../tunnel/tunnel.js';
+import type { AdminApiHandler } from './admin-api.js';
 import { PAGE_HEADERS, staticFiles } from './static.js';
 
 /** Path of the tunnel endpoints. */
@@ -22,6 +24,8 @@ export interface GatewayServerOptions {
   webRoot: string;
   /** guacd's current address, for the health check. */
   guacd: () => GuacdAddress;
+  /** The admin API (`createAdminApi`), served under `/api/`. */
+  api?: AdminApiHandler;
 }
 
 /** Connects to guacd and hangs up, to tell whether it listens. */
@@ -74,6 +78,14 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
       }
       return;
     }
+    if (options.api && (path === '/api' || path.startsWith('/api/'))) {
+      options.api(req, res).catch((err: unknown) => {
+        log.error('admin api failed', { error: err });
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+      return;
+    }
     if (path === '/healthz') {
       void guacdReachable(options.guacd()).then((reachable) => {
         json(res, reachable ? 200 : 503, { ok: reachable, guacd: { reachable }, sessions: tunnel.sessions.size });
@@ -99,7 +111,10 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    // A connection that never sent a byte (a browser's preconnect) is closed without an answer: a browser
+    // picking it up just as a 400 arrived would take that as the answer to its request (Chromium shows
+    // ERR_HTTP_RESPONSE_CODE_FAILURE), while a silent close makes it retry on a new connection.
+    if (socket.writable && (socket as net.Socket).bytesRead > 0) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });
   return server;

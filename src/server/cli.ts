@@ -2,6 +2,7 @@
  * The `guacamole-gateway` command.
  *
  *   serve [--host 127.0.0.1] [--port 8080] [--guacd HOST:PORT] [--idle-timeout S] [--max-session S]
+ *         [--db URL] [--guacamole-lite-key KEY]
  *   token --protocol P --param NAME=VALUE... [--secret-stdin NAME] [--read-only] [--ttl S] [--user U] [--once] [--url BASE]
  *   token --connection … | token revoke …   (registry tokens, see registry-cli.ts)
  *   connection …                              (registry connections, see registry-cli.ts)
@@ -17,10 +18,8 @@ import { normalizeParams, PROTOCOLS, type Protocol } from '../guacd/params.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { log } from '../log.js';
 import { sealToken } from '../tunnel/token.js';
-import { tokenResolver } from '../tunnel/resolver.js';
-import { createTunnel } from '../tunnel/tunnel.js';
-import { createGatewayServer } from './app.js';
 import { dataDirFrom, serveConfig } from './config.js';
+import { API_PATH, openGateway } from './gateway.js';
 import { findGuacd, GuacdProcess } from './guacd-process.js';
 import { runConnectionCommand, runRegistryTokenCommand } from './registry-cli.js';
 import { loadSecret } from './secret.js';
@@ -41,6 +40,10 @@ const USAGE = `usage: guacamole-gateway <command>
       Serves the client page at /, the tunnel at /tunnel and /healthz. Without --guacd,
       runs the guacd from scripts/provision-guacd.sh (or GATEWAY_GUACD_BIN, or PATH).
       --port 0 picks a free port; the URL is printed on start.
+      --db URL: the registry (connections, grants, history): postgres://… or a SQLite
+      file; else DATABASE_URL, else <data dir>/gateway.db. The admin API is at /api/,
+      key GATEWAY_ADMIN_KEY, else <data dir>/admin-key. --guacamole-lite-key (or
+      GATEWAY_GUACAMOLE_LITE_KEY) also accepts guacamole-lite's tokens.
   token --protocol ssh|vnc|rdp|telnet|kubernetes --param NAME=VALUE... [--secret-stdin NAME]
         [--read-only] [--ttl SECONDS] [--user NAME] [--once] [--url BASE_URL]
       Prints an access token (open BASE_URL?token=TOKEN). --secret-stdin reads one
@@ -50,6 +53,9 @@ const USAGE = `usage: guacamole-gateway <command>
 The signing secret: GATEWAY_SECRET, else <data dir>/secret (GATEWAY_DATA_DIR, default ./data).`;
 
 class UsageError extends Error {}
+
+/** Errors that say the configuration is wrong (exit code 2) rather than that something failed (1). */
+const CONFIG_ERRORS = new Set(['GUAC_CONFIG_INVALID', 'GUAC_REGISTRY_URL_INVALID', 'GUAC_REGISTRY_KEY_MISMATCH', 'GUAC_SECRET_WEAK']);
 
 const DEFAULT_TTL = 3600;
 const MAX_TTL = 7 * 24 * 3600;
@@ -90,7 +96,7 @@ export async function main(argv: string[], ctx: CliContext = {}): Promise<number
     }
     if (isGuacError(e)) {
       err(`error: ${e.message}\n`);
-      return e.code === 'GUAC_CONFIG_INVALID' || e.status.name === 'CLIENT_BAD_REQUEST' ? 2 : 1;
+      return CONFIG_ERRORS.has(e.code) || e.status.name === 'CLIENT_BAD_REQUEST' ? 2 : 1;
     }
     throw e;
   }
@@ -177,44 +183,44 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
     guacd: { type: 'string' },
     'idle-timeout': { type: 'string' },
     'max-session': { type: 'string' },
+    db: { type: 'string' },
+    'guacamole-lite-key': { type: 'string' },
   });
   const env = ctx.env ?? process.env;
   const config = serveConfig({
     host: values.host, port: values.port, guacd: values.guacd,
     idleTimeout: values['idle-timeout'], maxSession: values['max-session'],
+    db: values.db, guacamoleLiteKey: values['guacamole-lite-key'],
   }, env);
   const secret = loadSecret(config.dataDir, env);
 
   let guacd: GuacdProcess | undefined;
   let guacdAddress: () => GuacdAddress;
+  let guacdBin: string | undefined;
   if (config.guacd) {
     const fixed = config.guacd;
     guacdAddress = () => fixed;
   } else {
-    const bin = findGuacd(env);
-    if (!bin) {
+    guacdBin = findGuacd(env);
+    if (!guacdBin) {
       err('error: no guacd found: pass --guacd HOST:PORT, or run bash scripts/provision-guacd.sh\n');
       return 2;
     }
-    guacd = new GuacdProcess(bin);
-    await guacd.start();
-    const proc = guacd;
-    guacdAddress = () => proc.address;
+    guacdAddress = () => guacd!.address;
   }
-  const killGuacd = () => { if (guacd?.running) void guacd.stop(); };
-  process.once('exit', killGuacd);
 
   const root = webRoot();
   if (!existsSync(`${root}index.html`)) log.warn('client page not built (dist/web/index.html missing): run npm run build', { root });
-  const tunnel = createTunnel({
-    guacd: guacdAddress,
-    resolve: tokenResolver({ secret }),
-    idleTimeoutMs: config.idleTimeoutMs,
-    maxSessionMs: config.maxSessionMs,
-  });
-  const server = createGatewayServer({ tunnel, webRoot: root, guacd: guacdAddress });
-
+  // The registry opens first: a database that cannot be reached stops us before guacd starts or a port opens.
+  const gateway = await openGateway({ config, secret, guacd: guacdAddress, webRoot: root, env });
+  const { server } = gateway;
+  const killGuacd = () => { if (guacd?.running) void guacd.stop(); };
   try {
+    if (guacdBin) {
+      guacd = new GuacdProcess(guacdBin);
+      process.once('exit', killGuacd);
+      await guacd.start();
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.port, config.host, () => {
@@ -223,16 +229,20 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
       });
     });
   } catch (e) {
+    await gateway.close();
     await guacd?.stop();
     process.removeListener('exit', killGuacd);
+    if (isGuacError(e)) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     err(`error: cannot listen on ${config.host}:${config.port}${code ? ` (${code})` : ''}\n`);
     return 1;
   }
   const { address, port } = server.address() as AddressInfo;
-  const shown = address.includes(':') ? `[${address}]` : address;
-  out(`guacamole-gateway listening on http://${shown}:${port}/\n`);
-  log.info('gateway listening', { host: address, port, guacd: guacd ? 'local' : 'external' });
+  const base = `http://${address.includes(':') ? `[${address}]` : address}:${port}/`;
+  out(`guacamole-gateway listening on ${base}\n`);
+  out(`registry: ${gateway.registry.kind} ${gateway.database}\n`);
+  out(`admin API: ${base}${API_PATH.slice(1)} (Authorization: Bearer <key from ${gateway.adminKeySource}>)\n`);
+  log.info('gateway listening', { host: address, port, guacd: guacd ? 'local' : 'external', registry: gateway.registry.kind });
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
@@ -251,10 +261,7 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
     }, { once: true });
   });
 
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  await tunnel.close();
-  server.closeAllConnections();
-  await closed;
+  await gateway.close();
   await guacd?.stop();
   process.removeListener('exit', killGuacd);
   out('guacamole-gateway stopped\n');

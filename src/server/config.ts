@@ -4,8 +4,11 @@
  * it into exit code 2.
  */
 import net from 'node:net';
-import { resolve } from 'node:path';
 import { GuacError } from '../protocol/errors.js';
+import { dataDirFrom } from '../registry/key-file.js';
+import { resolveDatabaseUrl } from '../registry/open.js';
+
+export { dataDirFrom };
 
 /** Everything `serve` needs. */
 export interface ServeConfig {
@@ -20,6 +23,10 @@ export interface ServeConfig {
   idleTimeoutMs: number;
   /** Longest session in ms; 0 = none. */
   maxSessionMs: number;
+  /** Registry database URL from `--db`, else `DATABASE_URL`; absent: SQLite in the data folder. */
+  db?: string;
+  /** guacamole-lite's `crypt.key` (`--guacamole-lite-key`, else `GATEWAY_GUACAMOLE_LITE_KEY`): accept its tokens too. */
+  guacamoleLiteKey?: string;
 }
 
 /** Raw values as parsed from the command line (strings) and the environment. */
@@ -29,6 +36,8 @@ export interface ServeInput {
   guacd?: string | undefined;
   idleTimeout?: string | undefined;
   maxSession?: string | undefined;
+  db?: string | undefined;
+  guacamoleLiteKey?: string | undefined;
 }
 
 const invalid = (message: string): GuacError => new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', message);
@@ -64,11 +73,6 @@ function seconds(value: string | undefined, what: string): number {
   return n * 1000;
 }
 
-/** The data folder: `GATEWAY_DATA_DIR`, default `./data`. */
-export function dataDirFrom(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.GATEWAY_DATA_DIR && env.GATEWAY_DATA_DIR !== '' ? env.GATEWAY_DATA_DIR : 'data');
-}
-
 /**
  * Builds the `serve` configuration.
  * @throws GuacError `GUAC_CONFIG_INVALID` naming the bad value
@@ -84,5 +88,12 @@ export function serveConfig(input: ServeInput, env: NodeJS.ProcessEnv = process.
     maxSessionMs: seconds(input.maxSession, '--max-session'),
   };
   if (input.guacd !== undefined) config.guacd = parseHostPort(input.guacd, '--guacd');
+  const db = resolveDatabaseUrl(input.db, env);
+  if (db !== undefined) config.db = db;
+  const liteKey = input.guacamoleLiteKey ?? env.GATEWAY_GUACAMOLE_LITE_KEY;
+  if (liteKey !== undefined && liteKey !== '') {
+    if (Buffer.byteLength(liteKey) !== 32) throw invalid('--guacamole-lite-key must be the 32-byte key guacamole-lite was configured with.');
+    config.guacamoleLiteKey = liteKey;
+  }
   return config;
 }

@@ -14,9 +14,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isGuacError } from '../protocol/errors.js';
 import { notFound } from '../registry/connections.js';
-import { dataDirFrom, loadGatewaySecret } from '../registry/key-file.js';
+import { dataDirFrom } from '../registry/key-file.js';
 import { openRegistry, resolveDatabaseUrl } from '../registry/open.js';
 import type { ParamInput, Registry } from '../registry/types.js';
+import { loadSecret } from './secret.js';
 
 /** What the commands read and write; everything has a process default. */
 export interface RegistryCliContext {
@@ -93,7 +94,7 @@ async function withRegistry(
   let reg: Registry | undefined;
   try {
     const dataDir = ctx.dataDir ?? dataDirFrom(env);
-    const secret = ctx.secret ?? loadGatewaySecret(dataDir, env);
+    const secret = ctx.secret ?? loadSecret(dataDir, env);
     reg = await openRegistry(resolveDatabaseUrl(typeof db === 'string' ? db : undefined, env), { dataDir, secretKey: secret, poolSize: 2 });
     await fn(reg, out);
     return 0;

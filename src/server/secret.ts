@@ -1,12 +1,12 @@
 /**
  * The signing secret, found the same way by every command without setup:
  * `GATEWAY_SECRET`, else `<data dir>/secret`, generated once (32 random
- * bytes, base64url, mode 0600). The key-file format is the registry's
- * (`loadOrCreateKeyFile`), so its commands and ours read the same file alike.
+ * bytes, base64url, mode 0600). The lookup is the registry's
+ * (`loadGatewaySecret`), so its commands and ours read the same file alike;
+ * this adds the length check with a message naming the variable.
  */
-import { join } from 'node:path';
 import { GuacError } from '../protocol/errors.js';
-import { loadOrCreateKeyFile } from '../registry/key-file.js';
+import { loadGatewaySecret } from '../registry/key-file.js';
 
 /** Shortest `GATEWAY_SECRET` accepted (tokens derive their key from it). */
 export const MIN_SECRET_LENGTH = 16;
@@ -18,11 +18,8 @@ export const MIN_SECRET_LENGTH = 16;
  */
 export function loadSecret(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.GATEWAY_SECRET;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    if (Buffer.byteLength(fromEnv) < MIN_SECRET_LENGTH) {
-      throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', `GATEWAY_SECRET must be at least ${MIN_SECRET_LENGTH} bytes long.`);
-    }
-    return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== '' && Buffer.byteLength(fromEnv) < MIN_SECRET_LENGTH) {
+    throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', `GATEWAY_SECRET must be at least ${MIN_SECRET_LENGTH} bytes long.`);
   }
-  return loadOrCreateKeyFile(join(dataDir, 'secret'));
+  return loadGatewaySecret(dataDir, env);
 }

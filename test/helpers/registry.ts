@@ -188,6 +188,8 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       await rejectsWith(reg.createConnection({ name: randomUUID(), protocol: 'ssh', params: {} }), 'GUAC_CONNECTION_NAME_INVALID');
       await rejectsWith(reg.createConnection({ name: 'b4', protocol: 'ssh', params: { password: SECRET_PLACEHOLDER } }), 'GUAC_PARAM_INVALID');
       await rejectsWith(reg.createConnection({ name: 'b5', protocol: 'ssh', params: 'hostname=x' as never }), 'GUAC_PARAM_INVALID');
+      await rejectsWith(reg.createConnection({ name: 'b6', protocol: 'ssh', params: { hostname: { x: 1 } as never } }), 'GUAC_PARAM_INVALID');
+      await rejectsWith(reg.createConnection({ name: 'b7', protocol: 'ssh', params: { hostname: ['h'] as never } }), 'GUAC_PARAM_INVALID');
       await ssh('dup');
       await rejectsWith(ssh('dup'), 'GUAC_CONNECTION_EXISTS', 0x0205);
       const after = await reg.listConnections();

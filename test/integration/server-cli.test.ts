@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { setLogLevel } from '../../src/log.js';
 import { fileURLToPath } from 'node:url';
 import { isGuacError } from '../../src/protocol/errors.js';
 import { main } from '../../src/server/cli.js';
@@ -28,6 +29,8 @@ let dataDir: string;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
 before(() => {
+  // In-process commands log at info (schema migrated, key generated); only problems belong in the report.
+  setLogLevel('warn');
   env = loadTestEnv();
   dataDir = mkdtempSync(join(tmpdir(), 'gg-cli-'));
 });
@@ -206,6 +209,15 @@ describe('guacamole-gateway serve', { timeout: 120_000 }, () => {
       assert.equal(res.status, 404, bad);
       await res.text();
     }
+    const anon = await fetch(`${base}api/connections`);
+    assert.equal(anon.status, 401);
+    await anon.text();
+    const adminKey = readFileSync(join(dataDir, 'admin-key'), 'utf8').trim();
+    const listed = await fetch(`${base}api/connections`, { headers: { authorization: `Bearer ${adminKey}` } });
+    assert.equal(listed.status, 200);
+    assert.ok(Array.isArray(((await listed.json()) as { connections: unknown }).connections));
+    assert.ok(child.stdout.some((l) => /^registry: sqlite .*gateway\.db$/.test(l)), child.stdout.join('\n'));
+
     const op = await fetch(`${base}tunnel?bogus`);
     assert.equal(op.status, 400);
     assert.equal(op.headers.get('Guacamole-Status-Code'), '768');
@@ -226,6 +238,31 @@ describe('guacamole-gateway serve', { timeout: 120_000 }, () => {
     assert.equal(await child.exited, 0);
     assert.ok(child.stdout.includes('guacamole-gateway stopped'));
     assert.ok(!child.stderr.join('\n').includes(env.ssh.password), 'the log holds the SSH password');
+  });
+
+  it('refuses to start on a registry it cannot open, with a clear message and exit code', async () => {
+    const unreachable = await run(['serve', '--port', '0', '--guacd', '127.0.0.1:1', '--db', 'postgres://u:s3cr3t-pw@127.0.0.1:1/db'], { GATEWAY_SECRET: SECRET });
+    assert.equal(unreachable.code, 1, unreachable.err);
+    assert.match(unreachable.err, /^error: Cannot connect to the PostgreSQL registry at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/db/);
+    assert.ok(!unreachable.err.includes('s3cr3t-pw'));
+    assert.equal(unreachable.out, '', 'nothing listened');
+    const fromEnv = await run(['serve', '--port', '0', '--guacd', '127.0.0.1:1'], { GATEWAY_SECRET: SECRET, DATABASE_URL: 'postgresql://u:pw@127.0.0.1:1/db' });
+    assert.equal(fromEnv.code, 1, 'DATABASE_URL is used when --db is absent');
+    assert.match(fromEnv.err, /PostgreSQL registry at postgresql:\/\/u:\*\*\*@127\.0\.0\.1:1\/db/);
+
+    const badUrl = await run(['serve', '--port', '0', '--guacd', '127.0.0.1:1', '--db', 'mysql://h/db'], { GATEWAY_SECRET: SECRET });
+    assert.equal(badUrl.code, 2);
+    assert.match(badUrl.err, /Unsupported database URL/);
+    const badLite = await run(['serve', '--port', '0', '--guacd', '127.0.0.1:1', '--guacamole-lite-key', 'too-short'], { GATEWAY_SECRET: SECRET });
+    assert.equal(badLite.code, 2);
+    assert.match(badLite.err, /--guacamole-lite-key must be the 32-byte key/);
+
+    const dir = mkdtempSync(join(tmpdir(), 'gg-keymismatch-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    assert.equal((await run(['connection', 'list'], { GATEWAY_DATA_DIR: dir, GATEWAY_SECRET: SECRET })).code, 0);
+    const other = await run(['serve', '--port', '0', '--guacd', '127.0.0.1:1'], { GATEWAY_DATA_DIR: dir, GATEWAY_SECRET: `${SECRET}-other` });
+    assert.equal(other.code, 2);
+    assert.match(other.err, /different gateway secret/);
   });
 
   it('without --guacd, runs its own guacd, restarts it when it dies and stops it on exit', async () => {

@@ -79,11 +79,11 @@ function assertError(a: Answer, status: number, code: string, message?: RegExp):
 }
 
 /** Sends a body with http.request (fetch cannot show a server answering before the upload ends). */
-function bigPost(path: string, size: number, chunked: boolean): Promise<{ status: number; body: string }> {
+function bigPost(path: string, size: number, chunked: boolean, method = 'POST'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
     if (!chunked) headers['content-length'] = size;
-    const req = request(base + path, { method: 'POST', headers }, (res) => {
+    const req = request(base + path, { method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -161,6 +161,71 @@ test('bad input is a 4xx naming the problem, and changes nothing', async () => {
     assert.equal(JSON.parse(big.body).error.code, 'GUAC_BODY_TOO_LARGE');
   }
   assert.deepEqual((await call('GET', '/api/connections')).json, before, 'nothing changed');
+});
+
+test('wrong types, SQL metacharacters and oversize input on every endpoint: a 4xx with a message, nothing changed', async () => {
+  await call('POST', '/api/connections', { name: 'guarded', protocol: 'ssh', params: { hostname: 'g', password: PASSWORD } });
+  assert.equal((await call('PUT', '/api/connections/guarded/grants/gus', {})).status, 200);
+  await reg.sessionEnded({ id: randomUUID(), user: 'gus', status: 0 });
+  const snapshot = async () => ({
+    connections: (await call('GET', '/api/connections')).json,
+    grants: (await call('GET', '/api/connections/guarded/grants')).json,
+    sessions: (await call('GET', '/api/sessions')).json,
+    password: (await reg.resolveParams('guarded')).params.password,
+  });
+  const before = await snapshot();
+  const sqlish = `x' OR '1'='1'; DROP TABLE connections; --`;
+  const enc = encodeURIComponent;
+  const cases: [method: string, path: string, body: unknown, status: number, code: string, message?: RegExp][] = [
+    // Wrong types.
+    ['POST', '/api/connections', { name: ['a'], protocol: 'ssh', params: {} }, 400, 'GUAC_CONNECTION_NAME_INVALID', /string/],
+    ['POST', '/api/connections', { name: 'n', protocol: 'ssh', params: { hostname: { x: 1 } } }, 400, 'GUAC_PARAM_INVALID', /"hostname"/],
+    ['POST', '/api/connections', { name: 'n', protocol: 'ssh', params: { port: true } }, 400, 'GUAC_PARAM_INVALID', /"port"/],
+    ['POST', '/api/connections', { name: 'n', protocol: 'ssh', params: null }, 400, 'GUAC_PARAM_INVALID'],
+    ['PATCH', '/api/connections/guarded', { name: 42 }, 400, 'GUAC_CONNECTION_NAME_INVALID'],
+    ['PATCH', '/api/connections/guarded', { params: [] }, 400, 'GUAC_PARAM_INVALID'],
+    ['PUT', '/api/connections/guarded/grants/gus', { readOnly: 'yes' }, 400, 'GUAC_REQUEST_INVALID', /readOnly/],
+    ['PUT', '/api/connections/guarded/grants/gus', { admin: true }, 400, 'GUAC_REQUEST_INVALID', /"admin"/],
+    ['POST', '/api/tokens', { connection: 'guarded', user: 7 }, 400, 'GUAC_USER_INVALID'],
+    ['POST', '/api/tokens', { connection: 'guarded', user: 'gus', once: 'true' }, 400, 'GUAC_REQUEST_INVALID', /once/],
+    ['POST', '/api/tokens', { connection: 'guarded', user: 'gus', readOnly: 1 }, 400, 'GUAC_REQUEST_INVALID', /readOnly/],
+    ['POST', '/api/tokens/revoke', { user: 5 }, 400, 'GUAC_REQUEST_INVALID', /"user"/],
+    ['GET', '/api/sessions?limit=-1', undefined, 400, 'GUAC_REQUEST_INVALID', /"limit"/],
+    // Unknown protocol and parameter on update too.
+    ['PATCH', '/api/connections/guarded', { protocol: 'ftp' }, 400, 'GUAC_PROTOCOL_UNKNOWN', /"ftp"/],
+    ['PATCH', '/api/connections/guarded', { params: { hostnme: 'x' } }, 400, 'GUAC_PARAM_UNKNOWN', /"hostnme"/],
+    // SQL metacharacters where no name is expected, or naming nothing.
+    ['POST', '/api/connections', { name: 'n', protocol: "ssh' OR '1'='1", params: {} }, 400, 'GUAC_PROTOCOL_UNKNOWN'],
+    ['POST', '/api/connections', { name: 'n', protocol: 'ssh', params: { [sqlish]: 'x' } }, 400, 'GUAC_PARAM_UNKNOWN'],
+    ['POST', '/api/connections', { name: 'n', protocol: 'ssh', params: { port: '22; DROP TABLE connections' } }, 400, 'GUAC_PARAM_INVALID', /"port"/],
+    ['PATCH', `/api/connections/${enc(sqlish)}`, { name: 'z' }, 404, 'GUAC_CONNECTION_NOT_FOUND'],
+    ['DELETE', `/api/connections/${enc("guarded' OR '1'='1")}`, undefined, 404, 'GUAC_CONNECTION_NOT_FOUND'],
+    ['DELETE', `/api/connections/guarded/grants/${enc("gus' OR '1'='1")}`, undefined, 404, 'GUAC_GRANT_NOT_FOUND'],
+    ['POST', '/api/tokens', { connection: sqlish, user: 'gus' }, 404, 'GUAC_CONNECTION_NOT_FOUND'],
+    ['POST', '/api/tokens/revoke', { connection: sqlish }, 404, 'GUAC_CONNECTION_NOT_FOUND'],
+    ['GET', `/api/sessions?limit=${enc('1; DROP TABLE sessions')}`, undefined, 400, 'GUAC_REQUEST_INVALID'],
+    ['POST', `/api/sessions/${enc("' OR 1=1 --")}/end`, undefined, 404, 'GUAC_SESSION_NOT_FOUND'],
+    // Oversize values inside an acceptable body.
+    ['POST', '/api/connections', { name: 'n'.repeat(201), protocol: 'ssh', params: {} }, 400, 'GUAC_CONNECTION_NAME_INVALID', /200/],
+    ['POST', '/api/connections', { name: 'n', protocol: 'ssh', params: { hostname: 'h'.repeat(9000) } }, 400, 'GUAC_PARAM_INVALID', /longer than guacd accepts/],
+    ['PUT', `/api/connections/guarded/grants/${'u'.repeat(300)}`, {}, 400, 'GUAC_USER_INVALID'],
+  ];
+  for (const [method, path, body, status, code, message] of cases) {
+    const a = await call(method, path, body);
+    assert.equal(a.status, status, `${method} ${path} ${JSON.stringify(body)?.slice(0, 80)}: ${JSON.stringify(a.json)}`);
+    assertError(a, status, code, message);
+    assert.ok(a.json.error.message.length > 10, 'the message says something');
+  }
+  // A filter value is data, never SQL: it matches nobody.
+  const q = await call('GET', `/api/sessions?user=${enc("' OR 1=1 --")}`);
+  assert.deepEqual([q.status, q.json.sessions], [200, []]);
+  // Oversize bodies on every endpoint that reads one.
+  for (const [method, path] of [['PATCH', '/api/connections/guarded'], ['PUT', '/api/connections/guarded/grants/gus'], ['POST', '/api/tokens'], ['POST', '/api/tokens/revoke']]) {
+    const big = await bigPost(path!, 256 * 1024, false, method);
+    assert.equal(big.status, 413, `${method} ${path}`);
+    assert.match(JSON.parse(big.body).error.message, /exceeds/);
+  }
+  assert.deepEqual(await snapshot(), before, 'nothing changed');
 });
 
 test('names with SQL metacharacters round-trip through URLs verbatim', async () => {
