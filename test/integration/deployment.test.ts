@@ -1,0 +1,171 @@
+/**
+ * docs/deployment.md, run for real: two gateway processes sharing one
+ * PostgreSQL registry behind nginx configured with the nginx block of that
+ * page (its TLS lines swapped for a plain loopback port), in front of the
+ * test environment's guacd and sshd. Shows that a session works through the
+ * proxy (websocket upgrade, both directions), that a single-use token opens
+ * once across gateways, that any gateway's admin API ends a session hosted
+ * by the other, and that history records both sessions.
+ */
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
+import { freePort } from '../helpers/browser.js';
+import { postgresFixture, type RegistryFixture } from '../helpers/registry.js';
+import { TunnelClient } from '../helpers/ws-client.js';
+
+const run = promisify(execFile);
+const env = loadTestEnv();
+const ROOT = repoRoot();
+const CLI = join(ROOT, 'bin/guacamole-gateway.js');
+const NGINX = '/usr/sbin/nginx';
+
+interface Proc { child: ChildProcess; output: () => string; stop: () => Promise<void> }
+
+function startProcess(cmd: string, args: string[], procEnv: NodeJS.ProcessEnv): Proc {
+  const child = spawn(cmd, args, { cwd: ROOT, env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+  return {
+    child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The ```nginx block of docs/deployment.md, made to listen on a loopback port in front of `ports`. */
+export function nginxConfigFromDoc(listen: number, ports: number[]): string {
+  const doc = readFileSync(join(ROOT, 'docs/deployment.md'), 'utf8');
+  const block = /```nginx\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(block, 'docs/deployment.md has an nginx block');
+  let servers = 0;
+  const conf = block
+    .replace(/listen 443 ssl;/, `listen 127.0.0.1:${listen};`)
+    .replace(/^\s*ssl_certificate.*$/gm, '')
+    .replace(/server 127\.0\.0\.1:\d+;/g, () => `server 127.0.0.1:${ports[servers++]};`)
+    .replace(/allow 10\.0\.0\.0\/8;/, 'allow 127.0.0.1;');
+  assert.equal(servers, ports.length, 'the doc lists one upstream server per gateway process');
+  return conf;
+}
+
+describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deployment.md)', { timeout: 120_000 }, () => {
+  let fixture: RegistryFixture;
+  const adminKey = randomBytes(24).toString('base64url');
+  const dirs: string[] = [];
+  const gateways: { port: number; proc: Proc }[] = [];
+  let nginx: Proc;
+  let nginxPort: number;
+  let gwEnv: NodeJS.ProcessEnv;
+
+  const cli = async (args: string[], stdin?: string): Promise<string> => {
+    const p = run(process.execPath, [CLI, ...args], { cwd: ROOT, env: gwEnv, timeout: 20_000 });
+    if (stdin !== undefined) { p.child.stdin?.end(stdin); }
+    return (await p).stdout.trim();
+  };
+  const api = async (port: number, method: string, path: string, key = adminKey): Promise<{ status: number; body: any }> => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { Authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+
+  before(async () => {
+    fixture = await postgresFixture();
+    gwEnv = { ...process.env, GATEWAY_SECRET: fixture.secret, GATEWAY_ADMIN_KEY: adminKey, DATABASE_URL: fixture.url };
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const dataDir = mkdtempSync(join(tmpdir(), 'gg-deploy-'));
+      dirs.push(dataDir);
+      const proc = startProcess(process.execPath, [CLI, 'serve', '--port', String(port), '--guacd', `${env.guacd.host}:${env.guacd.port}`],
+        { ...gwEnv, GATEWAY_DATA_DIR: dataDir });
+      gateways.push({ port, proc });
+    }
+    for (const g of gateways) {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${g.port}/healthz`).then((r) => r.ok, () => false)) || undefined,
+        { what: `gateway on ${g.port} to answer:\n${g.proc.output()}`, timeoutMs: 30_000 });
+    }
+    nginxPort = await freePort();
+    const prefix = mkdtempSync(join(tmpdir(), 'gg-nginx-'));
+    dirs.push(prefix);
+    writeFileSync(join(prefix, 'nginx.conf'), [
+      'daemon off;', 'master_process off;', `pid ${prefix}/nginx.pid;`, `error_log ${prefix}/error.log warn;`,
+      'events { worker_connections 256; }',
+      'http {', 'access_log off;',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${prefix}/${t};`),
+      nginxConfigFromDoc(nginxPort, gateways.map((g) => g.port)), '}',
+    ].join('\n'));
+    nginx = startProcess(NGINX, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], process.env);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${nginxPort}/healthz`).then((r) => r.ok, () => false)) || undefined,
+      { what: `nginx to proxy /healthz:\n${nginx.output()}`, timeoutMs: 15_000 });
+
+    const { password, ...params } = env.ssh.params;
+    await cli(['connection', 'add', '--name', 'deploy-ssh', '--protocol', 'ssh',
+      ...Object.entries(params).flatMap(([k, v]) => ['--param', `${k}=${v}`]), '--secret-stdin', 'password', '--grant', 'alice'], password);
+  });
+
+  after(async () => {
+    await nginx?.stop();
+    await Promise.all(gateways.map((g) => g.proc.stop()));
+    await fixture?.cleanup();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  test('a session through nginx; its single-use token refused on the other gateway; ended across gateways; history kept', async () => {
+    // Through nginx: websocket upgrade, guacd's frames down, the browser's syncs up.
+    const once = await cli(['token', '--connection', 'deploy-ssh', '--user', 'alice', '--once']);
+    const viaProxy = await TunnelClient.connect(`ws://127.0.0.1:${nginxPort}/tunnel?token=${once}`, { timeoutMs: 10_000 });
+    await viaProxy.waitForPrompt(20_000);
+
+    // The same token again, straight at each gateway: used is used, whichever gateway took it first.
+    for (const g of gateways) {
+      const replay = await TunnelClient.connect(`ws://127.0.0.1:${g.port}/tunnel?token=${once}`);
+      const closed = await replay.waitClosed(10_000);
+      assert.equal(closed.reason, String(0x0205), `RESOURCE_CONFLICT from the gateway on ${g.port}`);
+      const error = replay.instructions.find((r) => r.opcode === 'error');
+      assert.equal(error?.args[1], String(0x0205));
+      assert.match(error?.args[0] ?? '', /already used/);
+    }
+
+    // A session held directly on gateway 0, ended through gateway 1's admin API.
+    const token = await cli(['token', '--connection', 'deploy-ssh', '--user', 'alice']);
+    const held = await TunnelClient.connect(`ws://127.0.0.1:${gateways[0]!.port}/tunnel?token=${token}`, { timeoutMs: 10_000 });
+    await held.waitForPrompt(20_000);
+    const live = await waitFor(async () => {
+      const { body } = await api(gateways[1]!.port, 'GET', '/api/sessions?active=true');
+      return (body.sessions as { id: string }[]).find((s) => s.id === held.uuid);
+    }, { what: 'the held session in the shared history' });
+    const end = await api(gateways[1]!.port, 'POST', `/api/sessions/${live.id}/end`);
+    assert.equal(end.status, 202, 'not live on gateway 1: the request goes to the gateway that hosts it');
+    const closed = await held.waitClosed(10_000);
+    assert.equal(closed.reason, String(0x020b), 'SESSION_CLOSED');
+
+    viaProxy.close();
+    await viaProxy.waitClosed(10_000);
+    // The admin API through nginx (allowed from loopback), and refused without the key.
+    const history = await waitFor(async () => {
+      const { status, body } = await api(nginxPort, 'GET', '/api/sessions?connection=deploy-ssh');
+      assert.equal(status, 200);
+      const rows = body.sessions as { id: string; endedAt: number | null; bytesToBrowser: number; bytesFromBrowser: number; status: number; gateway: string }[];
+      return rows.length === 2 && rows.every((r) => r.endedAt !== null) ? rows : undefined;
+    }, { what: 'both sessions ended in history', timeoutMs: 15_000 });
+    for (const row of history) {
+      assert.ok(row.bytesToBrowser > 1000 && row.bytesFromBrowser > 0, `byte counts recorded: ${JSON.stringify(row)}`);
+      assert.ok(row.gateway, 'the hosting gateway is named');
+    }
+    assert.equal(history.find((r) => r.id === held.uuid)?.status, 0x020b);
+    assert.equal((await api(nginxPort, 'GET', '/api/sessions', 'wrong-key-wrong-key')).status, 401);
+  });
+});
