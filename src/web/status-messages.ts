@@ -22,7 +22,12 @@ const TEXT: { readonly [K in StatusName]?: StatusText } = {
   UPSTREAM_TIMEOUT: { title: 'Remote host timed out', detail: 'The remote server is not responding.' },
   UPSTREAM_ERROR: { title: 'Remote server error', detail: 'The remote server reported an error.' },
   RESOURCE_NOT_FOUND: { title: 'Connection not found', detail: 'The requested connection does not exist.' },
-  RESOURCE_CONFLICT: { title: 'Connection in use', detail: 'The requested connection is already in use.' },
+  // The gateway answers a single-use link used a second time with this status.
+  RESOURCE_CONFLICT: {
+    title: 'Already in use',
+    detail: 'This link was already used, or the connection is in use elsewhere. Ask for a new link.',
+    canRetry: false,
+  },
   RESOURCE_CLOSED: { title: 'Connection closed', detail: 'The requested connection has been closed.' },
   UPSTREAM_NOT_FOUND: {
     title: 'Remote host not found',

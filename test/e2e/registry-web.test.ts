@@ -251,6 +251,7 @@ function scenario(label: string, makeBackend: FixtureFactory): void {
         used: ['0x0205', 'Status 0x0205', 'Server said: The single-use access token was already used.'],
       });
       assert.equal(seen.expired.title, 'This link has expired');
+      assert.equal(seen.used.title, 'Already in use');
 
       // History: both sessions ended, with bytes each way and their end status.
       const history = await waitFor(async () => {
