@@ -10,7 +10,6 @@
 import type net from 'node:net';
 import { GuacError } from '../protocol/errors.js';
 import { Parser } from '../protocol/parser.js';
-import { encode } from '../protocol/encoder.js';
 import { InstructionSplitter } from '../protocol/splitter.js';
 import { guacdError, socketError } from './errors.js';
 
@@ -164,7 +163,7 @@ export class InstructionReader {
       }
     });
     if (out instanceof GuacError) {
-      this.salvage(chunk);
+      // The instructions completed before the bad byte were queued above.
       this.stop(guacdError('GUAC_GUACD_PROTOCOL', `guacd sent invalid protocol data: ${out.message}`, out));
       return;
     }
@@ -181,20 +180,6 @@ export class InstructionReader {
       this.paused = true;
       this.socket.pause();
     }
-  }
-
-  /**
-   * The splitter reports an error without the instructions that completed
-   * earlier in the same chunk; a Parser over the same bytes (which start at
-   * an instruction boundary) recovers them, so guacd's last words (often an
-   * `error`) still reach the reader.
-   */
-  private salvage(chunk: Buffer): void {
-    const parser = new Parser();
-    parser.push(Buffer.concat([...this.tail, chunk]), (opcode, args) => {
-      const item = { opcode, raw: Buffer.from(encode(opcode, ...args)) };
-      if (!this.intercept(item)) this.queue.push(item);
-    });
   }
 
   private stop(err: GuacError): void {

@@ -14,7 +14,7 @@
 import { GuacError } from './errors.js';
 import { GUACD_LIMITS, PARSE_ERRORS, type ParseErrorCode, type ParserLimits } from './constants.js';
 import {
-  SLICED_MIN, TEXT_BYTES_PER_VALUE, decodeSlice, isAsciiChunk, newContentState, scanContent,
+  decodeSlice, isAsciiChunk, newContentState, scanContent,
 } from './utf8.js';
 
 export { GUACD_LIMITS, type ParserLimits } from './constants.js';
@@ -34,6 +34,10 @@ const SEMICOLON = 0x3b;
 
 /** Pieces up to this size are copied (so a trickle of tiny chunks is not kept as thousands of views). */
 const COPY_MAX = 512;
+
+/** Largest element joined in the shared scratch buffer; longer ones get their own. */
+const SCRATCH_MAX = 64 << 10;
+let scratch = Buffer.allocUnsafeSlow(4096);
 
 /**
  * @internal Bytes that span chunks: an element (parser) or an instruction tail
@@ -80,12 +84,52 @@ export class ByteCarry {
     return out;
   }
 
+  /**
+   * Decodes everything held followed by `last` and empties the carry; the
+   * bytes are joined in a scratch buffer reused by every carry (the string
+   * is all that is kept), not in a new one.
+   */
+  decode(last: Buffer, ascii: boolean): string {
+    const parts = this.parts;
+    if (parts.length === 0) return decodeSlice(last, 0, last.length, ascii);
+    const total = this.length + last.length;
+    if (total > SCRATCH_MAX) {
+      const whole = this.take(last);
+      return decodeSlice(whole, 0, whole.length, ascii);
+    }
+    if (scratch.length < total) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(total, 2 * scratch.length)));
+    let at = 0;
+    for (const part of parts) at += part.copy(scratch, at);
+    last.copy(scratch, at);
+    this.clear();
+    return decodeSlice(scratch, 0, total, ascii);
+  }
+
   /** Drops everything held. */
   clear(): void {
     this.parts = [];
     this.block = undefined;
     this.length = this.blockStart = this.blockUsed = 0;
   }
+}
+
+/**
+ * A Buffer view for half the cost of `subarray` (whose argument coercion and
+ * class lookup show when it runs once per instruction): the construction
+ * Node's own `FastBuffer` uses, a Uint8Array subclass with Buffer's
+ * prototype, so the result is a Buffer in every respect (`Buffer.isBuffer`,
+ * every method).
+ */
+class BufferView extends Uint8Array {
+  constructor(buffer: ArrayBuffer, byteOffset: number, length: number) {
+    super(buffer, byteOffset, length);
+  }
+}
+Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+
+/** @internal A view of `buf[start..end)`. */
+export function viewOf(buf: Buffer, start: number, end: number): Buffer {
+  return new BufferView(buf.buffer as ArrayBuffer, buf.byteOffset + start, end - start) as unknown as Buffer;
 }
 
 /** @internal Fills in defaults and rejects nonsense (a programming error, so it throws). */
@@ -132,6 +176,10 @@ export function handlerError(cause: unknown): GuacError {
  * Input errors are returned, never thrown, and are final: once failed, the
  * parser returns the same error from every later {@link Parser.push}.
  *
+ * Values of 13 or more characters taken from an all-ASCII chunk share memory
+ * with that chunk's one-byte string (V8 slices): a value kept long keeps at
+ * most one chunk's worth of text alive with it.
+ *
  * @example
  * const parser = new Parser();
  * const err = parser.push(chunk, (opcode, args) => handle(opcode, args));
@@ -145,9 +193,14 @@ export class Parser {
   private length = 0;
   private digits = 0;
   private readonly cs = newContentState();
+  /** Elements of the unfinished instruction so far, in `values`. */
   private elements = 0;
-  private opcode = '';
-  private args: string[] = [];
+  /**
+   * The unfinished instruction's values, opcode first; reused, so an
+   * instruction costs one exact-size `args` array (`slice`) instead of a
+   * growing one.
+   */
+  private readonly values: string[] = new Array<string>(8).fill('');
   private readonly carry = new ByteCarry();
   /** Stream bytes before the current chunk. */
   private offset = 0;
@@ -188,6 +241,7 @@ export class Parser {
     const { maxLengthDigits, maxElementLength, maxElements, maxInstructionBytes } = this.limits;
     const cs = this.cs;
     const carry = this.carry;
+    const values = this.values;
     const end = chunk.length;
     const ascii = isAsciiChunk(chunk);
     // Stream offset of chunk[0] minus the instruction's start: instruction bytes so far = before + p.
@@ -195,14 +249,15 @@ export class Parser {
     let state = this.state;
     let length = this.length;
     let digits = this.digits;
+    let elements = this.elements;
     let p = 0;
     // Start of the current element's content within this chunk (0 when it began earlier).
     let elemStart = 0;
-    // The chunk as one one-byte string, made once short values prove dense:
-    // cutting them from it with substring is far cheaper than a native slice
-    // call each (about 10 ns against 50).
+    // The chunk from `textAt` on as one one-byte string, made at the first
+    // value the fast path takes: every value is then a substring of it (about
+    // 10 ns, and no copy for long ones) instead of a native slice call each.
     let text: string | undefined;
-    let shortValues = 0;
+    let textAt = 0;
     let err: ParseErrorCode | undefined;
     try {
       scan: while (p < end) {
@@ -216,36 +271,27 @@ export class Parser {
               let n = 0;
               const stop = p + maxLengthDigits < end ? p + maxLengthDigits : end;
               while (q < stop) {
-                const d = chunk[q];
-                if (d < 0x30 || d > 0x39) break;
-                n = n * 10 + (d - 0x30);
+                const d = chunk[q] - 0x30;
+                if (d < 0 || d > 9) break;
+                n = n * 10 + d;
                 q++;
               }
               if (q === p || q === end || chunk[q] !== DOT || n > maxElementLength) break;
               const c = q + 1 + n;
               if (c >= end || before + c + 1 > maxInstructionBytes) break;
               const d = chunk[c];
-              if (d !== SEMICOLON && (d !== COMMA || this.elements + 1 >= maxElements)) break;
-              let value: string;
-              if (text !== undefined && n < SLICED_MIN) {
-                value = text.substring(q + 1, c);
-              } else if (n < SLICED_MIN && ++shortValues * TEXT_BYTES_PER_VALUE >= end) {
-                text = decodeSlice(chunk, 0, end, true);
-                value = text.substring(q + 1, c);
-              } else {
-                value = decodeSlice(chunk, q + 1, c, true);
+              if (d !== SEMICOLON && (d !== COMMA || elements + 1 >= maxElements)) break;
+              if (text === undefined) {
+                text = decodeSlice(chunk, p, end, true);
+                textAt = p;
               }
+              values[elements++] = text.substring(q + 1 - textAt, c - textAt);
               p = c + 1;
-              if (this.elements === 0) this.opcode = value;
-              else this.args.push(value);
               if (d === SEMICOLON) {
-                const args = this.args;
-                this.args = [];
-                this.elements = 0;
+                const args = values.slice(1, elements);
+                elements = 0;
                 before = -p;
-                onInstruction(this.opcode, args);
-              } else {
-                this.elements++;
+                onInstruction(values[0], args);
               }
             }
             if (p === end) break;
@@ -291,26 +337,18 @@ export class Parser {
         const b = chunk[p];
         if (b !== COMMA && b !== SEMICOLON) { err = 'GUAC_PARSE_BAD_DELIMITER'; break; }
         if (before + p + 1 > maxInstructionBytes) { err = 'GUAC_PARSE_INSTRUCTION_TOO_LONG'; break; }
-        let value: string;
-        if (carry.length !== 0) {
-          const whole = carry.take(chunk.subarray(elemStart, p));
-          value = decodeSlice(whole, 0, whole.length, cs.ascii);
-        } else {
-          value = decodeSlice(chunk, elemStart, p, cs.ascii);
-        }
+        values[elements++] = carry.length !== 0
+          ? carry.decode(chunk.subarray(elemStart, p), cs.ascii)
+          : decodeSlice(chunk, elemStart, p, cs.ascii);
         p++;
-        if (this.elements === 0) this.opcode = value;
-        else this.args.push(value);
-        this.elements++;
         length = digits = 0;
         state = S_LENGTH;
         if (b === SEMICOLON) {
-          const args = this.args;
-          this.args = [];
-          this.elements = 0;
+          const args = values.slice(1, elements);
+          elements = 0;
           before = -p;
-          onInstruction(this.opcode, args);
-        } else if (this.elements >= maxElements) {
+          onInstruction(values[0], args);
+        } else if (elements >= maxElements) {
           p--;
           err = 'GUAC_PARSE_TOO_MANY_ELEMENTS';
           break;
@@ -323,9 +361,12 @@ export class Parser {
     }
     if (err !== undefined) return this.fail(err, p);
     if (state !== S_LENGTH && elemStart < end) carry.append(chunk.subarray(elemStart, end));
+    // Values past the unfinished instruction's would keep this chunk's text alive.
+    if (text !== undefined) values.fill('', elements);
     this.state = state;
     this.length = length;
     this.digits = digits;
+    this.elements = elements;
     this.instrStart = this.offset - before;
     this.offset += end;
     return undefined;
@@ -334,6 +375,7 @@ export class Parser {
   private fail(code: ParseErrorCode, p: number): GuacError {
     this.failure = parseError(code, this.offset + p, this.limits);
     this.carry.clear();
+    this.values.fill('');
     return this.failure;
   }
 }

@@ -3,19 +3,30 @@
  * original bytes, decoding nothing but (on request) opcodes.
  *
  * A `;` may sit inside a value, so boundaries can only be found by walking
- * the element headers; content is skipped by length, long ASCII runs (guacd's
- * base64 blobs) with one native `isAscii` call. It enforces the same limits
- * and returns the same errors, at the same byte, as {@link Parser}.
+ * the element headers; content is skipped by length (all-ASCII chunks,
+ * guacd's usual output, by arithmetic after one native `isAscii` call). It
+ * enforces the same limits and returns the same errors, at the same byte, as
+ * {@link Parser}.
  */
 import type { GuacError } from './errors.js';
 import type { ParseErrorCode, ParserLimits } from './constants.js';
-import { ByteCarry, handlerError, parseError, resolveLimits } from './parser.js';
+import { ByteCarry, handlerError, parseError, resolveLimits, viewOf } from './parser.js';
 import {
-  SLICED_MIN, TEXT_BYTES_PER_VALUE, decodeSlice, isAsciiChunk, newContentState, scanContent,
+  SLICED_MIN, decodeSlice, internAscii, isAsciiChunk, newContentState, scanContent,
 } from './utf8.js';
 
 /** Receives each complete instruction's opcode and a view of its bytes (within the Buffer `push` returns). */
 export type RawInstructionHandler = (opcode: string, raw: Buffer) => void;
+
+/** Receives the bytes of complete instructions, in order (see {@link InstructionSplitter.pushViews}). */
+export type BytesHandler = (bytes: Buffer) => void;
+
+/**
+ * Receives each complete instruction's opcode and where its bytes lie:
+ * `bytes[start..end)`, within the piece {@link BytesHandler} gets next
+ * (`bytes` is that piece, or the chunk it is a view of).
+ */
+export type InstructionSpanHandler = (opcode: string, bytes: Buffer, start: number, end: number) => void;
 
 // The parser's constants, local so they fold into the compiled loop.
 const S_LENGTH = 0;
@@ -27,6 +38,11 @@ const SEMICOLON = 0x3b;
 
 const EMPTY = Buffer.alloc(0);
 
+/** The opcode at `buf[start..end)`. */
+function opcodeOf(buf: Buffer, start: number, end: number, ascii: boolean): string {
+  return ascii && end - start < SLICED_MIN ? internAscii(buf, start, end) : decodeSlice(buf, start, end, ascii);
+}
+
 /**
  * Splits a byte stream into whole instructions without decoding them, for
  * relaying (guacd → browser: websocket messages must carry whole
@@ -37,6 +53,8 @@ const EMPTY = Buffer.alloc(0);
  * const splitter = new InstructionSplitter();
  * const out = splitter.push(chunk);
  * if (out instanceof GuacError) fail(out); else if (out.length) ws.send(out);
+ * // or, copying nothing but an instruction that crossed chunks:
+ * const err = splitter.pushViews(chunk, (bytes) => ws.send(bytes));
  */
 export class InstructionSplitter {
   /** The limits in force, defaults filled in. */
@@ -47,7 +65,7 @@ export class InstructionSplitter {
   private digits = 0;
   private readonly cs = newContentState();
   private elements = 0;
-  /** Opcode content bounds, relative to the first byte of its instruction. */
+  /** Opcode content bounds of the unfinished instruction, relative to its first byte. */
   private opStart = 0;
   private opEnd = 0;
   private opAscii = true;
@@ -55,8 +73,22 @@ export class InstructionSplitter {
   private readonly carry = new ByteCarry();
   /** Stream bytes before the current chunk (for error positions). */
   private offset = 0;
-  /** Per push: [opcode start, opcode end, ascii, instruction end] per instruction, as offsets in the output. */
+  /**
+   * Per push: [opcode start, opcode end, ascii, instruction end] per complete
+   * instruction, as offsets in the output (the carried bytes, then the chunk).
+   */
   private readonly marks: number[] = [];
+  /**
+   * Per push, in chunk offsets: end of the instruction that began in the held
+   * bytes (0: none completed), and of the last complete instruction (0: none).
+   */
+  private firstEnd = 0;
+  private lastEnd = 0;
+  /** Per push: where in the chunk the error was found. */
+  private errorAt = 0;
+  /** The handlers of the current {@link pushViews}. */
+  private onBytes: BytesHandler | undefined;
+  private onSpan: InstructionSpanHandler | undefined;
 
   /**
    * @param limits overrides of {@link GUACD_LIMITS}
@@ -85,28 +117,129 @@ export class InstructionSplitter {
    * @returns one Buffer holding the completed instructions: a view of `chunk`
    *   when nothing was carried over, else carried bytes and the needed part of
    *   `chunk` concatenated once; empty when none completed. On malformed
-   *   input, the error instead (now and on every later push); instructions
-   *   completed in that same push are then neither returned nor reported.
+   *   input, the error instead (now and on every later push); the
+   *   instructions completed before the bad byte have then been reported to
+   *   `onInstruction`, as views of those bytes.
    * @throws whatever `onInstruction` throws; the splitter then fails with
    *   `GUAC_PARSE_HANDLER_THREW`
    */
   push(chunk: Buffer, onInstruction?: RawInstructionHandler): Buffer | GuacError {
     if (this.failure) return this.failure;
+    const base = this.carry.length;
+    const marks = onInstruction ? this.marks : undefined;
+    if (marks) marks.length = 0;
+    const err = this.scan(chunk, marks);
+    const lastEnd = this.lastEnd;
+    let out: Buffer = EMPTY;
+    if (lastEnd !== 0) out = base === 0 ? chunk.subarray(0, lastEnd) : this.carry.take(chunk.subarray(0, lastEnd));
+    if (err === undefined) this.keep(chunk, lastEnd);
+    if (marks && onInstruction) {
+      let from = 0;
+      try {
+        for (let m = 0; m < marks.length; m += 4) {
+          const end = marks[m + 3];
+          onInstruction(opcodeOf(out, marks[m], marks[m + 1], marks[m + 2] === 1), viewOf(out, from, end));
+          from = end;
+        }
+      } catch (thrown) {
+        throw this.handlerThrew(thrown);
+      }
+    }
+    return err === undefined ? out : this.fail(err);
+  }
+
+  /**
+   * {@link push} without the copy, for the relay: the bytes of the
+   * instructions this chunk completes go to `onBytes`, in order, in at most
+   * two pieces that each end on an instruction boundary: the instruction that
+   * spanned chunks (the held bytes and its end, joined into one Buffer), then
+   * a view of `chunk` with every later complete instruction. Only the one
+   * instruction that crossed a read is copied, where `push` copies the whole
+   * read whenever the previous one ended mid-instruction; and no object is
+   * made per instruction.
+   * @param chunk the next bytes of the stream, any size
+   * @param onBytes gets each piece, after `onInstruction` has seen the
+   *   instructions in it
+   * @param onInstruction gets each complete instruction's opcode and where it
+   *   lies: `bytes[start..end)`, within the piece `onBytes` gets next (`bytes`
+   *   is that piece or the Buffer it is a view of)
+   * @returns the error, if the stream is malformed (now or before); the
+   *   instructions completed before the bad byte have been delivered
+   * @throws whatever a handler throws; the splitter then fails with
+   *   `GUAC_PARSE_HANDLER_THREW`
+   */
+  pushViews(chunk: Buffer, onBytes: BytesHandler, onInstruction?: InstructionSpanHandler): GuacError | undefined {
+    if (this.failure) return this.failure;
+    this.onBytes = onBytes;
+    this.onSpan = onInstruction;
+    let err: ParseErrorCode | undefined;
+    try {
+      err = this.scan(chunk, undefined);
+      const from = this.firstEnd;
+      const lastEnd = this.lastEnd;
+      if (err === undefined) this.keep(chunk, lastEnd);
+      if (from < lastEnd) onBytes(chunk.subarray(from, lastEnd));
+    } catch (thrown) {
+      throw this.handlerThrew(thrown);
+    } finally {
+      this.onBytes = this.onSpan = undefined;
+    }
+    return err === undefined ? undefined : this.fail(err);
+  }
+
+  /**
+   * For {@link pushViews}: reports an instruction the walk just completed,
+   * given in output offsets (held bytes first, then the chunk from `base` on).
+   * One that began in the held bytes is joined and delivered at once.
+   */
+  private emit(chunk: Buffer, base: number, start: number, opStart: number, opEnd: number, opAscii: boolean, end: number): void {
+    const onSpan = this.onSpan;
+    if (start < base) {
+      const joined = this.carry.take(chunk.subarray(0, end - base));
+      if (onSpan) onSpan(opcodeOf(joined, opStart, opEnd, opAscii), joined, 0, joined.length);
+      this.onBytes!(joined);
+    } else if (onSpan) {
+      onSpan(opcodeOf(chunk, opStart - base, opEnd - base, opAscii), chunk, start - base, end - base);
+    }
+  }
+
+  /** Holds what follows the last complete instruction for the next chunk. */
+  private keep(chunk: Buffer, lastEnd: number): void {
+    if (lastEnd === 0) this.carry.append(chunk);
+    else if (lastEnd < chunk.length) this.carry.append(chunk.subarray(lastEnd));
+  }
+
+  private handlerThrew(thrown: unknown): unknown {
+    this.failure = handlerError(thrown);
+    this.carry.clear();
+    return thrown;
+  }
+
+  /**
+   * Walks `chunk`, resuming the state machine: records the complete
+   * instructions (`firstEnd`, `lastEnd`; in `marks` when given, else to
+   * `emit` during a {@link pushViews}) and returns the error found, if any
+   * (at `errorAt`); state is saved only without one.
+   */
+  private scan(chunk: Buffer, marks: number[] | undefined): ParseErrorCode | undefined {
     const { maxLengthDigits, maxElementLength, maxElements, maxInstructionBytes } = this.limits;
     const cs = this.cs;
     const end = chunk.length;
     const ascii = isAsciiChunk(chunk);
     // Output coordinates: carried bytes first, then chunk[i] at base + i.
     const base = this.carry.length;
-    const marks = onInstruction ? this.marks : undefined;
-    if (marks) marks.length = 0;
+    const views = this.onBytes !== undefined;
     let state = this.state;
     let length = this.length;
     let digits = this.digits;
     let elements = this.elements;
+    let opStart = this.opStart;
+    let opEnd = this.opEnd;
+    let opAscii = this.opAscii;
     let p = 0;
     // Output offset of the current instruction's first byte (the carried one starts at 0).
     let instrStart = 0;
+    let firstEnd = 0;
     let lastEnd = 0;
     let err: ParseErrorCode | undefined;
     scan: while (p < end) {
@@ -121,9 +254,9 @@ export class InstructionSplitter {
             let n = 0;
             const stop = p + maxLengthDigits < end ? p + maxLengthDigits : end;
             while (q < stop) {
-              const d = chunk[q];
-              if (d < 0x30 || d > 0x39) break;
-              n = n * 10 + (d - 0x30);
+              const d = chunk[q] - 0x30;
+              if (d < 0 || d > 9) break;
+              n = n * 10 + d;
               q++;
             }
             if (q === p || q === end || chunk[q] !== DOT || n > maxElementLength) break;
@@ -132,14 +265,16 @@ export class InstructionSplitter {
             const d = chunk[c];
             if (d !== SEMICOLON && (d !== COMMA || elements + 1 >= maxElements)) break;
             if (elements === 0) {
-              this.opStart = q + 1 - p;
-              this.opEnd = c - p;
-              this.opAscii = true;
+              opStart = q + 1 - p;
+              opEnd = c - p;
+              opAscii = true;
             }
             p = c + 1;
             if (d === SEMICOLON) {
               const endAt = base + p;
-              if (marks) marks.push(instrStart + this.opStart, instrStart + this.opEnd, this.opAscii ? 1 : 0, endAt);
+              if (marks) marks.push(instrStart + opStart, instrStart + opEnd, opAscii ? 1 : 0, endAt);
+              else if (views) this.emit(chunk, base, instrStart, instrStart + opStart, instrStart + opEnd, opAscii, endAt);
+              if (instrStart < base) firstEnd = p;
               instrStart = endAt;
               lastEnd = p;
               elements = 0;
@@ -160,7 +295,7 @@ export class InstructionSplitter {
         if (b !== DOT || digits === 0) { err = 'GUAC_PARSE_BAD_LENGTH'; break; }
         if (base + p + 1 - instrStart + length + 1 > maxInstructionBytes) { err = 'GUAC_PARSE_INSTRUCTION_TOO_LONG'; break; }
         p++;
-        if (elements === 0) this.opStart = base + p - instrStart;
+        if (elements === 0) opStart = base + p - instrStart;
         cs.remaining = length;
         cs.ascii = true;
         state = S_CONTENT;
@@ -188,8 +323,8 @@ export class InstructionSplitter {
       if (b !== COMMA && b !== SEMICOLON) { err = 'GUAC_PARSE_BAD_DELIMITER'; break; }
       if (base + p + 1 - instrStart > maxInstructionBytes) { err = 'GUAC_PARSE_INSTRUCTION_TOO_LONG'; break; }
       if (elements === 0) {
-        this.opEnd = base + p - instrStart;
-        this.opAscii = cs.ascii;
+        opEnd = base + p - instrStart;
+        opAscii = cs.ascii;
       }
       p++;
       elements++;
@@ -197,7 +332,9 @@ export class InstructionSplitter {
       state = S_LENGTH;
       if (b === SEMICOLON) {
         const endAt = base + p;
-        if (marks) marks.push(instrStart + this.opStart, instrStart + this.opEnd, this.opAscii ? 1 : 0, endAt);
+        if (marks) marks.push(instrStart + opStart, instrStart + opEnd, opAscii ? 1 : 0, endAt);
+        else if (views) this.emit(chunk, base, instrStart, instrStart + opStart, instrStart + opEnd, opAscii, endAt);
+        if (instrStart < base) firstEnd = p;
         instrStart = endAt;
         lastEnd = p;
         elements = 0;
@@ -207,50 +344,25 @@ export class InstructionSplitter {
         break;
       }
     }
-    if (err !== undefined) return this.fail(err, p);
+    this.firstEnd = firstEnd;
+    this.lastEnd = lastEnd;
+    if (err !== undefined) {
+      this.errorAt = p;
+      return err;
+    }
     this.state = state;
     this.length = length;
     this.digits = digits;
     this.elements = elements;
+    this.opStart = opStart;
+    this.opEnd = opEnd;
+    this.opAscii = opAscii;
     this.offset += end;
-    if (lastEnd === 0) {
-      this.carry.append(chunk);
-      return EMPTY;
-    }
-    const out = base === 0 ? chunk.subarray(0, lastEnd) : this.carry.take(chunk.subarray(0, lastEnd));
-    if (lastEnd < end) this.carry.append(chunk.subarray(lastEnd));
-    if (marks && onInstruction) {
-      let from = 0;
-      // Short ASCII opcodes are cut from one string of the output when
-      // instructions are dense enough to pay for it (see Parser).
-      const dense = marks.length * (TEXT_BYTES_PER_VALUE / 4) >= out.length;
-      let text: string | undefined;
-      try {
-        for (let i = 0; i < marks.length; i += 4) {
-          const a = marks[i];
-          const z = marks[i + 1];
-          const to = marks[i + 3];
-          let opcode: string;
-          if (dense && marks[i + 2] === 1 && z - a < SLICED_MIN) {
-            if (text === undefined) text = decodeSlice(out, 0, out.length, true);
-            opcode = text.substring(a, z);
-          } else {
-            opcode = decodeSlice(out, a, z, marks[i + 2] === 1);
-          }
-          onInstruction(opcode, out.subarray(from, to));
-          from = to;
-        }
-      } catch (thrown) {
-        this.failure = handlerError(thrown);
-        this.carry.clear();
-        throw thrown;
-      }
-    }
-    return out;
+    return undefined;
   }
 
-  private fail(code: ParseErrorCode, p: number): GuacError {
-    this.failure = parseError(code, this.offset + p, this.limits);
+  private fail(code: ParseErrorCode): GuacError {
+    this.failure = parseError(code, this.offset + this.errorAt, this.limits);
     this.carry.clear();
     return this.failure;
   }

@@ -97,7 +97,7 @@ export function scanContent(cs: ContentState, buf: Buffer, p: number, end: numbe
   return p;
 }
 
-/** Below this, one native `isAscii` over the chunk costs more than it saves. */
+/** Below this, a plain loop checks a chunk faster than the native `isAscii` call. */
 const ASCII_CHUNK_MIN = 64;
 
 /**
@@ -105,22 +105,41 @@ const ASCII_CHUNK_MIN = 64;
  * always is, and then content is skipped by arithmetic instead of scanned.
  */
 export function isAsciiChunk(chunk: Buffer): boolean {
-  return chunk.length >= ASCII_CHUNK_MIN && isAscii(chunk);
+  const n = chunk.length;
+  if (n >= ASCII_CHUNK_MIN) return isAscii(chunk);
+  for (let i = 0; i < n; i++) if (chunk[i] >= 0x80) return false;
+  return true;
 }
 
 /**
  * @internal V8 makes `substring` results of 13+ characters views of their
- * parent; those would pin a whole chunk's string, so longer values are copied
- * out natively.
+ * parent (sliced strings); shorter ones are copies.
  */
 export const SLICED_MIN = 13;
 
+/** Slots of the short-string cache (a power of two). */
+const INTERN_SLOTS = 256;
+const interned: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
 /**
- * @internal Turning a whole chunk into a string costs about as much as one
- * native slice call per this many bytes; below that density of short values,
- * slicing each is cheaper.
+ * @internal `buf[start..end)`, ASCII and shorter than {@link SLICED_MIN}, as
+ * a string from a small cache of recent ones, so that the same opcode, seen
+ * thousands of times a second, is not allocated (nor sliced natively, ~50 ns)
+ * each time. guacd uses a few dozen opcodes.
  */
-export const TEXT_BYTES_PER_VALUE = 256;
+export function internAscii(buf: Buffer, start: number, end: number): string {
+  const n = end - start;
+  let h = n;
+  for (let i = start; i < end; i++) h = (h * 31 + buf[i]) | 0;
+  h = (h ^ (h >>> 13)) & (INTERN_SLOTS - 1);
+  const hit = interned[h];
+  if (hit.length === n) {
+    let i = 0;
+    while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return hit;
+  }
+  return (interned[h] = decodeSlice(buf, start, end, true));
+}
 
 interface FastSlices {
   latin1Slice(start: number, end: number): string;

@@ -124,47 +124,116 @@ export function parseAll(bytes: Buffer, limits?: Partial<ParserLimits>): Instr[]
 }
 
 /**
- * A {@link Feedable} over an {@link InstructionSplitter}. Checks on every push
- * that each raw view lies inside the returned Buffer, that the raws tile it
- * exactly, and that each raw is one instruction with the reported opcode.
+ * Checks that the raw views of one push tile `out` exactly, each being one
+ * instruction with the reported opcode, and returns those instructions.
  */
-export function splitterRun(limits?: Partial<ParserLimits>): Feedable {
+function checkRaws(raws: [string, Buffer][], out: Buffer, limits?: Partial<ParserLimits>): Instr[] {
+  const found: Instr[] = [];
+  let at = 0;
+  for (const [opcode, raw] of raws) {
+    assert.equal(raw.buffer, out.buffer, 'raw is a view of the returned buffer');
+    assert.equal(raw.byteOffset, out.byteOffset + at, 'raws tile the returned buffer');
+    at += raw.length;
+    const one = parseAll(raw, limits);
+    assert.equal(one.length, 1, 'raw is exactly one instruction');
+    assert.equal(one[0][0], opcode);
+    found.push(one[0]);
+  }
+  assert.equal(at, out.length, 'raws cover the returned buffer');
+  return found;
+}
+
+/** What a splitter run collected so far. */
+interface SplitterRecord {
+  instructions: Instr[];
+  /** The Buffers handed out, in order. */
+  outputs: Buffer[];
+}
+
+/**
+ * The bookkeeping both splitter runners share: `step` pushes one chunk,
+ * records what came out and returns the error, if any; a failed splitter must
+ * return the same error ever after, having delivered nothing more.
+ */
+function splitterFeedable(
+  limits: Partial<ParserLimits> | undefined,
+  step: (splitter: InstructionSplitter, chunk: Buffer, rec: SplitterRecord) => GuacError | undefined,
+): Feedable {
   const splitter = new InstructionSplitter(limits);
-  const outputs: Buffer[] = [];
-  const instructions: Instr[] = [];
+  const rec: SplitterRecord = { instructions: [], outputs: [] };
   let error: GuacError | undefined;
   return {
     push(chunk) {
-      const raws: [string, Buffer][] = [];
-      const r = splitter.push(chunk, (opcode, raw) => raws.push([opcode, raw]));
+      const seen = rec.outputs.length;
+      const r = step(splitter, chunk, rec);
       if (error) {
         assert.equal(r, error, 'a failed splitter returns the same error');
-        return;
-      }
-      if (r instanceof GuacError) {
-        assert.equal(raws.length, 0, 'no callbacks in a failing push');
+        assert.equal(rec.outputs.length, seen, 'a failed splitter delivers nothing');
+      } else if (r) {
+        assert.ok(r instanceof GuacError);
         assert.equal(splitter.error, r);
         error = r;
-        return;
       }
-      let at = 0;
-      for (const [opcode, raw] of raws) {
-        assert.equal(raw.buffer, r.buffer, 'raw is a view of the returned buffer');
-        assert.equal(raw.byteOffset, r.byteOffset + at, 'raws tile the returned buffer');
-        at += raw.length;
-        const one = parseAll(raw, limits);
-        assert.equal(one.length, 1, 'raw is exactly one instruction');
-        assert.equal(one[0][0], opcode);
-        instructions.push(one[0]);
-      }
-      assert.equal(at, r.length, 'raws cover the returned buffer');
-      outputs.push(r);
     },
     result() {
-      const output = Buffer.concat(outputs);
+      const output = Buffer.concat(rec.outputs);
+      const { instructions } = rec;
       return error ? { instructions, error: errorFields(error), output } : { instructions, output };
     },
   };
+}
+
+/**
+ * A {@link Feedable} over an {@link InstructionSplitter}. Checks on every push
+ * that each raw view lies inside the returned Buffer, that the raws tile it
+ * exactly, and that each raw is one instruction with the reported opcode; in
+ * a push that fails, the same of the instructions completed before the error.
+ */
+export function splitterRun(limits?: Partial<ParserLimits>): Feedable {
+  return splitterFeedable(limits, (splitter, chunk, rec) => {
+    const raws: [string, Buffer][] = [];
+    const r = splitter.push(chunk, (opcode, raw) => raws.push([opcode, raw]));
+    let out: Buffer | undefined = Buffer.isBuffer(r) ? r : undefined;
+    if (!out && raws.length > 0) {
+      // A failing push: the raws reported before the error tile their own stretch.
+      const first = raws[0][1];
+      const last = raws[raws.length - 1][1];
+      out = Buffer.from(first.buffer, first.byteOffset, last.byteOffset + last.length - first.byteOffset);
+    }
+    if (out) {
+      rec.instructions.push(...checkRaws(raws, out, limits));
+      rec.outputs.push(out);
+    }
+    return Buffer.isBuffer(r) ? undefined : r;
+  });
+}
+
+/**
+ * A {@link Feedable} over {@link InstructionSplitter.pushViews}. Checks that a
+ * push delivers at most two pieces, that only the first may be a copy (of
+ * carried bytes and the chunk's start), that the rest is a view of the chunk,
+ * and, as {@link splitterRun} does, that each piece's spans tile it.
+ */
+export function viewsRun(limits?: Partial<ParserLimits>): Feedable {
+  return splitterFeedable(limits, (splitter, chunk, rec) => {
+    const held = splitter.buffered;
+    let raws: [string, Buffer][] = [];
+    const pieces: Buffer[] = [];
+    const r = splitter.pushViews(chunk, (piece) => {
+      rec.instructions.push(...checkRaws(raws, piece, limits));
+      raws = [];
+      pieces.push(piece);
+    }, (opcode, bytes, start, end) => raws.push([opcode, bytes.subarray(start, end)]));
+    assert.equal(raws.length, 0, 'every instruction reported belongs to a delivered piece');
+    assert.ok(pieces.length <= 2, 'at most two pieces');
+    pieces.forEach((piece, i) => {
+      const inChunk = piece.buffer === chunk.buffer && piece.byteOffset >= chunk.byteOffset
+        && piece.byteOffset + piece.length <= chunk.byteOffset + chunk.length;
+      if (i > 0 || held === 0) assert.ok(inChunk, 'a view of the chunk');
+      rec.outputs.push(piece);
+    });
+    return r;
+  });
 }
 
 /**
@@ -181,19 +250,17 @@ export function assertStream(
 ): void {
   const parsed = feed(() => parserRun(limits), bytes, splits);
   const split = feed(() => splitterRun(limits), bytes, splits);
+  const viewed = feed(() => viewsRun(limits), bytes, splits);
   const first = parsed[0];
   assert.deepEqual(first.instructions, expected.instructions);
   assert.equal(first.error?.code, expected.error);
   for (let i = 0; i < parsed.length; i++) {
     // Same instructions and the very same error (its message names the byte) under every cut.
     assert.deepEqual(parsed[i], first, `parser, cutting #${i}`);
-    const s = split[i];
-    assert.deepEqual(s.error, first.error, `splitter error, cutting #${i}`);
-    assert.ok(bytes.subarray(0, s.output!.length).equals(s.output!), `splitter output is an input prefix, cutting #${i}`);
-    if (first.error) {
-      assert.deepEqual(s.instructions, first.instructions.slice(0, s.instructions.length), `splitter prefix, cutting #${i}`);
-    } else {
-      assert.deepEqual(s.instructions, first.instructions, `splitter, cutting #${i}`);
+    for (const [name, s] of [['push', split[i]], ['pushViews', viewed[i]]] as const) {
+      assert.deepEqual(s.error, first.error, `splitter ${name} error, cutting #${i}`);
+      assert.deepEqual(s.instructions, first.instructions, `splitter ${name}, cutting #${i}`);
+      assert.ok(bytes.subarray(0, s.output!.length).equals(s.output!), `splitter ${name} output is an input prefix, cutting #${i}`);
     }
   }
 }

@@ -115,3 +115,75 @@ test('a trickle of one-byte chunks is carried compactly', () => {
   assert.equal(outs.length, 2);
   assert.ok(Buffer.concat(outs).equals(bytes));
 });
+
+test('instructions completed before an error in the same chunk are reported before it', () => {
+  // Nothing carried: views of the chunk.
+  const seen: [string, string][] = [];
+  const s = new InstructionSplitter();
+  const err = s.push(Buffer.from('4.sync,1.1;3.nop;x.'), (op, raw) => seen.push([op, raw.toString()]));
+  assert.ok(err instanceof GuacError);
+  assert.equal(err.code, 'GUAC_PARSE_BAD_LENGTH');
+  assert.match(err.message, /at byte 17\)/);
+  assert.deepEqual(seen, [['sync', '4.sync,1.1;'], ['nop', '3.nop;']]);
+  // Carried over: guacd's last words before garbage, joined with the held bytes.
+  seen.length = 0;
+  const t = new InstructionSplitter();
+  assert.equal(push(t, Buffer.from('4.sy'), []).length, 0);
+  const err2 = t.push(Buffer.from('nc,1.2;5.error,3.bye,3.519;;'), (op, raw) => seen.push([op, raw.toString()]));
+  assert.ok(err2 instanceof GuacError && err2.code === 'GUAC_PARSE_BAD_LENGTH');
+  assert.deepEqual(seen, [['sync', '4.sync,1.2;'], ['error', '5.error,3.bye,3.519;']]);
+  assert.equal(t.push(Buffer.from('3.nop;'), () => assert.fail('failed for good')), err2);
+  // The same through pushViews: the pieces arrive, then the error.
+  const pieces: string[] = [];
+  const spans: [string, string][] = [];
+  const u = new InstructionSplitter();
+  assert.equal(u.pushViews(Buffer.from('4.sy'), () => assert.fail('nothing complete')), undefined);
+  const err3 = u.pushViews(Buffer.from('nc,1.2;5.error,3.bye,3.519;;'), (bytes) => pieces.push(bytes.toString()),
+    (op, bytes, start, end) => spans.push([op, bytes.toString('latin1', start, end)]));
+  assert.ok(err3 instanceof GuacError && err3.code === 'GUAC_PARSE_BAD_LENGTH');
+  assert.deepEqual(pieces, ['4.sync,1.2;', '5.error,3.bye,3.519;']);
+  assert.deepEqual(spans, [['sync', '4.sync,1.2;'], ['error', '5.error,3.bye,3.519;']]);
+});
+
+/** True when `view` lies in the memory of `whole`. */
+function within(view: Buffer, whole: Buffer): boolean {
+  return view.buffer === whole.buffer && view.byteOffset >= whole.byteOffset && view.byteOffset + view.length <= whole.byteOffset + whole.length;
+}
+
+test('pushViews hands over a view of the chunk, and joins only the instruction that crossed it', () => {
+  const s = new InstructionSplitter();
+  const pieces: Buffer[] = [];
+  const spans: [string, Buffer, number, number][] = [];
+  const onBytes = (b: Buffer): void => {
+    pieces.push(b);
+  };
+  const onSpan = (op: string, bytes: Buffer, start: number, end: number): void => {
+    spans.push([op, bytes, start, end]);
+  };
+  const chunk = Buffer.from('4.sync,3.123;3.nop;4.sy');
+  assert.equal(s.pushViews(chunk, onBytes, onSpan), undefined);
+  assert.deepEqual(pieces.map(String), ['4.sync,3.123;3.nop;']);
+  assert.ok(within(pieces[0], chunk) && pieces[0].byteOffset === chunk.byteOffset, 'a view, not a copy');
+  assert.deepEqual(spans.map(([op, b, a, z]) => [op, b.toString('latin1', a, z)]), [['sync', '4.sync,3.123;'], ['nop', '3.nop;']]);
+  assert.equal(s.buffered, 4);
+
+  pieces.length = spans.length = 0;
+  const next = Buffer.from('nc,1.1;3.nop;3.end;1');
+  assert.equal(s.pushViews(next, onBytes, onSpan), undefined);
+  assert.deepEqual(pieces.map(String), ['4.sync,1.1;', '3.nop;3.end;']);
+  assert.ok(!within(pieces[0], next), 'the crossing instruction is joined');
+  assert.ok(within(pieces[1], next) && pieces[1].byteOffset === next.byteOffset + 7, 'the rest is a view');
+  assert.deepEqual(spans.map(([op, b, a, z]) => [op, b.toString('latin1', a, z)]), [['sync', '4.sync,1.1;'], ['nop', '3.nop;'], ['end', '3.end;']]);
+  for (const [, b, a, z] of spans) {
+    const piece = pieces.find((p) => within(b.subarray(a, z), p));
+    assert.ok(piece, 'each span lies within a piece');
+  }
+  assert.equal(s.buffered, 1);
+
+  // Without an instruction callback, bytes only.
+  const t = new InstructionSplitter();
+  const bytes = guacdLike(15, 80);
+  const outs: Buffer[] = [];
+  for (const c of randomChunks(bytes, mulberry32(16))) assert.equal(t.pushViews(c, (b) => outs.push(b)), undefined);
+  assert.ok(Buffer.concat(outs).equals(bytes));
+});
