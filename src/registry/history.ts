@@ -120,6 +120,36 @@ export class HistoryStore {
     return rows.map(toRecord);
   }
 
+  /** Records that this gateway is alive (its sessions are not orphans). */
+  async heartbeat(now = Date.now()): Promise<void> {
+    await this.db.run(
+      'INSERT INTO gateways (id, started_at, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen',
+      [this.gatewayId, now, now],
+    );
+  }
+
+  /**
+   * Ends the open sessions of gateways not seen since `now - staleMs` (or
+   * never seen: a gateway that died before its first beat), with `status`
+   * and the time they were found; forgets those gateways.
+   * @returns how many sessions were ended
+   */
+  async endOrphans(staleMs: number, status: number, now = Date.now()): Promise<number> {
+    const cutoff = now - staleMs;
+    return this.db.transaction(async (tx) => {
+      const orphans = await tx.all(
+        'SELECT id FROM sessions WHERE ended_at IS NULL AND (gateway IS NULL OR gateway <> ?) ' +
+          'AND NOT EXISTS (SELECT 1 FROM gateways g WHERE g.id = sessions.gateway AND g.last_seen >= ?)',
+        [this.gatewayId, cutoff],
+      );
+      for (const row of orphans) {
+        await tx.run('UPDATE sessions SET ended_at = ?, status = ? WHERE id = ? AND ended_at IS NULL', [now, status, String(row.id)]);
+      }
+      await tx.run('DELETE FROM gateways WHERE last_seen < ? AND id <> ?', [cutoff, this.gatewayId]);
+      return orphans.length;
+    });
+  }
+
   async get(id: string): Promise<HistoryEntry | undefined> {
     const row = await this.db.get('SELECT * FROM sessions WHERE id = ?', [id]);
     return row ? toRecord(row) : undefined;

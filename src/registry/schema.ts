@@ -77,6 +77,20 @@ CREATE INDEX sessions_active ON sessions (ended_at);
 CREATE INDEX grants_user ON grants (user_name);
 `,
   },
+  {
+    version: 2,
+    name: 'gateway heartbeats',
+    // A gateway that dies without ending its sessions (SIGKILL, power loss)
+    // leaves them open in history; live gateways beat here, so the others can
+    // tell such sessions from live ones and close them.
+    sql: `
+CREATE TABLE gateways (
+  id TEXT PRIMARY KEY,
+  started_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL
+);
+`,
+  },
 ];
 
 /**

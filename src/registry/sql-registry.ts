@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
-import { statusFromCode, type StatusInfo } from '../protocol/status.js';
+import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
 import { log } from '../log.js';
 import { AccessStore } from './access.js';
 import { ConnectionStore } from './connections.js';
@@ -35,6 +35,11 @@ const END_CHANNEL = 'guacamole_gateway_session_end';
 
 type EndHandler = (sessionId: string, status: StatusInfo) => void;
 
+/** How often a gateway that records sessions says it is alive. */
+export const HEARTBEAT_MS = 30_000;
+/** Silence after which a gateway's open sessions count as orphans. */
+export const ORPHAN_AFTER_MS = 3 * HEARTBEAT_MS;
+
 /** A registry over an opened, migrated database. */
 export class SqlRegistry implements Registry {
   readonly kind: 'sqlite' | 'postgres';
@@ -43,6 +48,9 @@ export class SqlRegistry implements Registry {
   private readonly access: AccessStore;
   private readonly history: HistoryStore;
   private readonly localHandlers = new Set<EndHandler>();
+  private beating: Promise<void> | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   private constructor(
     private readonly db: Db,
@@ -129,8 +137,33 @@ export class SqlRegistry implements Registry {
     return this.access.prune(now);
   }
 
-  sessionStarted(s: SessionStart): Promise<void> {
+  async sessionStarted(s: SessionStart): Promise<void> {
+    // Beat before the first row: another gateway's sweep must never see a
+    // live session of a gateway it has not heard of.
+    await this.startHeartbeat();
     return this.history.started(s);
+  }
+
+  /**
+   * Starts this gateway's heartbeat (first beat awaited, then every
+   * {@link HEARTBEAT_MS}, unref'd). Idempotent; `close()` stops it.
+   */
+  startHeartbeat(): Promise<void> {
+    this.beating ??= this.history.heartbeat().then(() => {
+      if (this.closed) return;
+      this.beatTimer = setInterval(() => {
+        this.history.heartbeat().catch((err: unknown) => log.warn('registry: heartbeat failed', { error: err }));
+      }, HEARTBEAT_MS);
+      this.beatTimer.unref();
+    }, (err: unknown) => {
+      this.beating = undefined; // try again at the next session
+      throw err;
+    });
+    return this.beating;
+  }
+
+  endOrphanedSessions(opts: { staleMs?: number; now?: number } = {}): Promise<number> {
+    return this.history.endOrphans(opts.staleMs ?? ORPHAN_AFTER_MS, STATUS.SERVER_ERROR.guac, opts.now);
   }
   sessionEnded(s: SessionEnd): Promise<void> {
     return this.history.ended(s);
@@ -169,6 +202,8 @@ export class SqlRegistry implements Registry {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.beatTimer);
     this.localHandlers.clear();
     return this.db.close();
   }

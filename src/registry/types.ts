@@ -199,6 +199,19 @@ export interface Registry {
    * (PostgreSQL NOTIFY; in process for SQLite).
    */
   requestSessionEnd(sessionId: string, status: StatusInfo): Promise<void>;
+  /**
+   * Says, now and every 30 s, that this gateway is alive, so no other
+   * gateway takes its open sessions for orphans. Started by the first
+   * `sessionStarted`; idempotent.
+   */
+  startHeartbeat(): Promise<void>;
+  /**
+   * Ends (status SERVER_ERROR, ended now) the open sessions of gateways that
+   * stopped beating `staleMs` ago (default 90 s): gateways that died without
+   * ending them. Never this gateway's own.
+   * @returns how many were ended
+   */
+  endOrphanedSessions(opts?: { staleMs?: number; now?: number }): Promise<number>;
   /** Registers a handler for {@link requestSessionEnd}; returns an unsubscribe function. */
   onSessionEndRequest(handler: (sessionId: string, status: StatusInfo) => void): Promise<() => void>;
 

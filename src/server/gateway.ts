@@ -27,6 +27,9 @@ export const API_PATH = '/api/';
 /** How often spent and revoked token ids past their expiry are deleted. */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
 
+/** How often open sessions of dead gateways are looked for. */
+const ORPHAN_SWEEP_MS = 60_000;
+
 /** What {@link openGateway} needs. */
 export interface GatewayOptions {
   config: ServeConfig;
@@ -111,6 +114,18 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       registry.pruneTokens().catch((err: unknown) => log.warn('registry: pruning token ids failed', { error: err }));
     }, PRUNE_INTERVAL_MS);
     prune.unref();
+    // Sessions a crashed gateway (this one's previous run, or another sharing the database) left open.
+    const endOrphans = (staleMs?: number): void => {
+      registry.endOrphanedSessions(staleMs === undefined ? {} : { staleMs }).then(
+        (n) => { if (n > 0) log.warn('registry: ended sessions whose gateway stopped without ending them', { sessions: n }); },
+        (err: unknown) => log.warn('registry: ending orphaned sessions failed', { error: err }),
+      );
+    };
+    await registry.startHeartbeat();
+    // A SQLite file has one gateway: every session open in it at start is the previous run's.
+    endOrphans(registry.kind === 'sqlite' ? 0 : undefined);
+    const sweep = setInterval(() => endOrphans(), ORPHAN_SWEEP_MS);
+    sweep.unref();
 
     const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api });
     let closing: Promise<void> | undefined;
@@ -123,6 +138,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       close() {
         closing ??= (async () => {
           clearInterval(prune);
+          clearInterval(sweep);
           unsubscribe();
           const closed = new Promise<void>((done) => server.close(() => done()));
           await tunnel.close();

@@ -8,7 +8,7 @@
  * by the other, and that history records both sessions.
  */
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
 import { freePort } from '../helpers/browser.js';
+import { startChild, startServe, type ChildRun, type ServeRun } from '../helpers/serve.js';
 import { postgresFixture, type RegistryFixture } from '../helpers/registry.js';
 import { TunnelClient } from '../helpers/ws-client.js';
 
@@ -25,27 +26,6 @@ const env = loadTestEnv();
 const ROOT = repoRoot();
 const CLI = join(ROOT, 'bin/guacamole-gateway.js');
 const NGINX = '/usr/sbin/nginx';
-
-interface Proc { child: ChildProcess; output: () => string; stop: () => Promise<void> }
-
-function startProcess(cmd: string, args: string[], procEnv: NodeJS.ProcessEnv): Proc {
-  const child = spawn(cmd, args, { cwd: ROOT, env: procEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
-  return {
-    child,
-    output: () => output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
 
 /** The ```nginx block of docs/deployment.md, made to listen on a loopback port in front of `ports`. */
 export function nginxConfigFromDoc(listen: number, ports: number[]): string {
@@ -66,8 +46,8 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
   let fixture: RegistryFixture;
   const adminKey = randomBytes(24).toString('base64url');
   const dirs: string[] = [];
-  const gateways: { port: number; proc: Proc }[] = [];
-  let nginx: Proc;
+  const gateways: ServeRun[] = [];
+  let nginx: ChildRun;
   let nginxPort: number;
   let gwEnv: NodeJS.ProcessEnv;
 
@@ -86,16 +66,9 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
     fixture = await postgresFixture();
     gwEnv = { ...process.env, GATEWAY_SECRET: fixture.secret, GATEWAY_ADMIN_KEY: adminKey, DATABASE_URL: fixture.url };
     for (let i = 0; i < 2; i++) {
-      const port = await freePort();
       const dataDir = mkdtempSync(join(tmpdir(), 'gg-deploy-'));
       dirs.push(dataDir);
-      const proc = startProcess(process.execPath, [CLI, 'serve', '--port', String(port), '--guacd', `${env.guacd.host}:${env.guacd.port}`],
-        { ...gwEnv, GATEWAY_DATA_DIR: dataDir });
-      gateways.push({ port, proc });
-    }
-    for (const g of gateways) {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${g.port}/healthz`).then((r) => r.ok, () => false)) || undefined,
-        { what: `gateway on ${g.port} to answer:\n${g.proc.output()}`, timeoutMs: 30_000 });
+      gateways.push(await startServe({ ...gwEnv, GATEWAY_DATA_DIR: dataDir }, ['--guacd', `${env.guacd.host}:${env.guacd.port}`]));
     }
     nginxPort = await freePort();
     const prefix = mkdtempSync(join(tmpdir(), 'gg-nginx-'));
@@ -107,7 +80,7 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
       ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${prefix}/${t};`),
       nginxConfigFromDoc(nginxPort, gateways.map((g) => g.port)), '}',
     ].join('\n'));
-    nginx = startProcess(NGINX, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], process.env);
+    nginx = startChild(NGINX, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], process.env);
     await waitFor(async () => (await fetch(`http://127.0.0.1:${nginxPort}/healthz`).then((r) => r.ok, () => false)) || undefined,
       { what: `nginx to proxy /healthz:\n${nginx.output()}`, timeoutMs: 15_000 });
 
@@ -118,7 +91,7 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
 
   after(async () => {
     await nginx?.stop();
-    await Promise.all(gateways.map((g) => g.proc.stop()));
+    await Promise.all(gateways.map((g) => g.stop()));
     await fixture?.cleanup();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
