@@ -32,6 +32,32 @@ export const PING = 'ping';
 /** The Java endpoint's batch size: a message is flushed once it holds this many bytes. */
 export const MESSAGE_FLUSH_BYTES = 8192;
 
+/**
+ * Cuts whole instructions into websocket messages of whole instructions, each
+ * ending at the first instruction end at or past {@link MESSAGE_FLUSH_BYTES}
+ * (the Java endpoint's batching); fewer bytes than that go out as one.
+ * @param bytes complete instructions
+ * @param ends where each instruction in `bytes` ends, as positions in its
+ *   ArrayBuffer (`byteOffset` plus offset), ascending
+ * @param send gets each message, a view of `bytes`
+ */
+export function sendInMessages(bytes: Buffer, ends: readonly number[], send: (message: Buffer) => void): void {
+  if (bytes.length < MESSAGE_FLUSH_BYTES) {
+    send(bytes);
+    return;
+  }
+  const base = bytes.byteOffset;
+  let start = 0;
+  for (const abs of ends) {
+    const end = abs - base;
+    if (end - start >= MESSAGE_FLUSH_BYTES) {
+      send(bytes.subarray(start, end));
+      start = end;
+    }
+  }
+  if (start < bytes.length) send(bytes.subarray(start));
+}
+
 /** Header carrying the HTTP tunnel's session token (guacamole-common-js 1.5). */
 export const TUNNEL_TOKEN_HEADER = 'Guacamole-Tunnel-Token';
 /** Headers carrying an HTTP tunnel error. */

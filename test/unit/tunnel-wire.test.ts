@@ -7,7 +7,7 @@ import { handshakeFor } from '../../src/tunnel/connect-data.js';
 import { TUNNEL_ERRORS } from '../../src/tunnel/errors.js';
 import { isActivity, viewerMaySend } from '../../src/tunnel/read-only.js';
 import {
-  closeReason, errorInstruction, headerSafe, parseHttpOperation, pingInstruction, uuidInstruction,
+  MESSAGE_FLUSH_BYTES, closeReason, errorInstruction, headerSafe, parseHttpOperation, pingInstruction, sendInMessages, uuidInstruction,
 } from '../../src/tunnel/wire.js';
 
 describe('tunnel wire contract', () => {
@@ -29,6 +29,26 @@ describe('tunnel wire contract', () => {
     for (const q of ['', 'token=abc', 'connect=1', `read:${uuid}x`, 'read:short:1', `delete:${uuid}`]) {
       assert.equal(parseHttpOperation(q), undefined, q);
     }
+  });
+
+  it('batches whole instructions into messages of at least 8192 bytes, cut at instruction ends', () => {
+    const blob = (n: number) => `4.blob,1.1,${n}.${'A'.repeat(n)};`;
+    const parts = [blob(3000), blob(3000), blob(3000), '3.nop;', blob(5000), blob(4000), '4.sync,1.1;'];
+    // A view in a larger buffer, as the relay hands them over.
+    const whole = Buffer.from(`xx${parts.join('')}yy`);
+    const bytes = whole.subarray(2, whole.length - 2);
+    const ends: number[] = [];
+    let at = bytes.byteOffset;
+    for (const p of parts) ends.push((at += p.length));
+    const sent: Buffer[] = [];
+    sendInMessages(bytes, ends, (m) => sent.push(m));
+    // 3 blobs reach 8192; then nop + 2 blobs do; the sync is what is left.
+    assert.deepEqual(sent.map(String), [parts.slice(0, 3).join(''), parts.slice(3, 6).join(''), parts[6]]);
+    for (const m of sent.slice(0, -1)) assert.ok(m.length >= MESSAGE_FLUSH_BYTES);
+    for (const m of sent) assert.equal(m.buffer, whole.buffer, 'views, not copies');
+    const small: Buffer[] = [];
+    sendInMessages(Buffer.from('3.nop;'), [6], (m) => small.push(m));
+    assert.deepEqual(small.map(String), ['3.nop;']);
   });
 
   it('makes messages header-safe', () => {
