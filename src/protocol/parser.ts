@@ -267,8 +267,9 @@ export class Parser {
             // twin loop): taken only when complete and valid, otherwise left
             // at their first byte for the general path below.
             while (p < end) {
-              let q = p;
-              let n = 0;
+              let n = chunk[p] - 0x30;
+              if (n < 0 || n > 9) break;
+              let q = p + 1;
               const stop = p + maxLengthDigits < end ? p + maxLengthDigits : end;
               while (q < stop) {
                 const d = chunk[q] - 0x30;
@@ -276,7 +277,7 @@ export class Parser {
                 n = n * 10 + d;
                 q++;
               }
-              if (q === p || q === end || chunk[q] !== DOT || n > maxElementLength) break;
+              if (q === end || chunk[q] !== DOT || n > maxElementLength) break;
               const c = q + 1 + n;
               if (c >= end || before + c + 1 > maxInstructionBytes) break;
               const d = chunk[c];

@@ -250,8 +250,9 @@ export class InstructionSplitter {
           // rule; anything else is left at its first byte for the general
           // path below, which finds the same error at the same byte.
           while (p < end) {
-            let q = p;
-            let n = 0;
+            let n = chunk[p] - 0x30;
+            if (n < 0 || n > 9) break;
+            let q = p + 1;
             const stop = p + maxLengthDigits < end ? p + maxLengthDigits : end;
             while (q < stop) {
               const d = chunk[q] - 0x30;
@@ -259,7 +260,7 @@ export class InstructionSplitter {
               n = n * 10 + d;
               q++;
             }
-            if (q === p || q === end || chunk[q] !== DOT || n > maxElementLength) break;
+            if (q === end || chunk[q] !== DOT || n > maxElementLength) break;
             const c = q + 1 + n;
             if (c >= end || base + c + 1 - instrStart > maxInstructionBytes) break;
             const d = chunk[c];

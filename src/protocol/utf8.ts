@@ -117,27 +117,35 @@ export function isAsciiChunk(chunk: Buffer): boolean {
  */
 export const SLICED_MIN = 13;
 
-/** Slots of the short-string cache (a power of two). */
+/** Slots of the short-string cache. */
 const INTERN_SLOTS = 256;
+// A cached string's key: its length and up to 12 seven-bit bytes, packed into three int32s.
+const internK0 = new Int32Array(INTERN_SLOTS).fill(-1);
+const internK1 = new Int32Array(INTERN_SLOTS);
+const internK2 = new Int32Array(INTERN_SLOTS);
 const interned: string[] = new Array<string>(INTERN_SLOTS).fill('');
 
 /**
  * @internal `buf[start..end)`, ASCII and shorter than {@link SLICED_MIN}, as
  * a string from a small cache of recent ones, so that the same opcode, seen
  * thousands of times a second, is not allocated (nor sliced natively, ~50 ns)
- * each time. guacd uses a few dozen opcodes.
+ * each time. guacd uses a few dozen opcodes. The bytes themselves are the
+ * key (ASCII needs 7 bits a byte), so a hit is three integer compares.
  */
 export function internAscii(buf: Buffer, start: number, end: number): string {
   const n = end - start;
-  let h = n;
-  for (let i = start; i < end; i++) h = (h * 31 + buf[i]) | 0;
-  h = (h ^ (h >>> 13)) & (INTERN_SLOTS - 1);
-  const hit = interned[h];
-  if (hit.length === n) {
-    let i = 0;
-    while (i < n && hit.charCodeAt(i) === buf[start + i]) i++;
-    if (i === n) return hit;
-  }
+  let k0 = n;
+  let k1 = 0;
+  let k2 = 0;
+  let i = start;
+  for (const stop = n < 4 ? end : start + 4; i < stop; i++) k0 = (k0 << 7) | buf[i];
+  for (const stop = n < 8 ? end : start + 8; i < stop; i++) k1 = (k1 << 7) | buf[i];
+  for (; i < end; i++) k2 = (k2 << 7) | buf[i];
+  const h = Math.imul(k0 ^ Math.imul(k1, 31) ^ Math.imul(k2, 961), 0x9e3779b1) >>> 24;
+  if (internK0[h] === k0 && internK1[h] === k1 && internK2[h] === k2) return interned[h];
+  internK0[h] = k0;
+  internK1[h] = k1;
+  internK2[h] = k2;
   return (interned[h] = decodeSlice(buf, start, end, true));
 }
 

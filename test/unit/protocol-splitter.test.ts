@@ -187,3 +187,22 @@ test('pushViews hands over a view of the chunk, and joins only the instruction t
   for (const c of randomChunks(bytes, mulberry32(16))) assert.equal(t.pushViews(c, (b) => outs.push(b)), undefined);
   assert.ok(Buffer.concat(outs).equals(bytes));
 });
+
+test('opcodes stay exact when many distinct ones come and go (the intern cache)', () => {
+  const rng = mulberry32(17);
+  const ops = Array.from({ length: 3000 }, (_, i) => {
+    const n = randInt(rng, 0, 12);
+    let s = '';
+    for (let k = 0; k < n; k++) s += String.fromCharCode(randInt(rng, 0x20, 0x7e));
+    return i % 7 === 0 ? s.slice(0, 2) : s;
+  });
+  const bytes = Buffer.from([...ops, ...ops.slice().reverse()].map((op) => encode(op, 'x')).join(''));
+  const seen: string[] = [];
+  const spans: string[] = [];
+  const t = new InstructionSplitter();
+  for (const c of randomChunks(bytes, rng)) assert.equal(t.pushViews(c, () => {}, (op) => spans.push(op)), undefined);
+  new InstructionSplitter().push(bytes, (op) => seen.push(op));
+  const want = [...ops, ...ops.slice().reverse()];
+  assert.deepEqual(seen, want);
+  assert.deepEqual(spans, want);
+});
