@@ -27,15 +27,33 @@ export class WebSocketPort implements BrowserPort {
   readonly echoPings = true;
   session: TunnelSession | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
+  private corked = false;
 
-  constructor(private readonly ws: WebSocket) {
+  /**
+   * @param ws the open websocket
+   * @param socket the connection under it: corked from the first message of
+   *   a turn of the event loop to the end of that turn, so that the messages
+   *   one read from guacd is cut into leave in one write (one system call, not
+   *   one each), and none waits longer than the turn
+   */
+  constructor(private readonly ws: WebSocket, private readonly socket: Duplex) {
     ws.once('close', () => clearTimeout(this.closeTimer));
   }
 
   send(data: Buffer | string): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.ws.send(data, { binary: false }, this.onSent);
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   private readonly onSent = (err?: Error): void => {
     if (!err) this.session?.browserDrained();
@@ -89,13 +107,13 @@ export class WebSocketTunnel {
   /** Completes the upgrade and starts a session. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, socket));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage): void {
+  private accept(ws: WebSocket, req: IncomingMessage, socket: Duplex): void {
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
-    const port = new WebSocketPort(ws);
+    const port = new WebSocketPort(ws, socket);
     const refusal = this.host.admit();
     if (refusal) {
       port.end(refusal.status, refusal.message, true);
