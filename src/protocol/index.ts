@@ -6,5 +6,5 @@ export { STATUS, statusFromCode, type StatusInfo, type StatusName } from './stat
 export { GuacError, isGuacError, toGuacError } from './errors.js';
 export { encode, encodeElement } from './encoder.js';
 export { Parser, GUACD_LIMITS, type ParserLimits, type InstructionHandler } from './parser.js';
-export { InstructionSplitter, type RawInstructionHandler } from './splitter.js';
+export { InstructionSplitter, type BytesHandler, type InstructionSpanHandler, type RawInstructionHandler } from './splitter.js';
 export { PARSE_ERRORS, type ParseErrorCode } from './constants.js';
