@@ -35,6 +35,20 @@ const SEMICOLON = 0x3b;
 /** Pieces up to this size are copied (so a trickle of tiny chunks is not kept as thousands of views). */
 const COPY_MAX = 512;
 
+/** `values[1..n)` as a fresh array: literals for the usual counts (one allocation, no builtin call). */
+function argsOf(v: string[], n: number): string[] {
+  switch (n) {
+    case 1: return [];
+    case 2: return [v[1]];
+    case 3: return [v[1], v[2]];
+    case 4: return [v[1], v[2], v[3]];
+    case 5: return [v[1], v[2], v[3], v[4]];
+    case 6: return [v[1], v[2], v[3], v[4], v[5]];
+    case 7: return [v[1], v[2], v[3], v[4], v[5], v[6]];
+    default: return v.slice(1, n);
+  }
+}
+
 /** Largest element joined in the shared scratch buffer; longer ones get their own. */
 const SCRATCH_MAX = 64 << 10;
 let scratch = Buffer.allocUnsafeSlow(4096);
@@ -289,7 +303,7 @@ export class Parser {
               values[elements++] = text.substring(q + 1 - textAt, c - textAt);
               p = c + 1;
               if (d === SEMICOLON) {
-                const args = values.slice(1, elements);
+                const args = argsOf(values, elements);
                 elements = 0;
                 before = -p;
                 onInstruction(values[0], args);
@@ -345,7 +359,7 @@ export class Parser {
         length = digits = 0;
         state = S_LENGTH;
         if (b === SEMICOLON) {
-          const args = values.slice(1, elements);
+          const args = argsOf(values, elements);
           elements = 0;
           before = -p;
           onInstruction(values[0], args);
