@@ -49,6 +49,30 @@ function argsOf(v: string[], n: number): string[] {
   }
 }
 
+/** Joins up to this size are cut from a shared slab, as Node's Buffer pool does below 4 KiB. */
+const SLAB_PIECE_MAX = 16 << 10;
+const SLAB_SIZE = 128 << 10;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+/**
+ * A new Buffer of `n` bytes for joined pieces: the instruction that crossed
+ * two reads is joined once per read on the relay path, and a fresh
+ * ArrayBuffer each time costs more than the copy. A slab is only kept alive
+ * by the pieces cut from it, which the relay sends on at once.
+ */
+function joined(n: number): Buffer {
+  if (n > SLAB_PIECE_MAX) return Buffer.allocUnsafe(n);
+  if (slab.length - slabUsed < n) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  // Keep pieces 8-byte aligned, as Node's pool does.
+  slabUsed = (slabUsed + n + 7) & ~7;
+  return out;
+}
+
 /** Largest element joined in the shared scratch buffer; longer ones get their own. */
 const SCRATCH_MAX = 64 << 10;
 let scratch = Buffer.allocUnsafeSlow(4096);
@@ -91,9 +115,15 @@ export class ByteCarry {
   /** Returns everything held followed by `last`, as one Buffer, and empties the carry. */
   take(last: Buffer): Buffer {
     const parts = this.parts;
-    const total = this.length + last.length;
     if (last.length !== 0) parts.push(last);
-    const out = parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+    let out: Buffer;
+    if (parts.length === 1) {
+      out = parts[0];
+    } else {
+      out = joined(this.length + last.length);
+      let at = 0;
+      for (const part of parts) at += part.copy(out, at);
+    }
     this.clear();
     return out;
   }
