@@ -10,7 +10,8 @@
  */
 import type { GuacError } from './errors.js';
 import type { ParseErrorCode, ParserLimits } from './constants.js';
-import { ByteCarry, handlerError, parseError, resolveLimits, viewOf } from './parser.js';
+import { ByteCarry, viewOf } from './bytes.js';
+import { handlerError, parseError, resolveLimits } from './parser.js';
 import {
   SLICED_MIN, decodeSlice, internAscii, isAsciiChunk, newContentState, scanContent,
 } from './utf8.js';
