@@ -26,7 +26,7 @@ import { isActivity, viewerMaySend } from './read-only.js';
 import type { Target, TunnelRequest } from './resolver.js';
 import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
 import type { ResolvedOptions } from './options.js';
-import { MESSAGE_FLUSH_BYTES, PING, pingInstruction } from './wire.js';
+import { PING, pingInstruction, sendInMessages } from './wire.js';
 
 /** The browser side of a session, as a transport implements it. */
 export interface BrowserPort {
@@ -346,28 +346,18 @@ export class TunnelSession implements SessionHandle {
     const ends = this.ends;
     ends.length = 0;
     let error: Buffer | undefined;
-    const out = this.splitter.push(chunk, (opcode, raw) => {
-      ends.push(raw.byteOffset + raw.length);
-      if (opcode === 'error' && error === undefined) error = raw;
+    // Pieces go out as they complete: the instruction that crossed reads
+    // (joined), then a view of the rest of the read; nothing else is copied.
+    const err = this.splitter.pushViews(chunk, (bytes) => {
+      sendInMessages(bytes, ends, this.sendBytes);
+      ends.length = 0;
+    }, (opcode, bytes, start, end) => {
+      ends.push(bytes.byteOffset + end);
+      if (opcode === 'error' && error === undefined) error = bytes.subarray(start, end);
     });
-    if (out instanceof GuacError) {
-      this.fail(new GuacError('GUAC_TUNNEL_UPSTREAM_PROTOCOL', 'UPSTREAM_ERROR', `The remote desktop server sent invalid data: ${out.message}`));
+    if (err) {
+      this.fail(new GuacError('GUAC_TUNNEL_UPSTREAM_PROTOCOL', 'UPSTREAM_ERROR', `The remote desktop server sent invalid data: ${err.message}`));
       return;
-    }
-    if (out.length === 0) return;
-    if (out.length < MESSAGE_FLUSH_BYTES) {
-      this.sendBrowser(out);
-    } else {
-      const base = out.byteOffset;
-      let start = 0;
-      for (const abs of ends) {
-        const end = abs - base;
-        if (end - start >= MESSAGE_FLUSH_BYTES) {
-          this.sendBrowser(out.subarray(start, end));
-          start = end;
-        }
-      }
-      if (start < out.length) this.sendBrowser(out.subarray(start));
     }
     if (error !== undefined) {
       // guacd's error is final: it closes the connection right after. End now
@@ -385,6 +375,8 @@ export class TunnelSession implements SessionHandle {
       this.socket?.pause();
     }
   }
+
+  private readonly sendBytes = (data: Buffer): void => this.sendBrowser(data);
 
   private sendBrowser(data: Buffer | string): void {
     this.stats.bytesToBrowser += typeof data === 'string' ? Buffer.byteLength(data) : data.length;
