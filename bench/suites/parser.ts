@@ -2,9 +2,12 @@
  * Parser throughput on a recorded guacd stream, fed in 64 KiB chunks as TCP
  * delivers them. Implementations:
  * - `ours-parser`: src/protocol Parser (full decode to opcode + args);
- * - `ours-splitter`: src/protocol InstructionSplitter with a per-instruction
- *   callback (opcode + view), as src/tunnel's session drives it;
- * - `ours-splitter-bytes`: the same without a callback (only the relayable bytes);
+ * - `ours-splitter`: src/protocol InstructionSplitter.pushViews as src/tunnel's
+ *   session drives it: per instruction, its opcode checked and its end noted;
+ *   per piece, cut into websocket messages (`sendInMessages`, counted here
+ *   instead of sent);
+ * - `ours-splitter-bytes`: pushViews without the instruction callback (only
+ *   the relayable bytes, in pieces);
  * - `lite`: guacamole-lite 1.2.0's vendored Guacamole.Parser, driven as its
  *   GuacdClient does (`data.toString()` per chunk, then `receive`);
  * - `common-js`: guacamole-common-js 1.5.0's Guacamole.Parser, same driving;
@@ -61,30 +64,53 @@ async function makePass(impl: ParserImpl, chunks: Buffer[]): Promise<() => numbe
         return n;
       };
     }
-    case 'ours-splitter':
-    case 'ours-splitter-bytes': {
+    case 'ours-splitter': {
       const { InstructionSplitter } = await import('../../src/protocol/index.js');
-      const withCallback = (): number => {
+      const { sendInMessages } = await import('../../src/tunnel/wire.js');
+      return () => {
         const s = new InstructionSplitter();
+        const ends: number[] = [];
         let n = 0;
-        const on = (): void => {
-          n++;
+        let messages = 0;
+        let error: Buffer | undefined;
+        let done = false;
+        let awaitingFrame = true;
+        const send = (): void => {
+          messages++;
         };
         for (const c of chunks) {
-          const out = s.push(c, on);
-          if (!Buffer.isBuffer(out)) throw out;
+          // The session's fromGuacd, minus the sockets.
+          ends.length = 0;
+          const err = s.pushViews(c, (bytes) => {
+            sendInMessages(bytes, ends, send);
+            ends.length = 0;
+          }, (opcode, bytes, start, end) => {
+            n++;
+            ends.push(bytes.byteOffset + end);
+            if (opcode === 'error' && error === undefined) error = bytes.subarray(start, end);
+            else if (opcode === 'disconnect') done = true;
+            else if (awaitingFrame && (opcode === 'sync' || opcode === 'required')) awaitingFrame = false;
+          });
+          if (err) throw err;
         }
-        return n;
+        return messages > 0 && !done ? n : 0;
       };
-      if (impl === 'ours-splitter') return withCallback;
-      const count = withCallback(); // the instruction count, once, outside the timed passes
+    }
+    case 'ours-splitter-bytes': {
+      const { InstructionSplitter, Parser } = await import('../../src/protocol/index.js');
+      // The instruction count, once, outside the timed passes.
+      let count = 0;
+      const parser = new Parser();
+      for (const c of chunks) parser.push(c, () => void count++);
       return () => {
         const s = new InstructionSplitter();
         let bytes = 0;
+        const onBytes = (b: Buffer): void => {
+          bytes += b.length;
+        };
         for (const c of chunks) {
-          const out = s.push(c);
-          if (!Buffer.isBuffer(out)) throw out;
-          bytes += out.length;
+          const err = s.pushViews(c, onBytes);
+          if (err) throw err;
         }
         return bytes > 0 ? count : 0;
       };
