@@ -11,6 +11,11 @@
  * echo to the browser, so the default is to send nothing on the caller's
  * behalf; with `autoSync` the client echoes each `sync` as `receive()` hands
  * it over, i.e. when the caller has consumed the frame.
+ *
+ * After `ready` the stream belongs to whoever uses the connection next:
+ * what guacd sent with or right after `ready` (its `error`, a `required`
+ * prompt, garbage, its hang-up) is acted on only once `receive()` is called,
+ * and a relay that calls `detach()` instead gets it untouched.
  */
 import type net from 'node:net';
 import { encode, codePointLength } from '../protocol/encoder.js';
@@ -42,6 +47,8 @@ export interface Detached {
   socket: net.Socket;
   /** Bytes already read from guacd and not yet consumed, to be relayed before anything else. */
   pending: Buffer;
+  /** guacd already ended the stream (or it failed): after `pending` nothing more will come. */
+  ended: boolean;
 }
 
 /**
@@ -81,6 +88,8 @@ export class GuacdClient implements AsyncIterable<Instruction> {
   private abortHandshake: ((err: GuacError) => void) | undefined;
   private resolveClosed!: (reason: GuacError | undefined) => void;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** The caller asked to close: a later `detach()` is refused. */
+  private closeRequested = false;
   private readonly onClose = () => this.finish();
 
   /**
@@ -184,6 +193,7 @@ export class GuacdClient implements AsyncIterable<Instruction> {
   async receive(): Promise<Instruction | null> {
     if (this.current === 'handshaking') throw guacdError('GUAC_CLIENT_STATE', 'receive() cannot run during the handshake.');
     if (this.current === 'detached') throw guacdError('GUAC_CLIENT_CLOSED', 'The client was detached.');
+    this.reader.release();
     const raw = await this.reader.next();
     if (raw === null) return null;
     const instruction = this.reader.decode(raw);
@@ -258,6 +268,7 @@ export class GuacdClient implements AsyncIterable<Instruction> {
    */
   async close(): Promise<void> {
     if (this.current === 'detached' || this.current === 'closed') return;
+    this.closeRequested = true;
     if (this.current !== 'closing') {
       if (this.current === 'handshaking') {
         this.abortHandshake?.(guacdError('GUAC_ABORTED', 'The client was closed during the handshake.'));
@@ -273,18 +284,25 @@ export class GuacdClient implements AsyncIterable<Instruction> {
 
   /**
    * Stops reading and hands the socket over, for a relay that wants raw
-   * bytes. Allowed before the handshake (a caller doing its own) or after it.
-   * @throws GuacError `GUAC_CLIENT_STATE` in any other state
+   * bytes. Allowed before the handshake (a caller doing its own) or after it,
+   * also when what guacd sent right after `ready` (its `error`, garbage, the
+   * end of the stream) already ended the connection: the relay gets it all.
+   * @throws GuacError `GUAC_CLIENT_STATE` during the handshake, after
+   *   `close()`, or once `receive()` took over
    */
   detach(): Detached {
-    if (this.current !== 'ready' && this.current !== 'open') {
+    const allowed = this.current === 'open' || this.current === 'ready'
+      || ((this.current === 'closing' || this.current === 'closed') && this.reader.holding && !this.closeRequested);
+    if (!allowed) {
       throw guacdError('GUAC_CLIENT_STATE', `detach() needs a ready or fresh client; this one is ${this.current}.`);
     }
+    const ended = this.reader.over || this.socket.destroyed;
     const pending = this.reader.detach();
+    clearTimeout(this.closeTimer);
     this.current = 'detached';
     this.socket.removeListener('close', this.onClose);
     this.resolveClosed(undefined);
-    return { socket: this.socket, pending };
+    return { socket: this.socket, pending, ended };
   }
 
   private assertWritable(): void {
@@ -343,6 +361,8 @@ export class GuacdClient implements AsyncIterable<Instruction> {
       }
       case 'ready':
         this.readySeen = true;
+        // What follows is the session's: a relay gets it untouched, `receive()` releases it.
+        this.reader.hold();
         return false;
       case 'error':
         // Before `ready` the handshake's own failure is the reason.

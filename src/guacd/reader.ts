@@ -45,6 +45,20 @@ export class InstructionReader {
   private failure: GuacError | undefined;
   private paused = false;
   private attached = true;
+  /**
+   * Every byte received, kept until someone reads the instructions after
+   * `ready` (`release`) or takes the stream (`detach`), so that a relay gets
+   * what followed `ready` untouched, however it parses.
+   */
+  private log: Buffer[] | undefined = [];
+  /** Bytes of every instruction framed so far. */
+  private framedBytes = 0;
+  /** Where `ready` ended in the stream, once {@link hold} was called. */
+  private handoffAt: number | undefined;
+  /** After `ready`: instructions framed but not yet shown to anyone. */
+  private held: RawInstruction[] | undefined;
+  /** A failure met while holding, reported on release. */
+  private heldFailure: GuacError | undefined;
 
   private readonly onData = (chunk: Buffer) => this.push(chunk);
   private readonly onEnd = () => this.end();
@@ -73,6 +87,39 @@ export class InstructionReader {
   /** The error the stream stopped on, if any. */
   get error(): GuacError | undefined {
     return this.failure;
+  }
+
+  /** True between {@link hold} and {@link release}. */
+  get holding(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** guacd ended the stream, or it failed (a relay then has nothing more to read). */
+  get over(): boolean {
+    return this.ended || this.failure !== undefined || this.heldFailure !== undefined;
+  }
+
+  /**
+   * Called from the interceptor as it sees `ready`: the instructions after it
+   * belong to whoever uses the connection next, so they are neither
+   * intercepted nor queued, and a failure they cause is not reported, until
+   * {@link release} (a reader) or {@link detach} (a relay, which gets them as
+   * bytes).
+   */
+  hold(): void {
+    this.handoffAt = this.framedBytes;
+    this.held = [];
+  }
+
+  /** Ends {@link hold}: what was held is intercepted and queued as it would have been. */
+  release(): void {
+    this.log = undefined;
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    for (const item of held) this.accept(item);
+    if (this.heldFailure) this.stop(this.heldFailure);
+    else if (this.ended) this.flushWaiters();
   }
 
   /** Instructions waiting to be read. */
@@ -115,8 +162,9 @@ export class InstructionReader {
 
   /**
    * Stops reading and returns what was read but not consumed, as bytes: the
-   * queued instructions, then the incomplete tail. The socket is left paused
-   * with none of our listeners.
+   * queued instructions, then the incomplete tail; while holding, every byte
+   * after `ready` exactly as received (invalid data included). The socket is
+   * left paused with none of our listeners.
    */
   detach(): Buffer {
     this.socket.pause();
@@ -126,8 +174,14 @@ export class InstructionReader {
     this.socket.removeListener('close', this.onEnd);
     this.socket.removeListener('error', this.onError);
     const parts: Buffer[] = [];
-    for (let i = this.head; i < this.queue.length; i++) parts.push(this.queue[i].raw);
-    parts.push(...this.tail);
+    if (this.log && this.handoffAt !== undefined) {
+      parts.push(Buffer.concat(this.log).subarray(this.handoffAt));
+    } else {
+      for (let i = this.head; i < this.queue.length; i++) parts.push(this.queue[i].raw);
+      parts.push(...this.tail);
+    }
+    this.log = undefined;
+    this.held = undefined;
     this.queue.length = 0;
     this.head = 0;
     this.tail = [];
@@ -151,19 +205,19 @@ export class InstructionReader {
   }
 
   private push(chunk: Buffer): void {
-    if (this.failure || this.ended) return;
+    if (this.failure || this.ended || this.heldFailure) return;
+    this.log?.push(chunk);
     const before = this.tailLength;
     const out = this.splitter.push(chunk, (opcode, raw) => {
       if (this.failure) return;
+      this.framedBytes += raw.length;
       // Copy: the view may keep a large socket chunk alive long after.
       const item = { opcode, raw: Buffer.from(raw) };
-      if (!this.intercept(item)) {
-        this.queue.push(item);
-        this.deliver();
-      }
+      if (this.held) this.held.push(item);
+      else this.accept(item);
     });
     if (out instanceof GuacError) {
-      // The instructions completed before the bad byte were queued above.
+      // The instructions completed before the bad byte were handled above.
       this.stop(guacdError('GUAC_GUACD_PROTOCOL', `guacd sent invalid protocol data: ${out.message}`, out));
       return;
     }
@@ -182,8 +236,21 @@ export class InstructionReader {
     }
   }
 
+  /** Intercepts or queues one instruction. */
+  private accept(item: RawInstruction): void {
+    if (this.failure) return;
+    if (!this.intercept(item)) {
+      this.queue.push(item);
+      this.deliver();
+    }
+  }
+
   private stop(err: GuacError): void {
     if (this.failure || this.ended) return;
+    if (this.held) {
+      this.heldFailure ??= err;
+      return;
+    }
     this.fail(err);
     this.onFailure(err);
   }
@@ -198,7 +265,7 @@ export class InstructionReader {
   private end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.flushWaiters();
+    if (!this.held) this.flushWaiters();
   }
 
   private flushWaiters(): void {

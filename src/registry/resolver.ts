@@ -5,7 +5,7 @@
  * hooks that write history. Checks run in that order; a single-use token is
  * marked used last, so a refused attempt does not burn it.
  */
-import { GuacError } from '../protocol/errors.js';
+import { GuacError, isGuacError } from '../protocol/errors.js';
 import { log } from '../log.js';
 import { openToken, type TokenPayload } from '../tunnel/token.js';
 import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
@@ -47,8 +47,13 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
       }
       return await resolvePayload(registry, p);
     } catch (err) {
-      log.info('registry: token refused', { error: err, remoteAddress: req.remoteAddress });
-      throw err;
+      if (err instanceof GuacError) {
+        log.info('registry: token refused', { error: err, remoteAddress: req.remoteAddress });
+        throw err;
+      }
+      // The database failed (down, cut, closed): say so, without its driver's details.
+      log.warn('registry: database unavailable while resolving a token', { error: err, remoteAddress: req.remoteAddress });
+      throw new GuacError('GUAC_REGISTRY_UNAVAILABLE', 'SERVER_ERROR', 'The connection registry is unavailable; try again later.', { cause: err });
     }
   };
 }
@@ -92,9 +97,17 @@ async function consumeOnce(registry: Registry, p: TokenPayload): Promise<void> {
   }
 }
 
+/** Pauses between attempts to record a session end the database refused (about 4 minutes in all). */
+const END_RETRY_MS = [1000, 2000, 4000, 8000, 15_000, 30_000, 60_000, 120_000];
+/** Ends waiting for a retry, at most; more are dropped (logged) so a long outage cannot grow memory. */
+const MAX_PENDING_ENDS = 10_000;
+
 /**
  * The tunnel's `onSessionStart` / `onSessionEnd` writing history. Failures
- * are logged, never thrown: history must not break a session.
+ * are logged, never thrown: history must not break a session. A session end
+ * the database refused (it went away mid-session) is retried with backoff,
+ * so its row does not stay open once the database is back; the upsert makes
+ * a late or repeated write harmless.
  */
 export function registrySessionHooks(registry: Registry): {
   onSessionStart: (info: SessionInfo) => Promise<void>;
@@ -114,11 +127,39 @@ export function registrySessionHooks(registry: Registry): {
       await registry.sessionStarted(base(info)).catch((err: unknown) => log.warn('registry: could not record a session start', { id: info.id, error: err }));
     },
     onSessionEnd: async (r) => {
-      await registry
-        .sessionEnded({ ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status })
-        .catch((err: unknown) => log.warn('registry: could not record a session end', { id: r.id, error: err }));
+      const end = { ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status };
+      try {
+        await registry.sessionEnded(end);
+      } catch (err) {
+        log.warn('registry: could not record a session end; retrying', { id: r.id, error: err });
+        retryEnd(registry, end, 0);
+      }
     },
   };
+}
+
+let pendingEnds = 0;
+
+function retryEnd(registry: Registry, end: Parameters<Registry['sessionEnded']>[0], attempt: number): void {
+  if (attempt >= END_RETRY_MS.length || pendingEnds >= MAX_PENDING_ENDS) {
+    log.error('registry: gave up recording a session end', { id: end.id, attempts: attempt });
+    return;
+  }
+  pendingEnds++;
+  const timer = setTimeout(() => {
+    registry.sessionEnded(end).then(
+      () => {
+        pendingEnds--;
+        log.info('registry: recorded a session end after a retry', { id: end.id, attempts: attempt + 1 });
+      },
+      (err: unknown) => {
+        pendingEnds--;
+        if (isGuacError(err, 'GUAC_REGISTRY_CLOSED')) return;
+        retryEnd(registry, end, attempt + 1);
+      },
+    );
+  }, END_RETRY_MS[attempt]);
+  timer.unref();
 }
 
 /**

@@ -24,6 +24,10 @@ export interface GatewayServerOptions {
   webRoot: string;
   /** guacd's current address, for the health check. */
   guacd: () => GuacdAddress;
+  /** A client must send its request headers (a WebSocket upgrade included) within this. Default 10 000 ms. */
+  headersTimeoutMs?: number;
+  /** A client must send its whole request (headers and body) within this. Default 30 000 ms. */
+  requestTimeoutMs?: number;
   /** The admin API (`createAdminApi`), served under `/api/`. */
   api?: AdminApiHandler;
 }
@@ -70,7 +74,14 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
   const { tunnel } = options;
   const files = staticFiles(options.webRoot);
 
-  const server = http.createServer((req, res) => {
+  // Slow clients (slowloris) are cut: headers within 10 s, the whole request within 30 s.
+  // Upgraded WebSockets and streaming tunnel reads are not requests in progress.
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const server = http.createServer({
+    headersTimeout,
+    requestTimeout: Math.max(headersTimeout, options.requestTimeoutMs ?? 30_000),
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(headersTimeout / 4))),
+  }, (req, res) => {
     const path = pathOf(req.url);
     if (path === TUNNEL_PATH) {
       if (!tunnel.handleHttp(req, res)) {

@@ -112,6 +112,8 @@ export class HttpPort implements BrowserPort {
       if (res === this.active) {
         this.active = undefined;
         this.session?.browserGone('The browser abandoned a read of the HTTP tunnel.');
+        // A session the browser left never gets `end()`: nothing waits for a last read.
+        this.forget(this);
       }
     });
     if (!this.active) {

@@ -47,6 +47,7 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
     idleTimeoutMs: count(options.idleTimeoutMs, 0, 'idleTimeoutMs'),
     maxSessionMs: count(options.maxSessionMs, 0, 'maxSessionMs'),
     handshakeTimeoutMs: count(options.handshakeTimeoutMs, 15_000, 'handshakeTimeoutMs'),
+    firstFrameTimeoutMs: count(options.firstFrameTimeoutMs, 15_000, 'firstFrameTimeoutMs'),
     browserTimeoutMs: count(options.browserTimeoutMs, 15_000, 'browserTimeoutMs'),
     limits: {
       maxSessions: count(l.maxSessions, 1000, 'limits.maxSessions', 1),

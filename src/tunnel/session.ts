@@ -86,10 +86,18 @@ export class TunnelSession implements SessionHandle {
   private out: string[] = [];
   private readonly ends: number[] = [];
   private inputPaused = false;
+  /** The browser sent at least one instruction (pings included). */
+  private inputSeen = false;
+  /** The browser asked to leave (`disconnect`): guacd closing is then no failure. */
+  private browserLeaving = false;
+  /** guacd sent its `disconnect`: the user's connection is over. */
+  private guacdDone = false;
   private lastActivity = Date.now();
   private lastHeard = Date.now();
   private maxDurationMs = 0;
   private connectTimer: NodeJS.Timeout | undefined;
+  /** Runs from guacd's `ready` to its first frame (`sync`): the remote desktop answered. */
+  private frameTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private maxTimer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -128,14 +136,19 @@ export class TunnelSession implements SessionHandle {
   async open(): Promise<void> {
     const { options } = this.host;
     const signal = this.abort.signal;
+    let resolving = true;
     if (options.handshakeTimeoutMs > 0) {
       this.connectTimer = setTimeout(() => {
-        this.fail(new GuacError('GUAC_TUNNEL_CONNECT_TIMEOUT', 'UPSTREAM_TIMEOUT', 'The remote desktop server did not answer in time.'));
+        // A resolver that hangs (its database stopped answering) is the gateway's problem, not the desktop's.
+        this.fail(resolving
+          ? new GuacError('GUAC_TUNNEL_RESOLVE_TIMEOUT', 'SERVER_ERROR', 'The gateway could not check access in time; try again later.')
+          : new GuacError('GUAC_TUNNEL_CONNECT_TIMEOUT', 'UPSTREAM_TIMEOUT', 'The remote desktop server did not answer in time.'));
       }, options.handshakeTimeoutMs);
     }
     let client: GuacdClient | undefined;
     try {
       const target = await options.resolve({ ...this.request, signal });
+      resolving = false;
       this.assertConnecting();
       const handshake = this.applyTarget(target);
       client = await GuacdClient.connect(this.host.guacdAddress(), { timeoutMs: options.handshakeTimeoutMs || undefined, signal });
@@ -143,9 +156,9 @@ export class TunnelSession implements SessionHandle {
       const result = await client.handshake({ ...handshake, signal, ...(options.handshakeTimeoutMs > 0 ? { timeoutMs: options.handshakeTimeoutMs } : {}) });
       this.assertConnecting();
       this.info.guacdConnectionId = result.connectionId;
-      const { socket, pending } = client.detach();
+      const { socket, pending, ended } = client.detach();
       client = undefined;
-      this.attach(socket, pending);
+      this.attach(socket, pending, ended);
     } catch (err) {
       if (client) void client.close().catch(() => undefined);
       if (this.current !== 'closed') {
@@ -161,6 +174,7 @@ export class TunnelSession implements SessionHandle {
   input(chunk: Buffer): void {
     if (this.current === 'closed') return;
     this.stats.bytesFromBrowser += chunk.length;
+    this.inputSeen = true;
     this.lastHeard = Date.now();
     const err = this.parser.push(chunk, this.onBrowserInstruction);
     if (err) {
@@ -188,9 +202,14 @@ export class TunnelSession implements SessionHandle {
     if (this.current !== 'closed') this.sendBrowser(instruction);
   }
 
-  /** The browser showed life without sending instructions (a pong, an HTTP request). */
+  /**
+   * The browser showed life without sending instructions (a pong, an HTTP
+   * request). Counts only once it has sent an instruction: every Guacamole
+   * client pings (WebSocket) or sends `nop` (HTTP) at once, so a peer that
+   * merely answers pings is not one, and is cut like a silent one.
+   */
   heard(): void {
-    this.lastHeard = Date.now();
+    if (this.inputSeen) this.lastHeard = Date.now();
   }
 
   /** The browser's buffer went down: guacd may resume. */
@@ -222,6 +241,7 @@ export class TunnelSession implements SessionHandle {
     this.endStatus = status;
     this.endMessage = message;
     clearTimeout(this.connectTimer);
+    clearTimeout(this.frameTimer);
     clearTimeout(this.idleTimer);
     clearTimeout(this.maxTimer);
     clearInterval(this.heartbeat);
@@ -285,10 +305,17 @@ export class TunnelSession implements SessionHandle {
     return handshake;
   }
 
-  private attach(socket: net.Socket, pending: Buffer): void {
+  private attach(socket: net.Socket, pending: Buffer, ended: boolean): void {
     clearTimeout(this.connectTimer);
     this.current = 'open';
     this.socket = socket;
+    this.lastHeard = Date.now();
+    const { firstFrameTimeoutMs } = this.host.options;
+    if (firstFrameTimeoutMs > 0) {
+      this.frameTimer = setTimeout(() => {
+        this.fail(new GuacError('GUAC_TUNNEL_TARGET_TIMEOUT', 'UPSTREAM_TIMEOUT', 'The remote desktop did not answer in time.'));
+      }, firstFrameTimeoutMs);
+    }
     socket.on('data', (chunk: Buffer) => this.fromGuacd(chunk));
     socket.on('drain', () => {
       if (!this.inputPaused) return;
@@ -297,11 +324,13 @@ export class TunnelSession implements SessionHandle {
     });
     socket.on('error', (err) => {
       log.debug('tunnel: guacd socket error', { id: this.id, error: err });
-      this.closeFromGuacd(STATUS.UPSTREAM_ERROR, 'The connection to the remote desktop server failed.');
+      this.guacdGone();
     });
-    socket.on('end', () => this.closeFromGuacd(STATUS.SUCCESS, 'The remote desktop server ended the connection.'));
-    socket.on('close', () => this.closeFromGuacd(STATUS.SUCCESS, 'The remote desktop server ended the connection.'));
+    socket.on('end', () => this.guacdGone());
+    socket.on('close', () => this.guacdGone());
     if (pending.length > 0) this.fromGuacd(pending);
+    // guacd already hung up (right after `ready`): its socket has no end left to report.
+    if (ended) this.guacdGone();
     if (this.current !== 'open') return;
     socket.resume();
 
@@ -328,6 +357,7 @@ export class TunnelSession implements SessionHandle {
     }
     if (isActivity(opcode)) this.lastActivity = Date.now();
     if (this.readOnly && !viewerMaySend(opcode)) return;
+    if (opcode === 'disconnect') this.browserLeaving = true;
     this.out.push(encode(opcode, ...args));
   };
 
@@ -354,6 +384,12 @@ export class TunnelSession implements SessionHandle {
     }, (opcode, bytes, start, end) => {
       ends.push(bytes.byteOffset + end);
       if (opcode === 'error' && error === undefined) error = bytes.subarray(start, end);
+      else if (opcode === 'disconnect') this.guacdDone = true;
+      // The first frame, or guacd asking the user for credentials (then the frame waits on them).
+      else if (this.frameTimer !== undefined && (opcode === 'sync' || opcode === 'required')) {
+        clearTimeout(this.frameTimer);
+        this.frameTimer = undefined;
+      }
     });
     if (err) {
       this.fail(new GuacError('GUAC_TUNNEL_UPSTREAM_PROTOCOL', 'UPSTREAM_ERROR', `The remote desktop server sent invalid data: ${err.message}`));
@@ -364,6 +400,11 @@ export class TunnelSession implements SessionHandle {
       // with its status, without a second error instruction.
       const { status, message } = decodeError(error);
       this.close(status, message, { relayed: true });
+      return;
+    }
+    if (this.guacdDone) {
+      // So is its `disconnect` (and guacd 1.3.0 may hold the socket open long after it).
+      this.close(STATUS.SUCCESS, 'The remote desktop server ended the connection.');
       return;
     }
     const buffered = this.port.bufferedAmount;
@@ -383,8 +424,18 @@ export class TunnelSession implements SessionHandle {
     this.port.send(data);
   }
 
-  private closeFromGuacd(status: StatusInfo, message: string): void {
-    this.close(status, message);
+  /**
+   * guacd's socket ended or failed. guacd ends every user's connection with
+   * `disconnect` (libguac `guac_user_start`), or with `error` (handled as it
+   * arrives); a socket that ends without either lost guacd (killed, crashed,
+   * network cut): UPSTREAM_ERROR, never a silent success.
+   */
+  private guacdGone(): void {
+    if (this.guacdDone || this.browserLeaving) {
+      this.close(STATUS.SUCCESS, 'The remote desktop server ended the connection.');
+      return;
+    }
+    this.fail(new GuacError('GUAC_TUNNEL_UPSTREAM_LOST', 'UPSTREAM_ERROR', 'The connection to the remote desktop server was lost.'));
   }
 
   private armIdle(idleMs: number): void {

@@ -34,11 +34,22 @@ export interface TunnelOptions {
   idleTimeoutMs?: number;
   /** Sessions end with SESSION_CLOSED after this long. 0 = never (default). */
   maxSessionMs?: number;
-  /** Resolve + guacd connect + handshake must finish within this. Default 15 000 ms. */
+  /** Resolve + guacd connect + handshake must finish within this (a resolver still pending then: SERVER_ERROR; guacd: UPSTREAM_TIMEOUT). Default 15 000 ms. */
   handshakeTimeoutMs?: number;
   /**
+   * After guacd's `ready`, its first frame (`sync`: the remote desktop
+   * answered, the state in which guacamole-common-js reports CONNECTED) must
+   * arrive within this, else UPSTREAM_TIMEOUT. guacd 1.3.0 itself waits
+   * forever on a target that accepts and never answers. Not applied once
+   * guacd asks for credentials (`required`). Default 15 000 ms; 0 = never.
+   */
+  firstFrameTimeoutMs?: number;
+  /**
    * A browser that sends nothing (WebSocket: not even a pong to our pings;
-   * HTTP: no request) for this long is gone: CLIENT_TIMEOUT. Default 15 000
+   * HTTP: no request) for this long is gone: CLIENT_TIMEOUT. Pongs and
+   * requests count only once the browser has sent an instruction, which
+   * every Guacamole client does at once (a ping, a `nop`): a peer that opens
+   * a session and only answers pings is cut the same way. Default 15 000
    * ms (the Java HTTP tunnel's expiry and guacamole-common-js's own receive
    * timeout); 0 = never.
    */

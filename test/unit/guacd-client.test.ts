@@ -290,6 +290,41 @@ test('detach() hands over the socket and every unread byte, untouched', async ()
   assert.ok(conn.received.some((i) => i.opcode === 'nop'));
 });
 
+test('what came with ready (error, garbage, hang-up) is handed to detach() untouched, and to receive() as usual', async () => {
+  const tails = [encode('error', 'Aborted.', 519), '4.sync,1.1;garbage', encode('sync', 1)];
+  for (const tail of tails) {
+    const f = await fake({ script: async (conn) => {
+      await conn.expect('select');
+      conn.send('args', 'VERSION_1_3_0', 'hostname');
+      await conn.waitFor('connect');
+      conn.sendRaw(encode('ready', '$x') + tail);
+      conn.end();
+      await conn.closed;
+    } });
+    const c = await GuacdClient.connect({ host: f.host, port: f.port });
+    open.clients.push(c);
+    await c.handshake({ protocol: 'ssh' });
+    await waitFor(() => c.state === 'closed', { timeoutMs: 5000, what: 'guacd\'s hang-up' });
+    const { socket, pending, ended } = c.detach();
+    socket.destroy();
+    assert.equal(pending.toString(), tail);
+    assert.equal(ended, true);
+  }
+  // A reader sees guacd's error after ready as its closing reason.
+  const f = await fake({ script: async (conn) => {
+    await conn.expect('select');
+    conn.send('args', 'VERSION_1_3_0', 'hostname');
+    await conn.waitFor('connect');
+    conn.sendRaw(encode('ready', '$x') + encode('error', 'Aborted.', 519));
+    await conn.closed;
+  } });
+  const c = await GuacdClient.connect({ host: f.host, port: f.port });
+  open.clients.push(c);
+  await c.handshake({ protocol: 'ssh' });
+  assert.deepEqual(await c.receive(), { opcode: 'error', args: ['Aborted.', '519'] });
+  assert.equal((await c.closed)?.status, STATUS.UPSTREAM_NOT_FOUND);
+});
+
 test('a flood is read in order with bounded queueing (socket paused past the high-water mark)', async () => {
   const count = 20_000;
   const { c } = await session(async (conn) => {

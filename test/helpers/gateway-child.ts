@@ -1,0 +1,66 @@
+/**
+ * A gateway in a process of its own, so the load test and the soak run can
+ * measure its CPU and memory apart from the clients driving it: the tunnel
+ * (tokenResolver) on an HTTP server at 127.0.0.1:0, guacd from the
+ * arguments. Run as `node gateway-child.js <guacd host> <guacd port> <handshake timeout ms>` with
+ * GATEWAY_SECRET set; prints `{"port": N}` once listening; exits cleanly on
+ * SIGTERM. {@link startGatewayChild} does all that from a test.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { tokenResolver } from '../../src/tunnel/resolver.js';
+import { startTestGateway } from './ws-client.js';
+
+/** A running gateway child. */
+export interface GatewayChild {
+  pid: number;
+  port: number;
+  wsUrl: string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves when it exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns the gateway child.
+ * @param guacd the guacd it relays to
+ * @param secret the token secret
+ * @param handshakeTimeoutMs the tunnel's handshake timeout (guacd's hung forks cost this much each)
+ */
+export async function startGatewayChild(guacd: { host: string; port: number }, secret: string, handshakeTimeoutMs = 15_000): Promise<GatewayChild> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), guacd.host, String(guacd.port), String(handshakeTimeoutMs)], {
+    env: { ...process.env, GATEWAY_SECRET: secret, GATEWAY_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`gateway child exited with ${code}`)));
+  });
+  return {
+    pid: child.pid as number,
+    port,
+    wsUrl: `ws://127.0.0.1:${port}/tunnel`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const [host, port, handshakeTimeoutMs] = process.argv.slice(2);
+  const g = await startTestGateway({
+    guacd: { host, port: Number(port) },
+    handshakeTimeoutMs: Number(handshakeTimeoutMs),
+    resolve: tokenResolver({ secret: process.env.GATEWAY_SECRET as string }),
+    limits: { maxSessions: 5000 },
+  });
+  process.stdout.write(JSON.stringify({ port: g.port }) + '\n');
+  process.once('SIGTERM', () => void g.close().then(() => process.exit(0)));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
