@@ -135,6 +135,12 @@ describe('tunnel relay (fake guacd)', { timeout: 60_000 }, () => {
     const session = g.tunnel.sessions.get(c.uuid as string);
     assert.ok(session);
     await until(() => session.stats.guacdPauses > 0 && blocked > 0, 'guacd paused and its writes blocked', 10_000);
+    // What was in flight when guacd was paused still fills the kernel's buffers (a drain or
+    // two on a loaded machine): wait until guacd's writes have stalled for 250 ms.
+    for (let last = -1; written !== last;) {
+      last = written;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const before = written;
     // Nothing moves while the browser is stalled: guacd's writes stay blocked.
     await new Promise((r) => setTimeout(r, 300));
