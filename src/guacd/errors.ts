@@ -14,7 +14,7 @@ export const GUACD_ERRORS = Object.freeze({
   GUAC_GUACD_ERROR: ['SERVER_ERROR', 'guacd sent an `error` instruction; status from its code, message is guacd\'s'],
   GUAC_GUACD_CLOSED: ['UPSTREAM_ERROR', 'guacd closed the connection during the handshake'],
   GUAC_JOIN_NOT_FOUND: ['RESOURCE_NOT_FOUND', 'guacd closed the connection on `select,$id`: no such connection to join'],
-  GUAC_PROTOCOL_UNSUPPORTED: ['UNSUPPORTED', 'guacd closed the connection on `select,<protocol>`: no plugin for it'],
+  GUAC_PROTOCOL_UNSUPPORTED: ['UNSUPPORTED', 'guacd closed the connection on `select,<protocol>`: no plugin for it, or it could not start the connection\'s process'],
   GUAC_CREDENTIALS_REQUIRED: ['CLIENT_UNAUTHORIZED', 'guacd asked for credentials (`required`) and no `onRequired` answered'],
   GUAC_ABORTED: ['SESSION_CLOSED', 'the caller\'s AbortSignal ended the connection attempt'],
   GUAC_CLIENT_STATE: ['SERVER_ERROR', 'a method was called in a state that does not allow it (e.g. a second handshake)'],

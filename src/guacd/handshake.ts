@@ -117,7 +117,9 @@ export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, sign
         throw guacdError('GUAC_JOIN_NOT_FOUND', `guacd closed the connection instead of joining ${target}: no such connection.`);
       }
       if (step === 'select') {
-        throw guacdError('GUAC_PROTOCOL_UNSUPPORTED', `guacd closed the connection instead of starting "${target}": it has no plugin for that protocol.`);
+        // guacd 1.3.0 rather stays silent on an unknown protocol, and closes like this when it
+        // cannot start the connection's process (seen under heavy connection churn).
+        throw guacdError('GUAC_PROTOCOL_UNSUPPORTED', `guacd closed the connection instead of starting "${target}": it has no plugin for that protocol, or could not start the connection (see guacd's log).`);
       }
       throw guacdError('GUAC_GUACD_CLOSED', `guacd closed the connection while the handshake waited for "${opcode}".`);
     }

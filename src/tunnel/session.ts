@@ -28,6 +28,9 @@ import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionSt
 import type { ResolvedOptions } from './options.js';
 import { PING, pingInstruction, sendInMessages } from './wire.js';
 
+/** How long a socket closed with `flush` may take to hand guacd its last bytes. */
+const FLUSH_GRACE_MS = 2000;
+
 /** The browser side of a session, as a transport implements it. */
 export interface BrowserPort {
   readonly transport: 'websocket' | 'http';
@@ -59,6 +62,8 @@ export interface CloseOptions {
   browserGone?: boolean;
   /** guacd's own `error` instruction already reached the browser. */
   relayed?: boolean;
+  /** guacd still gets what was written to it (the browser's `disconnect`) before its socket closes. */
+  flush?: boolean;
 }
 
 /**
@@ -187,6 +192,9 @@ export class TunnelSession implements SessionHandle {
     this.out = [];
     if (this.current === 'open') {
       this.writeGuacd(data);
+      if (this.browserLeaving) this.leave();
+    } else if (this.browserLeaving) {
+      this.close(STATUS.SUCCESS, 'The browser disconnected.');
     } else {
       this.pendingBytes += Buffer.byteLength(data);
       if (this.pendingBytes > this.host.options.limits.maxPendingInputBytes) {
@@ -251,7 +259,13 @@ export class TunnelSession implements SessionHandle {
       socket.removeAllListeners('data');
       socket.removeAllListeners('drain');
       socket.on('error', () => undefined);
-      socket.destroy();
+      if (opts.flush) {
+        // FIN after the queued bytes; a guacd that stops reading cannot keep the socket.
+        socket.destroySoon();
+        setTimeout(() => socket.destroy(), FLUSH_GRACE_MS).unref();
+      } else {
+        socket.destroy();
+      }
     }
     this.pending = [];
     this.out = [];
@@ -348,6 +362,16 @@ export class TunnelSession implements SessionHandle {
     this.pending = [];
     this.pendingBytes = 0;
     if (queued.length > 0) this.writeGuacd(queued.join(''));
+  }
+
+  /**
+   * The browser sent `disconnect`: guacd gets it, and the session ends now.
+   * guacamole-common-js closes its tunnel right after; a browser that does
+   * not is not kept open on guacd's answer, which guacd 1.3.0 may be slow to
+   * give.
+   */
+  private leave(): void {
+    this.close(STATUS.SUCCESS, 'The browser disconnected.', { flush: true });
   }
 
   private readonly onBrowserInstruction = (opcode: string, args: string[]): void => {

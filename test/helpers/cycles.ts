@@ -8,7 +8,7 @@
 import { STATUS } from '../../src/protocol/status.js';
 import { waitFor } from './env.js';
 import { memoryAfterGc, openFds, socketsTo, type MemorySample } from './procfs.js';
-import { Cleanups, guacdHandshakeFailed, guacdRetries, openSession } from './security.js';
+import { Cleanups, GuacdGaveUp, guacdHandshakeFailed, guacdRetries, openSession } from './security.js';
 import { TunnelClient, type TestGateway } from './ws-client.js';
 
 /** How a cycle ends its session. */
@@ -26,7 +26,10 @@ export async function runCycle(g: TestGateway, mode: CycleMode): Promise<void> {
     }
     const uuid = await res.text();
     const token = res.headers.get('Guacamole-Tunnel-Token');
-    if (res.status !== 200 || !token) throw new Error(`HTTP connect: ${res.status} ${uuid.slice(0, 80)}`);
+    if (res.status !== 200 || !token) {
+      const message = `HTTP connect: ${res.status} ${uuid.slice(0, 80)}`;
+      throw guacdHandshakeFailed(Number(res.headers.get('Guacamole-Status-Code'))) ? new GuacdGaveUp(message) : new Error(message);
+    }
     const abort = new AbortController();
     const read = await fetch(`${g.httpUrl}?read:${uuid}:0`, { headers: { 'Guacamole-Tunnel-Token': token }, signal: abort.signal });
     const reader = read.body?.getReader();
@@ -76,28 +79,30 @@ export async function holdings(guacdPort: number): Promise<Holdings> {
   return { fds: openFds(), guacdSockets: socketsTo(guacdPort), memory: await memoryAfterGc() };
 }
 
-/**
- * Runs `total` cycles, `concurrency` at a time, the modes in rotation.
- * @returns failures (cycles that threw), by message
- */
-export async function runCycles(g: TestGateway, total: number, concurrency: number, onProgress?: (done: number) => void): Promise<string[]> {
-  const failures: string[] = [];
+/** What a run of cycles could not do. */
+export interface CycleFailures {
+  /** Cycles that failed for the gateway's part (a test failure). */
+  failures: string[];
+  /** Cycles whose session guacd or its target ended before a frame, three times in a row (see openSession). */
+  gaveUp: string[];
+}
+
+/** Runs `total` cycles, `concurrency` at a time, the modes in rotation. */
+export async function runCycles(g: TestGateway, total: number, concurrency: number): Promise<CycleFailures> {
+  const out: CycleFailures = { failures: [], gaveUp: [] };
   let next = 0;
-  let done = 0;
   const worker = async (): Promise<void> => {
     while (next < total) {
-      const i = next++;
+      const mode = CYCLE_MODES[next++ % CYCLE_MODES.length];
       try {
-        await runCycle(g, CYCLE_MODES[i % CYCLE_MODES.length]);
+        await runCycle(g, mode);
       } catch (err) {
-        failures.push(`${CYCLE_MODES[i % CYCLE_MODES.length]}: ${(err as Error).message}`);
+        (err instanceof GuacdGaveUp ? out.gaveUp : out.failures).push(`${mode}: ${(err as Error).message}`);
       }
-      done++;
-      onProgress?.(done);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return failures;
+  return out;
 }
 
 /** Waits until the gateway holds no session and no socket to guacd beyond `baseline`. */

@@ -109,19 +109,26 @@ export const guacdRetries = { count: 0 };
  * start it: guacd 1.3.0 forks a process per connection from a multithreaded
  * daemon, and under connection churn a child now and then hangs before it
  * answers (it never logs; a thread waits on a futex forever), or the daemon
- * fails to hand it the user ("Unable to add user"); on a loaded machine the
- * first frame may also miss its deadline. The gateway then ends the session
- * at its handshake or first-frame timeout (UPSTREAM_TIMEOUT) or when guacd
- * hangs up (UPSTREAM_ERROR), as it should.
+ * fails to hand it the user ("Unable to add user") and hangs up; on a loaded
+ * machine the first frame may also miss its deadline. The gateway then ends
+ * the session at its handshake or first-frame timeout (UPSTREAM_TIMEOUT), or
+ * when guacd hangs up (UPSTREAM_ERROR; UNSUPPORTED right after `select`), as
+ * it should.
  */
 export function guacdHandshakeFailed(status: number): boolean {
-  return status === STATUS.UPSTREAM_TIMEOUT.guac || status === STATUS.UPSTREAM_ERROR.guac;
+  // UNSUPPORTED: guacd hung up right after `select` (GUAC_PROTOCOL_UNSUPPORTED) for a protocol it serves.
+  return status === STATUS.UPSTREAM_TIMEOUT.guac || status === STATUS.UPSTREAM_ERROR.guac || status === STATUS.UNSUPPORTED.guac;
 }
 
 /** Statuses of a session that ended before its first frame for guacd's reasons (retried by {@link openSession}). */
 function guacdGaveUp(status: number): boolean {
   // guacd's own `disconnect` before any frame: it dropped the connection it was starting.
   return guacdHandshakeFailed(status) || status === STATUS.SUCCESS.guac;
+}
+
+/** Thrown by {@link openSession} when guacd (or the target behind it) failed a session three times in a row. */
+export class GuacdGaveUp extends Error {
+  override readonly name = 'GuacdGaveUp';
 }
 
 /**
@@ -140,8 +147,10 @@ export async function openSession(cleanups: Cleanups, g: Pick<TestGateway, 'wsUr
       const closed = c.ws.readyState === c.ws.CLOSED ? await c.closed : undefined;
       const error = c.instructions.find((r) => r.opcode === 'error');
       const noFrame = !c.instructions.some((r) => r.opcode === 'sync');
-      if (!closed || !noFrame || !guacdGaveUp(Number(closed.reason)) || attempt >= 2) {
-        throw new Error(`${(err as Error).message}${closed ? ` (closed ${closed.code} ${closed.reason}${error ? `: ${error.args[0]}` : ''})` : ''}`, { cause: err });
+      const gaveUp = closed !== undefined && noFrame && guacdGaveUp(Number(closed.reason));
+      if (!gaveUp || attempt >= 2) {
+        const message = `${(err as Error).message}${closed ? ` (closed ${closed.code} ${closed.reason}${error ? `: ${error.args[0]}` : ''})` : ''}`;
+        throw gaveUp ? new GuacdGaveUp(message, { cause: err }) : new Error(message, { cause: err });
       }
       guacdRetries.count++;
     }

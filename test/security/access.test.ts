@@ -1,5 +1,5 @@
 /**
- * Access, with the real guacd and sshd: bad tokens refused with their
+ * Access, with the real guacd 1.3.0 (this file's own) and sshd: bad tokens refused with their
  * status before guacd is contacted; a read-only viewer tries every input
  * instruction and the SSH target sees none of it (while the same
  * instructions from the owner do act: keys, STDIN pipe, clipboard paste,

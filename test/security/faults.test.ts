@@ -1,8 +1,9 @@
 /**
- * Faults with the real guacd 1.3.0 and sshd of the test environment: guacd
- * killed mid-session (a guacd of the test's own), guacd down at connect, a
- * target that refuses or hangs, a browser that vanishes without a close
- * frame, and slow clients (slowloris) at the HTTP and WebSocket level.
+ * Faults with the real guacd 1.3.0 (the test environment's binary, run by
+ * this file: see useOwnGuacd) and sshd: guacd killed mid-session (one more
+ * guacd, started to be killed), guacd down at connect, a target that refuses
+ * or hangs, a browser that vanishes without a close frame, and slow clients
+ * (slowloris) at the HTTP and WebSocket level.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -16,6 +17,7 @@ import type { Registry } from '../../src/registry/types.js';
 import type { Resolver } from '../../src/tunnel/resolver.js';
 import type { SessionRecord } from '../../src/tunnel/types.js';
 import { waitFor } from '../helpers/env.js';
+import { startFakeGuacd, type FakeConnection } from '../helpers/fake-guacd.js';
 import { freePort, startOwnGuacd, startSilentListener } from '../helpers/faults.js';
 import { socketsTo } from '../helpers/procfs.js';
 import { sqliteFixture, type RegistryFixture } from '../helpers/registry.js';
@@ -111,6 +113,23 @@ describe('faults: guacd', { timeout: 120_000 }, () => {
     assert.ok(took >= 1900 && took < 15_000, `closed after ${took} ms`);
     assert.match(closed.message ?? '', /did not answer/);
     await waitFor(() => socketsTo(guacdPort) <= before, { timeoutMs: 5000, what: 'the guacd connection closed' });
+  });
+
+  it('the browser\'s disconnect ends its session at once, even when guacd does not answer it (fake guacd)', async () => {
+    let conn: FakeConnection | undefined;
+    const fake = await startFakeGuacd({ afterReady: async (c) => { conn = c; c.send('sync', 1); await c.closed; } });
+    cleanups.add(() => fake.close());
+    const records: SessionRecord[] = [];
+    const g = await gatewayFor(cleanups, { guacd: { host: fake.host, port: fake.port }, resolve: ssh(), onSessionEnd: (r) => { records.push(r); } });
+    const c = await clientFor(cleanups, g);
+    await c.waitForOpcode('sync');
+    c.send('key', 65, 1);
+    c.send('disconnect');
+    assert.equal((await c.waitClosed(5000)).reason, String(STATUS.SUCCESS.guac));
+    await conn!.waitFor('disconnect', 5000);
+    await conn!.closed;
+    await waitFor(() => records.length === 1, { what: 'history' });
+    assert.equal(records[0].status, STATUS.SUCCESS);
   });
 
   it('a browser dropped without a close frame, or gone silent, frees its session and guacd connection', async () => {

@@ -1,6 +1,7 @@
 /**
  * Hostile streams in both directions. From the browser, against the real
- * guacd with a live SSH session looking on: every malformed stream ends its
+ * guacd 1.3.0 (this file's own, see useOwnGuacd) with a live SSH session
+ * looking on: every malformed stream ends its
  * own session with a protocol-error status, the bystander keeps typing, and
  * guacd only ever sees valid protocol (checked exactly against the fake
  * guacd for seeded random mutations). From guacd (the fake: the real one

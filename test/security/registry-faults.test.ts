@@ -1,6 +1,6 @@
 /**
  * The registry's PostgreSQL going away, at connect and mid-session, with the
- * real guacd and sshd. The test environment's PostgreSQL is shared, so it is
+ * real guacd 1.3.0 (this file's own) and sshd. The test environment's PostgreSQL is shared, so it is
  * never stopped: the gateway reaches it through a TCP proxy the test cuts
  * (every connection reset, new ones refused) or blackholes, in a schema of
  * its own.
