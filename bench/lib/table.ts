@@ -39,7 +39,10 @@ export function renderTable(r: Results): string {
   }
   if (r.tunnel) {
     head('Tunnel throughput, stand-in guacd → gateway → ws client: MB/s', r.tunnel);
-    out.push(grid([['', ...KINDS], ['MB/s', ...KINDS.map((k) => cell(r.tunnel!.figures[k], (v) => v.mbps.toFixed(0)))]]));
+    out.push(grid([['', ...KINDS],
+      ['MB/s', ...KINDS.map((k) => cell(r.tunnel!.figures[k], (v) => v.mbps.toFixed(0)))],
+      // Older results have no CPU figure.
+      ['gateway CPU, ms per 100 MB', ...KINDS.map((k) => cell(r.tunnel!.figures[k], (v) => (v.cpuMsPer100MB === undefined ? '-' : v.cpuMsPer100MB.toFixed(0))))]]));
     out.push(...errors(r.tunnel));
   }
   if (r.latency) {
