@@ -15,7 +15,7 @@ const DOC = join(ROOT, 'docs/errors.md');
 const dist = (p) => import(join(ROOT, 'dist/src', p));
 
 /** Every .ts file under src/ (web client excluded: it raises none). */
-function sources(dir = join(ROOT, 'src')) {
+export function sources(dir = join(ROOT, 'src')) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
     if (e.isDirectory()) return e.name === 'web' ? [] : sources(p);
