@@ -236,7 +236,7 @@ ensure_user() {
 
 start_guacd() {
   local logf="$ENV_DIR/guacd.log"
-  spawn guacd TERM "$logf" "$GUACD_WRAPPER" -f -b "$HOST" -l "$GUACD_PORT" -L "${GUACD_LOG_LEVEL:-debug}"
+  spawn guacd TERM "$logf" "$GUACD_WRAPPER" -f -b "$HOST" -l "$GUACD_PORT" -L "${GUACD_LOG_LEVEL:-info}"
   wait_tcp guacd "$SPAWNED" "$logf" "$GUACD_PORT"
 }
 

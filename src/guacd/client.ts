@@ -51,6 +51,9 @@ export interface Detached {
   ended: boolean;
 }
 
+/** Failures before `args` that say guacd did not start the connection (not that it refused it). */
+const UNSTARTED = new Set(['GUAC_GUACD_NOT_STARTED', 'GUAC_PROTOCOL_UNSUPPORTED', 'GUAC_GUACD_PROTOCOL', 'GUAC_GUACD_IO', 'GUAC_GUACD_CLOSED']);
+
 /**
  * A connection to guacd.
  *
@@ -84,6 +87,8 @@ export class GuacdClient implements AsyncIterable<Instruction> {
   private reason: GuacError | undefined;
   private onRequired: HandshakeOptions['onRequired'];
   private readySeen = false;
+  /** guacd answered `select` with `args`: from then on the remote desktop may have been contacted. */
+  private argsSeen = false;
   private sessionOver = false;
   private abortHandshake: ((err: GuacError) => void) | undefined;
   private resolveClosed!: (reason: GuacError | undefined) => void;
@@ -102,6 +107,35 @@ export class GuacdClient implements AsyncIterable<Instruction> {
   static async connect(address: GuacdAddress, opts: ClientOptions = {}): Promise<GuacdClient> {
     const socket = await openSocket(address, opts);
     return new GuacdClient(socket, describeAddress(address), opts);
+  }
+
+  /**
+   * Connects and performs the handshake: the usual way in. When guacd fails to
+   * start the connection (no `args` after `select`; or it hangs up, resets,
+   * or sends something else first: guacd 1.3.0 under connection churn now and
+   * then writes the one-byte message that hands a new connection's socket to
+   * its connection process, or another connection's bytes, to ours) it is tried again
+   * on a fresh connection, up to `attempts` times in all: until `args`
+   * nothing has reached the remote desktop, so a retry cannot log in twice.
+   * Later failures, and guacd's own `error`, are never retried.
+   * @param address as for {@link connect}
+   * @param handshake as for {@link handshake}
+   * @param opts as for {@link connect}, plus `attempts` (default 2)
+   * @throws GuacError as {@link connect} and {@link handshake} do
+   */
+  static async open(address: GuacdAddress, handshake: HandshakeOptions, opts: ClientOptions & { attempts?: number } = {}): Promise<{ client: GuacdClient } & HandshakeResult> {
+    const attempts = Math.max(1, opts.attempts ?? 2);
+    for (let attempt = 1; ; attempt++) {
+      const client = await GuacdClient.connect(address, { ...opts, signal: opts.signal ?? handshake.signal });
+      try {
+        return { client, ...(await client.handshake(handshake)) };
+      } catch (err) {
+        const e = toGuacError(err);
+        const unstarted = !client.argsSeen && UNSTARTED.has(e.code) && (e.code !== 'GUAC_PROTOCOL_UNSUPPORTED' || handshake.protocol !== undefined);
+        if (!unstarted || attempt >= attempts || handshake.signal?.aborted || opts.signal?.aborted) throw e;
+        log.warn('guacd did not start the connection; trying a fresh one', { code: e.code, attempt });
+      }
+    }
   }
 
   /**
@@ -150,14 +184,32 @@ export class GuacdClient implements AsyncIterable<Instruction> {
       write: (opcode: string, ...args: string[]) => this.write(opcode, args),
       next: async () => {
         const raw = await this.reader.next();
-        return raw && this.reader.decode(raw);
+        const instruction = raw && this.reader.decode(raw);
+        if (io.waiting === 'args') {
+          clearTimeout(selectTimer);
+          // Anything else first (guacd 1.3.0 under churn has sent another connection's bytes) is not a start.
+          this.argsSeen = instruction?.opcode === 'args';
+        }
+        return instruction;
       },
     };
+    const notStarted = (ms: number) =>
+      guacdError('GUAC_GUACD_NOT_STARTED', `guacd did not answer "select" within ${ms} ms: ` +
+        (opts.protocol ? `is its ${opts.protocol} plugin installed? ` : '') + 'Otherwise its connection process hung (see guacd\'s log).');
     const timer = setTimeout(() => {
       // guacd 1.3.0 never answers `select` for a protocol whose plugin is not installed.
-      const hint = io.waiting === 'args' && opts.protocol ? ` (no "args" after select: is guacd's ${opts.protocol} plugin installed?)` : io.waiting ? ` (waiting for "${io.waiting}")` : '';
-      abort(guacdError('GUAC_GUACD_TIMEOUT', `guacd did not complete the handshake within ${timeoutMs} ms${hint}.`));
+      if (io.waiting === 'args' || io.waiting === undefined) abort(notStarted(timeoutMs));
+      else abort(guacdError('GUAC_GUACD_TIMEOUT', `guacd did not complete the handshake within ${timeoutMs} ms (waiting for "${io.waiting}").`));
     }, timeoutMs);
+    // guacd 1.3.0 forks each new connection's process from a threaded daemon without
+    // closing or resetting anything; now and then (more under churn) the child starts
+    // with a lock held (syslog's) or never gets the connection's socket, and stays
+    // silent. Until `args` nothing has reached the remote desktop, so that wait gets its own,
+    // shorter limit: callers can then retry on a fresh connection instead of waiting it all out.
+    const selectMs = Math.min(opts.selectTimeoutMs ?? 5_000, timeoutMs);
+    const selectTimer = selectMs > 0 && selectMs < timeoutMs
+      ? setTimeout(() => { if (io.waiting === 'args' || io.waiting === undefined) abort(notStarted(selectMs)); }, selectMs)
+      : undefined;
     const onCallerAbort = () => abort(guacdError('GUAC_ABORTED', 'The guacd handshake was aborted.', opts.signal?.reason));
     if (opts.signal?.aborted) onCallerAbort();
     else opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
@@ -176,6 +228,7 @@ export class GuacdClient implements AsyncIterable<Instruction> {
       throw failure;
     } finally {
       clearTimeout(timer);
+      clearTimeout(selectTimer);
       opts.signal?.removeEventListener('abort', onCallerAbort);
       this.abortHandshake = undefined;
     }

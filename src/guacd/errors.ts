@@ -11,6 +11,7 @@ export const GUACD_ERRORS = Object.freeze({
   GUAC_GUACD_TIMEOUT: ['UPSTREAM_TIMEOUT', 'guacd did not accept the connection or finish the handshake in time'],
   GUAC_GUACD_IO: ['UPSTREAM_ERROR', 'the connection to guacd failed (reset, TLS failure, other socket error)'],
   GUAC_GUACD_PROTOCOL: ['UPSTREAM_ERROR', 'guacd sent something that is not valid Guacamole protocol, or an unexpected instruction'],
+  GUAC_GUACD_NOT_STARTED: ['UPSTREAM_TIMEOUT', 'guacd did not answer `select` with `args` in time: no plugin for the protocol, or its new connection process hung (guacd 1.3.0 does under connection churn); nothing reached the remote desktop yet, so `GuacdClient.open` retries it'],
   GUAC_GUACD_ERROR: ['SERVER_ERROR', 'guacd sent an `error` instruction; status from its code, message is guacd\'s'],
   GUAC_GUACD_CLOSED: ['UPSTREAM_ERROR', 'guacd closed the connection during the handshake'],
   GUAC_JOIN_NOT_FOUND: ['RESOURCE_NOT_FOUND', 'guacd closed the connection on `select,$id`: no such connection to join'],

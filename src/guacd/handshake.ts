@@ -40,6 +40,14 @@ export interface HandshakeOptions {
   onRequired?: (names: string[]) => Promise<Record<string, string>> | Record<string, string>;
   /** Handshake timeout, default 15 000 ms. */
   timeoutMs?: number;
+  /**
+   * How long guacd may take to answer `select` with `args`, default 5 000 ms
+   * (never more than `timeoutMs`; 0 leaves only `timeoutMs`). guacd answers
+   * within milliseconds once the connection's process is up; past this the
+   * process is taken for hung and the handshake fails with
+   * `GUAC_GUACD_NOT_STARTED`, which `GuacdClient.open` retries.
+   */
+  selectTimeoutMs?: number;
   /** Aborts the handshake. */
   signal?: AbortSignal;
 }
@@ -87,7 +95,7 @@ function hostTimezone(): string | undefined {
  * @throws GuacError: parameter errors (`GUAC_PARAM_*`, `GUAC_PROTOCOL_UNKNOWN`)
  *   before anything is sent; `GUAC_GUACD_ERROR` (guacd's status),
  *   `GUAC_GUACD_CLOSED`, `GUAC_JOIN_NOT_FOUND`, `GUAC_PROTOCOL_UNSUPPORTED`,
- *   `GUAC_GUACD_PROTOCOL`, `GUAC_GUACD_TIMEOUT`, `GUAC_ABORTED`
+ *   `GUAC_GUACD_PROTOCOL`, `GUAC_GUACD_TIMEOUT`, `GUAC_GUACD_NOT_STARTED`, `GUAC_ABORTED`
  */
 export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, signal: AbortSignal): Promise<HandshakeResult> {
   // Everything the caller got wrong fails here, before a byte is sent.

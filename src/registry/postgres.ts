@@ -12,6 +12,14 @@ import type { Db, Executor, Row, SqlValue } from './db.js';
 /** Advisory lock key taken while migrating ("guacgw" in ASCII). */
 const MIGRATION_LOCK = 0x677561636777;
 
+/**
+ * A server that vanished without a reset (host down, firewall dropping) would
+ * otherwise hold each pooled connection's query forever, and the pool would
+ * run dry: a query that gets no answer in 30 s fails (`pg` then drops that
+ * connection instead of reusing it), and TCP keepalive probes idle ones.
+ */
+const LIVENESS = { keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: 30_000 } as const;
+
 /** A PostgreSQL {@link Db} that can also publish and subscribe. */
 export interface PgDb extends Db {
   notify(channel: string, payload: string): Promise<void>;
@@ -21,7 +29,7 @@ export interface PgDb extends Db {
 
 /** Opens a pool for `url` (`postgres://` or `postgresql://`) and checks it answers. */
 export async function openPostgres(url: string, opts: { max?: number } = {}): Promise<PgDb> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000, ...LIVENESS });
   // An idle client losing its server emits here; without a listener it would crash the process.
   pool.on('error', (err) => log.warn('registry: idle PostgreSQL connection failed', { error: err }));
   try {
@@ -126,7 +134,8 @@ class PostgresDb implements PgDb {
   }
 
   private async connectListener(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
+    // No query_timeout here: LISTEN's connection waits by design; keepalive finds it dead.
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     this.listener = client;
     client.on('notification', (msg) => {
       for (const h of this.handlers.get(msg.channel) ?? []) {

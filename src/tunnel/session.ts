@@ -156,9 +156,13 @@ export class TunnelSession implements SessionHandle {
       resolving = false;
       this.assertConnecting();
       const handshake = this.applyTarget(target);
-      client = await GuacdClient.connect(this.host.guacdAddress(), { timeoutMs: options.handshakeTimeoutMs || undefined, signal });
-      this.assertConnecting();
-      const result = await client.handshake({ ...handshake, signal, ...(options.handshakeTimeoutMs > 0 ? { timeoutMs: options.handshakeTimeoutMs } : {}) });
+      const opened = await GuacdClient.open(
+        this.host.guacdAddress(),
+        { ...handshake, signal, ...(options.handshakeTimeoutMs > 0 ? { timeoutMs: options.handshakeTimeoutMs } : {}) },
+        { timeoutMs: options.handshakeTimeoutMs || undefined, signal },
+      );
+      client = opened.client;
+      const result = opened;
       this.assertConnecting();
       this.info.guacdConnectionId = result.connectionId;
       const { socket, pending, ended } = client.detach();

@@ -247,11 +247,88 @@ test('silence ends in a handshake timeout, and the socket is closed', async () =
   const f = await fake(async (conn) => { await conn.closed; });
   const c = await client(f);
   const started = Date.now();
-  await rejectsWith(c.handshake({ protocol: 'ssh', timeoutMs: 200 }), 'GUAC_GUACD_TIMEOUT', 'UPSTREAM_TIMEOUT', /within 200 ms \(no "args" after select: is guacd's ssh plugin installed\?\)/);
+  await rejectsWith(c.handshake({ protocol: 'ssh', timeoutMs: 200 }), 'GUAC_GUACD_NOT_STARTED', 'UPSTREAM_TIMEOUT', /"select" within 200 ms: is its ssh plugin installed\?/);
   assert.ok(Date.now() - started < 2000);
   await f.connections[0].closed;
   const late = await fake(async (conn) => { await conn.expect('select'); conn.send('args', 'VERSION_1_3_0'); await conn.closed; });
   await rejectsWith((await client(late)).handshake({ protocol: 'ssh', timeoutMs: 200 }), 'GUAC_GUACD_TIMEOUT', 'UPSTREAM_TIMEOUT', /waiting for "ready"/);
+});
+
+test('select has its own, shorter limit; once args came only the whole-handshake limit counts', async () => {
+  const silent = await fake(async (conn) => { await conn.closed; });
+  const started = Date.now();
+  await rejectsWith((await client(silent)).handshake({ protocol: 'vnc', timeoutMs: 5000, selectTimeoutMs: 150 }), 'GUAC_GUACD_NOT_STARTED', 'UPSTREAM_TIMEOUT', /within 150 ms/);
+  assert.ok(Date.now() - started < 2000, 'the select limit ends the wait, not the handshake limit');
+  await silent.connections[0].closed;
+  // args at 100 ms, then a slow connect: 400 ms in all, past the select limit but within the handshake's.
+  const slow = await fake(async (conn) => {
+    await conn.expect('select');
+    await new Promise((r) => setTimeout(r, 100));
+    conn.send('args', 'VERSION_1_3_0', 'hostname');
+    for (const op of ['size', 'audio', 'video', 'image', 'timezone', 'connect']) await conn.expect(op);
+    await new Promise((r) => setTimeout(r, 300));
+    conn.send('ready', '$slow');
+    await conn.closed;
+  });
+  const result = await (await client(slow)).handshake({ protocol: 'vnc', timeoutMs: 5000, selectTimeoutMs: 250 });
+  assert.equal(result.connectionId, '$slow');
+});
+
+test('GuacdClient.open retries a connection guacd did not start, and nothing after args', async () => {
+  let selects = 0;
+  // The first connection is left hanging after select, the way a hung guacd 1.3.0 child does.
+  const flaky = await fake(async (conn) => {
+    selects++;
+    if (selects === 1) { await conn.expect('select'); await conn.closed; return; }
+    await conn.handshake({ connectionId: '$second' });
+    await conn.closed;
+  });
+  const warnings: string[] = [];
+  setLogLevel('warn');
+  setLogSink((line) => warnings.push(line));
+  try {
+    const opened = await GuacdClient.open({ host: flaky.host, port: flaky.port }, { protocol: 'ssh', params: SSH, selectTimeoutMs: 150 });
+    open.clients.push(opened.client);
+    assert.equal(opened.connectionId, '$second');
+    assert.equal(selects, 2);
+    await flaky.connections[0].closed; // the hung attempt was let go
+    assert.ok(warnings.some((l) => /did not start the connection/.test(l)), warnings.join('\n'));
+  } finally {
+    setLogSink((line) => process.stderr.write(line + '\n'));
+    setLogLevel('info');
+  }
+  // Never started: two attempts, then the error; both sockets closed.
+  const dead = await fake(async (conn) => { await conn.closed; });
+  await rejectsWith(GuacdClient.open({ host: dead.host, port: dead.port }, { protocol: 'ssh', selectTimeoutMs: 100 }), 'GUAC_GUACD_NOT_STARTED', 'UPSTREAM_TIMEOUT');
+  assert.equal(dead.connections.length, 2);
+  await Promise.all(dead.connections.map((c) => c.closed));
+  // The stray byte guacd 1.3.0 sends when it hands a connection's socket to the wrong place, another
+  // connection's instruction where args should be, then a hang-up.
+  let tries = 0;
+  const stray = await fake(async (conn) => {
+    tries++;
+    if (tries === 1) { await conn.expect('select'); conn.sendRaw('G'); await conn.closed; return; }
+    if (tries === 2) { await conn.expect('select'); conn.sendRaw('4.size,1.0,4.1024,3.768;'); await conn.closed; return; }
+    if (tries === 3) { await conn.expect('select'); conn.end(); return; }
+    await conn.handshake({ connectionId: '$fourth' });
+    await conn.closed;
+  });
+  const fourth = await GuacdClient.open({ host: stray.host, port: stray.port }, { protocol: 'ssh', params: SSH }, { attempts: 4 });
+  open.clients.push(fourth.client);
+  assert.equal(fourth.connectionId, '$fourth');
+  assert.equal(tries, 4);
+  // A join guacd refuses by hanging up is an answer: no such connection. Not retried.
+  const noJoin = await fake(async (conn) => { await conn.expect('select'); conn.end(); });
+  await rejectsWith(GuacdClient.open({ host: noJoin.host, port: noJoin.port }, { join: '$gone' }), 'GUAC_JOIN_NOT_FOUND', 'RESOURCE_NOT_FOUND');
+  assert.equal(noJoin.connections.length, 1);
+  // Silence after connect may mean the target was reached: not retried.
+  const late = await fake(async (conn) => { await conn.expect('select'); conn.send('args', 'VERSION_1_3_0'); await conn.closed; });
+  await rejectsWith(GuacdClient.open({ host: late.host, port: late.port }, { protocol: 'ssh', timeoutMs: 300 }), 'GUAC_GUACD_TIMEOUT', 'UPSTREAM_TIMEOUT', /waiting for "ready"/);
+  assert.equal(late.connections.length, 1);
+  // guacd's own error is an answer, not a failure to start.
+  const refusing = await fake(async (conn) => { await conn.expect('select'); conn.send('error', 'No such plugin', 0x0203); await conn.closed; });
+  await rejectsWith(GuacdClient.open({ host: refusing.host, port: refusing.port }, { protocol: 'ssh' }), 'GUAC_GUACD_ERROR', 'UPSTREAM_ERROR');
+  assert.equal(refusing.connections.length, 1);
 });
 
 test('an aborted signal ends the handshake with GUAC_ABORTED', async () => {
