@@ -149,7 +149,8 @@ function encodeValue(protocol: string, def: ParamDescriptor, value: string | num
       if (typeof value === 'string' && def.values?.includes(value)) return value;
       throw invalid(protocol, def, `must be one of ${def.values?.join(', ')}`);
     case 'string': {
-      if (typeof value === 'boolean' || (typeof value === 'number' && !Number.isFinite(value))) {
+      // Values often come from JSON: an object or array would otherwise reach guacd as "[object Object]" or "a,b".
+      if ((typeof value !== 'string' && typeof value !== 'number') || (typeof value === 'number' && !Number.isFinite(value))) {
         throw invalid(protocol, def, 'must be a string');
       }
       const s = String(value);

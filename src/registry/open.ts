@@ -19,6 +19,8 @@ export interface OpenRegistryOptions {
   secretKey: string | Uint8Array;
   /** PostgreSQL pool size (default 10). */
   poolSize?: number;
+  /** PostgreSQL: a query unanswered this long fails and its connection is dropped (default 30 000 ms). */
+  queryTimeoutMs?: number;
 }
 
 /** File name of the default SQLite registry inside the data folder. */
@@ -40,7 +42,10 @@ export function resolveDatabaseUrl(flag: string | undefined, env: NodeJS.Process
  */
 export async function openRegistry(url: string | undefined, opts: OpenRegistryOptions): Promise<Registry> {
   if (url !== undefined && /^postgres(ql)?:\/\//i.test(url)) {
-    const db = await openPostgres(url, opts.poolSize === undefined ? {} : { max: opts.poolSize });
+    const db = await openPostgres(url, {
+      ...(opts.poolSize === undefined ? {} : { max: opts.poolSize }),
+      ...(opts.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: opts.queryTimeoutMs }),
+    });
     return SqlRegistry.open(db, opts.secretKey);
   }
   return SqlRegistry.open(openSqlite(sqlitePath(url, opts.dataDir)), opts.secretKey);

@@ -18,7 +18,7 @@ const MIGRATION_LOCK = 0x677561636777;
  * run dry: a query that gets no answer in 30 s fails (`pg` then drops that
  * connection instead of reusing it), and TCP keepalive probes idle ones.
  */
-const LIVENESS = { keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: 30_000 } as const;
+const LIVENESS = { keepAlive: true, keepAliveInitialDelayMillis: 10_000 } as const;
 
 /** A PostgreSQL {@link Db} that can also publish and subscribe. */
 export interface PgDb extends Db {
@@ -28,8 +28,11 @@ export interface PgDb extends Db {
 }
 
 /** Opens a pool for `url` (`postgres://` or `postgresql://`) and checks it answers. */
-export async function openPostgres(url: string, opts: { max?: number } = {}): Promise<PgDb> {
-  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000, ...LIVENESS });
+export async function openPostgres(url: string, opts: { max?: number; queryTimeoutMs?: number } = {}): Promise<PgDb> {
+  const pool = new pg.Pool({
+    connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000,
+    ...LIVENESS, query_timeout: opts.queryTimeoutMs ?? 30_000,
+  });
   // An idle client losing its server emits here; without a listener it would crash the process.
   pool.on('error', (err) => log.warn('registry: idle PostgreSQL connection failed', { error: err }));
   try {
@@ -135,7 +138,7 @@ class PostgresDb implements PgDb {
 
   private async connectListener(): Promise<void> {
     // No query_timeout here: LISTEN's connection waits by design; keepalive finds it dead.
-    const client = new pg.Client({ connectionString: this.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    const client = new pg.Client({ connectionString: this.url, ...LIVENESS });
     this.listener = client;
     client.on('notification', (msg) => {
       for (const h of this.handlers.get(msg.channel) ?? []) {

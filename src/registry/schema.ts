@@ -91,6 +91,20 @@ CREATE TABLE gateways (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'session end requests',
+    // PostgreSQL carries requests to end a session with NOTIFY; a SQLite file
+    // has no such channel between processes (the CLI and its one gateway), so
+    // the request is a row the gateway polls for and deletes once read.
+    sql: `
+CREATE TABLE session_end_requests (
+  session_id TEXT PRIMARY KEY,
+  status INTEGER NOT NULL,
+  requested_at BIGINT NOT NULL
+);
+`,
+  },
 ];
 
 /**

@@ -9,7 +9,7 @@ import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
 import { log } from '../log.js';
 import { AccessStore } from './access.js';
 import { ConnectionStore } from './connections.js';
-import type { Db } from './db.js';
+import { num, type Db } from './db.js';
 import { HistoryStore } from './history.js';
 import type { PgDb } from './postgres.js';
 import { migrate } from './schema.js';
@@ -35,6 +35,9 @@ const END_CHANNEL = 'guacamole_gateway_session_end';
 
 type EndHandler = (sessionId: string, status: StatusInfo) => void;
 
+/** How often a gateway on SQLite looks for requests to end its sessions (a cheap local query). */
+export const END_POLL_MS = 1000;
+
 /** How often a gateway that records sessions says it is alive. */
 export const HEARTBEAT_MS = 30_000;
 /** Silence after which a gateway's open sessions count as orphans. */
@@ -49,6 +52,8 @@ export class SqlRegistry implements Registry {
   private readonly history: HistoryStore;
   private readonly localHandlers = new Set<EndHandler>();
   private beating: Promise<void> | undefined;
+  private endPoll: NodeJS.Timeout | undefined;
+  private polling = false;
   private beatTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -180,7 +185,36 @@ export class SqlRegistry implements Registry {
       await (this.db as PgDb).notify(END_CHANNEL, JSON.stringify({ id: sessionId, status: status.guac }));
       return;
     }
-    for (const h of this.localHandlers) h(sessionId, status);
+    if (this.localHandlers.size > 0) {
+      for (const h of this.localHandlers) h(sessionId, status);
+      return;
+    }
+    // Another process (the CLI): leave the request for the gateway's poll.
+    await this.db.run(
+      'INSERT INTO session_end_requests (session_id, status, requested_at) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, requested_at = excluded.requested_at',
+      [sessionId, status.guac, Date.now()],
+    );
+  }
+
+  /** SQLite: hands the rows other processes left to the local handlers, and deletes them. */
+  private async pollEndRequests(): Promise<void> {
+    if (this.polling || this.closed) return;
+    this.polling = true;
+    try {
+      await this.takeEndRequests();
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async takeEndRequests(): Promise<void> {
+    const rows = await this.db.all('SELECT session_id, status FROM session_end_requests');
+    for (const r of rows) {
+      const id = String(r.session_id);
+      await this.db.run('DELETE FROM session_end_requests WHERE session_id = ?', [id]);
+      for (const h of this.localHandlers) h(id, statusFromCode(num(r.status)));
+    }
   }
 
   async onSessionEndRequest(handler: EndHandler): Promise<() => void> {
@@ -196,15 +230,26 @@ export class SqlRegistry implements Registry {
       });
     }
     this.localHandlers.add(handler);
+    this.endPoll ??= setInterval(() => {
+      this.pollEndRequests().catch((err: unknown) => log.warn('registry: reading session end requests failed', { error: err }));
+    }, END_POLL_MS);
+    this.endPoll.unref();
     return () => {
       this.localHandlers.delete(handler);
+      if (this.localHandlers.size === 0) this.stopEndPoll();
     };
+  }
+
+  private stopEndPoll(): void {
+    clearInterval(this.endPoll);
+    this.endPoll = undefined;
   }
 
   close(): Promise<void> {
     this.closed = true;
     clearInterval(this.beatTimer);
     this.localHandlers.clear();
+    this.stopEndPoll();
     return this.db.close();
   }
 }

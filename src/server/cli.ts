@@ -6,6 +6,7 @@
  *   token --protocol P --param NAME=VALUE... [--secret-stdin NAME] [--read-only] [--ttl S] [--user U] [--once] [--url BASE]
  *   token --connection … | token revoke …   (registry tokens, see registry-cli.ts)
  *   connection …                              (registry connections, see registry-cli.ts)
+ *   session list | session end ID             (history, ending a live session, see registry-cli.ts)
  *
  * Exit codes: 0 done, 1 failed, 2 bad usage or configuration.
  */
@@ -21,7 +22,7 @@ import { sealToken } from '../tunnel/token.js';
 import { dataDirFrom, serveConfig } from './config.js';
 import { API_PATH, openGateway } from './gateway.js';
 import { findGuacd, GuacdProcess } from './guacd-process.js';
-import { runConnectionCommand, runRegistryTokenCommand } from './registry-cli.js';
+import { runConnectionCommand, runRegistryTokenCommand, runSessionCommand } from './registry-cli.js';
 import { loadSecret } from './secret.js';
 
 /** Where the CLI writes and what it reads; process defaults. */
@@ -50,6 +51,7 @@ const USAGE = `usage: guacamole-gateway <command>
       parameter's value (e.g. password) from standard input instead of the command line.
   token --connection NAME --user USER ... | token revoke ...   registry tokens
   connection ...                                               registry connections
+  session list [--active] | session end ID                     history; end a live session
 The signing secret: GATEWAY_SECRET, else <data dir>/secret (GATEWAY_DATA_DIR, default ./data).`;
 
 class UsageError extends Error {}
@@ -80,6 +82,8 @@ export async function main(argv: string[], ctx: CliContext = {}): Promise<number
         return await token(rest, ctx, out);
       case 'connection':
         return await runConnectionCommand(rest, registryContext(ctx, out, err));
+      case 'session':
+        return await runSessionCommand(rest, registryContext(ctx, out, err));
       case undefined:
       case 'help':
       case '--help':

@@ -6,13 +6,15 @@
  *   connection update NAME [--name NEW] [--protocol P] [--param k=v…] [--unset k…] [--secret-stdin NAME]
  *   connection grant NAME USER [--read-only] | ungrant NAME USER
  *   connection sessions [--active] [--limit N]
+ *   session list [--active] [--limit N] | session end ID [--wait SECONDS]
  *   token --connection NAME --user USER [--read-only] [--ttl SECONDS] [--once]
  *   token revoke (--jti JTI | --user USER | --connection NAME)
  *
  * Every command takes `--db URL` (else DATABASE_URL, else SQLite in the data folder).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { isGuacError } from '../protocol/errors.js';
+import { GuacError, isGuacError } from '../protocol/errors.js';
+import { STATUS } from '../protocol/status.js';
 import { notFound } from '../registry/connections.js';
 import { dataDirFrom } from '../registry/key-file.js';
 import { openRegistry, resolveDatabaseUrl } from '../registry/open.js';
@@ -202,20 +204,85 @@ export async function runConnectionCommand(argv: string[], ctx: RegistryCliConte
         if (!(await reg.ungrant(pos[0]!, pos[1]!))) throw new UsageError(`user ${JSON.stringify(pos[1])} has no grant on ${JSON.stringify(pos[0])}`);
         return;
       }
-      case 'sessions': {
-        const limit = typeof v.limit === 'string' ? Number(v.limit) : undefined;
-        if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError('--limit expects a whole number');
-        const list = await reg.listSessions({ active: v.active === true, ...(limit === undefined ? {} : { limit }) });
-        for (const s of list) {
-          const end = s.endedAt === null ? 'active' : `${new Date(s.endedAt).toISOString()} status ${s.status ?? '-'}`;
-          out(`${s.id}  ${new Date(s.startedAt).toISOString()}  ${end}  ${s.user ?? '-'}  ${s.connectionName ?? s.connectionId ?? '-'}  in ${s.bytesFromBrowser} out ${s.bytesToBrowser}\n`);
+      case 'sessions':
+        return printSessions(reg, v, out);
+      default:
+        throw new UsageError(sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub)}`);
+    }
+  });
+}
+
+/** Lists history, newest first (`--active`, `--limit N`), one session per line. */
+async function printSessions(reg: Registry, v: Parsed['values'], out: (s: string) => void): Promise<void> {
+  const limit = typeof v.limit === 'string' ? Number(v.limit) : undefined;
+  if (limit !== undefined && !Number.isInteger(limit)) throw new UsageError('--limit expects a whole number');
+  const list = await reg.listSessions({ active: v.active === true, ...(limit === undefined ? {} : { limit }) });
+  for (const s of list) {
+    const end = s.endedAt === null ? 'active' : `${new Date(s.endedAt).toISOString()} status ${s.status ?? '-'}`;
+    out(`${s.id}  ${new Date(s.startedAt).toISOString()}  ${end}  ${s.user ?? '-'}  ${s.connectionName ?? s.connectionId ?? '-'}  in ${s.bytesFromBrowser} out ${s.bytesToBrowser}\n`);
+  }
+}
+
+const SESSION_USAGE = `usage:
+  session list [--active] [--limit N]
+  session end ID [--wait SECONDS]   (default 10; 0 returns once asked)
+options: --db URL (else DATABASE_URL, else SQLite in the data folder)`;
+
+/**
+ * `session list` and `session end`. Ending asks whichever gateway hosts the
+ * session (PostgreSQL NOTIFY, or a row the gateway on a SQLite file polls
+ * for every second), then waits for its history row to show the end.
+ * `argv` starts after the word `session`.
+ * @returns the exit code (1 when the session is unknown, already over, or no gateway ended it in time)
+ */
+export async function runSessionCommand(argv: string[], ctx: RegistryCliContext = {}): Promise<number> {
+  const [sub, ...rest] = argv;
+  const err = ctx.err ?? ((s: string) => void process.stderr.write(s));
+  let a: Parsed;
+  try {
+    a = parse(rest, { active: { type: 'boolean' }, limit: { type: 'string' }, wait: { type: 'string' } });
+  } catch (e) {
+    err(`error: ${(e as Error).message}\n${SESSION_USAGE}\n`);
+    return 2;
+  }
+  const v = a.values;
+  const pos = a.positionals;
+  let unconfirmed = false;
+  const code = await withRegistry(ctx, SESSION_USAGE, v.db, async (reg, out) => {
+    switch (sub) {
+      case 'list':
+        if (pos.length) throw new UsageError(`unexpected argument ${JSON.stringify(pos[0])}`);
+        return printSessions(reg, v, out);
+      case 'end': {
+        if (pos.length !== 1) throw new UsageError('session end expects a session id');
+        const waitS = typeof v.wait === 'string' ? Number(v.wait) : 10;
+        if (!Number.isFinite(waitS) || waitS < 0 || waitS > 3600) throw new UsageError('--wait expects seconds from 0 to 3600');
+        const id = pos[0]!;
+        const rec = await reg.getSession(id);
+        if (!rec) throw new GuacError('GUAC_SESSION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No session has the id ${JSON.stringify(id)}.`);
+        if (rec.endedAt !== null) throw new GuacError('GUAC_SESSION_ENDED', 'RESOURCE_CONFLICT', 'The session has already ended.');
+        await reg.requestSessionEnd(id, STATUS.SESSION_CLOSED);
+        const deadline = Date.now() + waitS * 1000;
+        while (Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+          if ((await reg.getSession(id))?.endedAt != null) {
+            out(`ended ${id}\n`);
+            return;
+          }
         }
+        if (waitS === 0) {
+          out(`asked the gateways to end ${id}\n`);
+          return;
+        }
+        unconfirmed = true;
+        err(`error: no gateway ended ${id} within ${waitS} s: is the gateway hosting it running? (its sessions are ended when it restarts)\n`);
         return;
       }
       default:
         throw new UsageError(sub === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(sub)}`);
     }
   });
+  return code === 0 && unconfirmed ? 1 : code;
 }
 
 /**

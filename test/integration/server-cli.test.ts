@@ -240,6 +240,43 @@ describe('guacamole-gateway serve', { timeout: 120_000 }, () => {
     assert.ok(!child.stderr.join('\n').includes(env.ssh.password), 'the log holds the SSH password');
   });
 
+  it('session end, from another process, closes a live session on a SQLite gateway and records it', async () => {
+    const child = startCli(['serve', '--port', '0', '--guacd', `${env.guacd.host}:${env.guacd.port}`], { GATEWAY_SECRET: SECRET });
+    const base = /(http:\/\/\S+)/.exec(await child.line(/listening on http:\/\//))![1];
+    const name = `cli-end-${process.pid}`;
+    const added = await run(['connection', 'add', '--name', name, '--protocol', 'ssh',
+      ...Object.entries(env.ssh.params).flatMap(([k, v]) => ['--param', `${k}=${v}`]), '--grant', 'bob'], { GATEWAY_SECRET: SECRET });
+    assert.equal(added.code, 0, added.err);
+    const minted = await run(['token', '--connection', name, '--user', 'bob'], { GATEWAY_SECRET: SECRET });
+    assert.equal(minted.code, 0, minted.err);
+    const c = await TunnelClient.connect(`${base.replace(/^http/, 'ws')}tunnel?token=${encodeURIComponent(minted.out.trim())}`);
+    cleanups.push(() => c.terminate());
+    await c.waitForOpcode('sync', 10_000);
+    const id = c.uuid!;
+    const active = await run(['session', 'list', '--active'], { GATEWAY_SECRET: SECRET });
+    assert.ok(active.out.split('\n').some((l) => l.startsWith(`${id} `) && / active /.test(l)), active.out);
+
+    const ended = await run(['session', 'end', id], { GATEWAY_SECRET: SECRET });
+    assert.equal(ended.code, 0, ended.err);
+    assert.equal(ended.out, `ended ${id}\n`);
+    const closed = await c.waitClosed(5000);
+    assert.equal(closed.reason, String(0x020b), 'the browser is told SESSION_CLOSED');
+    const history = await run(['session', 'list'], { GATEWAY_SECRET: SECRET });
+    assert.match(history.out.split('\n').find((l) => l.startsWith(`${id} `)) ?? '', / status 523 /);
+
+    const again = await run(['session', 'end', id], { GATEWAY_SECRET: SECRET });
+    assert.equal(again.code, 1);
+    assert.match(again.err, /already ended/);
+    const unknown = await run(['session', 'end', 'no-such-session'], { GATEWAY_SECRET: SECRET });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /No session has the id/);
+    const usage = await run(['session', 'end'], { GATEWAY_SECRET: SECRET });
+    assert.equal(usage.code, 2);
+    assert.match(usage.err, /session end expects a session id/);
+    child.proc.kill('SIGTERM');
+    assert.equal(await child.exited, 0);
+  });
+
   it('refuses to start on a registry it cannot open, with a clear message and exit code', async () => {
     const unreachable = await run(['serve', '--port', '0', '--guacd', '127.0.0.1:1', '--db', 'postgres://u:s3cr3t-pw@127.0.0.1:1/db'], { GATEWAY_SECRET: SECRET });
     assert.equal(unreachable.code, 1, unreachable.err);

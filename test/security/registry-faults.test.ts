@@ -36,6 +36,7 @@ describe('faults: the registry database goes away', { timeout: 120_000 }, () => 
   let admin: pg.Client;
   let reg: Registry;
   let dataDir: string;
+  let proxiedUrl: string;
   const logs: string[] = [];
 
   before(async () => {
@@ -48,7 +49,8 @@ describe('faults: the registry database goes away', { timeout: 120_000 }, () => 
     u.host = `127.0.0.1:${proxy.port}`;
     u.searchParams.set('options', `-c search_path=${schema}`);
     dataDir = mkdtempSync(join(tmpdir(), 'gg-sec-pg-'));
-    reg = await openRegistry(u.toString(), { dataDir, secretKey: secret, poolSize: 4 });
+    proxiedUrl = u.toString();
+    reg = await openRegistry(proxiedUrl, { dataDir, secretKey: secret, poolSize: 4 });
     await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
     await reg.grant('ssh', 'alice');
     setLogSink((line) => logs.push(line));
@@ -140,5 +142,23 @@ describe('faults: the registry database goes away', { timeout: 120_000 }, () => 
     assert.equal(Number(done.status), STATUS.SUCCESS.guac);
     assert.ok(Number(done.bytes_to_browser) > 0 && Number(done.bytes_from_browser) > 0);
     assert.equal(done.user_name, 'alice');
+  });
+
+  it('a path that dies silently: queries fail at the query timeout, and the pool recovers by itself', async () => {
+    const own = await openRegistry(proxiedUrl, { dataDir, secretKey: secret, poolSize: 2, queryTimeoutMs: 1500 });
+    cleanups.add(() => own.close());
+    await Promise.all([own.listConnections(), own.getConnection('ssh')]); // both pooled connections open
+    proxy.setMode('blackhole');
+    const t0 = Date.now();
+    const stuck = await Promise.allSettled([own.listConnections(), own.getConnection('ssh'), own.listGrants()]);
+    assert.deepEqual(stuck.map((r) => r.status), ['rejected', 'rejected', 'rejected'], 'a blackholed query answered?');
+    // Two on the pooled connections at 1.5 s; the third then waits for a new connection, which the blackhole
+    // swallows too, up to the pool's 10 s connect limit.
+    assert.ok(Date.now() - t0 < 14_000, `blackholed queries held ${Date.now() - t0} ms`);
+    // No reset: the dead connections are still open at the proxy. Without the query timeout they would hold
+    // the whole pool for good; with it they were dropped, and new ones work once the path is back.
+    proxy.setMode('pass');
+    const back = await own.getConnection('ssh');
+    assert.equal(back?.name, 'ssh');
   });
 });

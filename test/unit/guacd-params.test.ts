@@ -101,11 +101,14 @@ test('enums accept exactly guacd\'s values', () => {
   rejects(() => normalizeParams('vnc', { clipboardEncoding: 'latin1' }), 'GUAC_PARAM_INVALID', /ISO8859-1, UTF-8, UTF-16, CP1252/, 'latin1');
 });
 
-test('strings: numbers are written as text; booleans, NUL and oversize values refused', () => {
+test('strings: numbers are written as text; booleans, objects, arrays, NUL and oversize values refused', () => {
   assert.equal(normalizeParams('ssh', { hostname: 'h', username: 42 }).get('username'), '42');
   assert.equal(normalizeParams('ssh', { hostname: '' }).size, 0);
   assert.equal(normalizeParams('ssh', { hostname: null, username: undefined }).size, 0);
   rejects(() => normalizeParams('ssh', { hostname: true }), 'GUAC_PARAM_INVALID', /"hostname" of ssh must be a string/);
+  // As JSON from a host app or the admin API may bring them: never "[object Object]" or "a,b" on the wire.
+  rejects(() => normalizeParams('ssh', { hostname: { host: 'h' } } as never), 'GUAC_PARAM_INVALID', /"hostname" of ssh must be a string/);
+  rejects(() => normalizeParams('ssh', { username: ['a', 'b'] } as never), 'GUAC_PARAM_INVALID', /"username" of ssh must be a string/);
   rejects(() => normalizeParams('ssh', { password: 'a\0b' }), 'GUAC_PARAM_INVALID', /NUL/, 'a\0b');
   const huge = 'x'.repeat(8193);
   rejects(() => normalizeParams('ssh', { privateKey: huge }), 'GUAC_PARAM_INVALID', /"private-key".*longer than guacd accepts/, huge);

@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import { STATUS } from '../../src/protocol/status.js';
 import { openRegistry } from '../../src/registry/open.js';
 import { registryContract, rejectsWith, sqliteFixture } from '../helpers/registry.js';
 
@@ -19,7 +20,7 @@ test('SQLite: WAL mode, private file, migrations recorded once', async () => {
     assert.equal(statSync(file).mode & 0o077, 0, 'mode 0600');
     const db = new Database(file, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }, { version: 2 }]);
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
     db.close();
   } finally {
     await fx.cleanup();
@@ -48,6 +49,36 @@ test('openRegistry: sqlite: URLs and unsupported schemes', async () => {
     assert.ok(statSync(join(fx.dataDir, 'other.db')).isFile());
     await rejectsWith(openRegistry('mysql://x/y', { dataDir: fx.dataDir, secretKey: fx.secret }), 'GUAC_REGISTRY_URL_INVALID');
     await rejectsWith(openRegistry(undefined, { dataDir: fx.dataDir, secretKey: 'short' }), 'GUAC_SECRET_WEAK');
+  } finally {
+    await fx.cleanup();
+  }
+});
+
+test('SQLite: a session end asked by another process (the CLI) reaches the gateway by its poll, once', async () => {
+  const fx = await sqliteFixture();
+  try {
+    const gateway = await fx.open();
+    const cli = await fx.open();
+    const asked: [string, number][] = [];
+    const stop = await gateway.onSessionEndRequest((id, status) => asked.push([id, status.guac]));
+    await cli.requestSessionEnd('s-1', STATUS.SESSION_CLOSED);
+    const file = new Database(join(fx.dataDir, 'gateway.db'), { readonly: true });
+    assert.deepEqual(file.prepare('SELECT session_id, status FROM session_end_requests').all(), [{ session_id: 's-1', status: 0x020b }]);
+    const t0 = Date.now();
+    while (asked.length === 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(asked, [['s-1', 0x020b]]);
+    const pending = () => (file.prepare('SELECT COUNT(*) AS n FROM session_end_requests').get() as { n: number }).n;
+    assert.equal(pending(), 0, 'the request was deleted once read');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(asked.length, 1, 'handed over once');
+    // In the gateway's own process (its admin API) the request goes straight to its handlers, no row.
+    await gateway.requestSessionEnd('s-2', STATUS.SESSION_CLOSED);
+    assert.deepEqual(asked[1], ['s-2', 0x020b]);
+    assert.equal(pending(), 0);
+    file.close();
+    stop();
+    await cli.close();
+    await gateway.close();
   } finally {
     await fx.cleanup();
   }
