@@ -3,14 +3,17 @@
  * playwright-core, the gateway server as a child process, and tokens minted
  * with the gateway's own CLI.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { freePort } from './env.js';
+import { startServe, type ServeRun } from './serve.js';
+
+export { freePort };
 
 const run = promisify(execFile);
 
@@ -69,19 +72,6 @@ export async function launchBrowser(options: { width?: number; height?: number }
   };
 }
 
-/** Asks the OS for a free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? ok(address.port) : fail(new Error('no port'))));
-    });
-  });
-}
-
 /** A gateway server running as a child process. */
 export interface GatewayProcess {
   readonly port: number;
@@ -110,58 +100,24 @@ export async function startGateway(options: {
   args?: readonly string[];
   timeoutMs?: number;
 }): Promise<GatewayProcess> {
-  const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), 'gg-data-'));
-  const secret = `test-secret-${process.pid}-${port}-${Date.now()}`;
+  const secret = `test-secret-${process.pid}-${Date.now()}`;
   const env = { ...process.env, GATEWAY_SECRET: secret, GATEWAY_DATA_DIR: dataDir };
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--guacd', options.guacd, ...(options.args ?? [])],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  const url = `http://127.0.0.1:${port}`;
-
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
+  let serve: ServeRun;
+  try {
+    serve = await startServe(env, ['--host', '127.0.0.1', '--guacd', options.guacd, ...(options.args ?? [])], options.timeoutMs);
+  } catch (err) {
     await rm(dataDir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`gateway exited with ${child.exitCode} before listening:\n${output}`);
-    }
-    try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      await res.body?.cancel();
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`gateway did not answer /healthz on ${url}:\n${output}`);
-    }
-    await new Promise((ok) => setTimeout(ok, 100));
+    throw err;
   }
-
+  const url = `http://127.0.0.1:${serve.port}`;
   return {
-    port,
+    port: serve.port,
     url,
     secret,
     env,
-    child,
-    output: () => output,
+    child: serve.child,
+    output: serve.output,
     async token(args: readonly string[]): Promise<string> {
       const { stdout } = await run(process.execPath, [CLI, 'token', ...args], { cwd: ROOT, env, timeout: 15_000 });
       const token = stdout.trim().split(/\s+/).pop() ?? '';
@@ -172,7 +128,10 @@ export async function startGateway(options: {
       const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
       return (await res.json()) as Record<string, unknown>;
     },
-    stop,
+    async stop(): Promise<void> {
+      await serve.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

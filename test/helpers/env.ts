@@ -4,6 +4,7 @@
  * end-to-end tests share.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -135,4 +136,17 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
   }
+}
+
+/** A free TCP port on 127.0.0.1 (closed again before use: a tiny race, acceptable in tests). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.unref();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

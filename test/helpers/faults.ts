@@ -9,16 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { loadTestEnv } from './env.js';
+import { freePort, loadTestEnv } from './env.js';
 
-/** A free loopback port (closed again; a tiny race is acceptable in tests). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** A guacd this test started. */
 export interface OwnGuacd {

@@ -5,8 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot, waitFor } from './env.js';
-import { freePort } from './browser.js';
+import { freePort, repoRoot, waitFor } from './env.js';
 
 /** A child process with its output kept. */
 export interface ChildRun {
@@ -51,16 +50,16 @@ export interface ServeRun extends ChildRun {
 
 /**
  * Starts `serve --port <free> ...args` with `env` and waits for /healthz.
- * @throws when it exits or does not answer within 30 s (its output in the message)
+ * @throws when it exits or does not answer within `timeoutMs` (default 30 s; its output in the message)
  */
-export async function startServe(env: NodeJS.ProcessEnv, args: readonly string[] = []): Promise<ServeRun> {
+export async function startServe(env: NodeJS.ProcessEnv, args: readonly string[] = [], timeoutMs = 30_000): Promise<ServeRun> {
   const port = await freePort();
   const run = startChild(process.execPath, [join(repoRoot(), 'bin/guacamole-gateway.js'), 'serve', '--port', String(port), ...args], env);
   try {
     await waitFor(async () => {
       if (run.child.exitCode !== null) throw new Error(`serve exited with ${run.child.exitCode}:\n${run.output()}`);
       return (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) || undefined;
-    }, { what: `serve on ${port} to answer /healthz`, timeoutMs: 30_000 });
+    }, { what: `serve on ${port} to answer /healthz`, timeoutMs });
   } catch (err) {
     await run.stop();
     throw err;
