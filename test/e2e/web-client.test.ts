@@ -81,6 +81,29 @@ describe('web client through the gateway', { timeout: 180_000 }, () => {
     }
   });
 
+  test('text from an input method or on-screen keyboard (no key events) reaches the shell, non-ASCII included', async () => {
+    const page = await browser.newPage();
+    try {
+      await openTerminal(page, await sshToken());
+      const { path, word } = tmpFile('ime');
+      await run(page, `cat > ${path}`);
+      // What an IME commits, or a phone's keyboard types: an input event carrying text, no keydown per character.
+      // BMP only: guacd's terminal writes a Unicode keysym as UTF-8 only below U+10000 and ignores the rest
+      // (emoji), whatever the client sends; those go through the clipboard panel instead.
+      const text = `Grüße 你好 ✓ ${word}`;
+      await page.keyboard.insertText(text);
+      await page.keyboard.press('Enter');
+      await page.keyboard.press('Control+D');
+      const content = await waitFor(async () => {
+        const c = await readIfExists(path);
+        return c && c.includes('\n') ? c : undefined;
+      }, { what: 'the file cat writes' });
+      assert.equal(content, `${text}\n`);
+    } finally {
+      await page.close();
+    }
+  });
+
   test('a read-only session shows the terminal but ignores typing', async () => {
     const viewer = await browser.newPage();
     const writer = await browser.newPage();
