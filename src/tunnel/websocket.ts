@@ -89,6 +89,13 @@ export class WebSocketPort implements BrowserPort {
   }
 }
 
+/** The status of the browser's fault behind each close code ws sends on its own. */
+const REFUSED_FRAME_STATUS: ReadonlyMap<number, StatusInfo> = new Map([
+  [1002, STATUS.CLIENT_BAD_REQUEST], // protocol error (bad framing)
+  [1007, STATUS.CLIENT_BAD_REQUEST], // invalid UTF-8 in a text message
+  [1009, STATUS.CLIENT_OVERRUN], // message over maxPayload
+]);
+
 /** Accepts WebSocket upgrades and runs a session on each. */
 export class WebSocketTunnel {
   private readonly wss: WebSocketServer;
@@ -111,6 +118,14 @@ export class WebSocketTunnel {
   }
 
   private accept(ws: WebSocket, req: IncomingMessage, socket: Duplex): void {
+    // ws answers a frame it refuses (over maxPayload, invalid UTF-8, broken framing) with a close of its own
+    // and no reason; guacamole-common-js takes the reason as the Guacamole status and, without one, would
+    // say "server error". Only ws's own closes lack a reason: ours always carry one.
+    const close = ws.close.bind(ws);
+    ws.close = (code?: number, reason?: string | Buffer): void => {
+      const refused = code === undefined ? undefined : REFUSED_FRAME_STATUS.get(code);
+      close(code, reason === undefined && refused ? closeReason(refused) : reason);
+    };
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
     const port = new WebSocketPort(ws, socket);
