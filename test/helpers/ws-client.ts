@@ -149,14 +149,15 @@ export class TunnelClient {
   }
 
   /**
-   * Waits until a terminal's prompt is drawn: glyphs (`blob`) in a frame
-   * after the first one, then the end of that frame. Keys typed earlier may
-   * reach guacd before the SSH channel exists, and be lost.
+   * Waits until a terminal's prompt is drawn: glyphs (an `img` on a visible
+   * layer, index 0 or more; guacd draws its mouse cursor into a buffer, index
+   * below 0, before anything else), then the end of that frame. Keys typed
+   * earlier may reach guacd before the SSH channel exists, and be lost.
+   * Glyphs may come in the very first frame: a loaded guacd flushes its
+   * first frame late, after the shell has already printed its prompt.
    */
   async waitForPrompt(timeoutMs = 10_000): Promise<void> {
-    const first = await this.waitForOpcode('sync', timeoutMs);
-    const from = this.received.indexOf(first) + 1;
-    const glyphs = await this.waitFor((r) => r.opcode === 'blob', timeoutMs, 'glyphs after the first frame', from);
+    const glyphs = await this.waitFor((r) => r.opcode === 'img' && Number(r.args[2]) >= 0, timeoutMs, 'glyphs on a visible layer');
     await this.waitFor((r) => r.opcode === 'sync', timeoutMs, 'end of the prompt frame', this.received.indexOf(glyphs) + 1);
   }
 
