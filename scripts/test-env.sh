@@ -266,6 +266,12 @@ UsePAM yes
 X11Forwarding no
 PrintMotd no
 LogLevel VERBOSE
+# The load tests open 200 sessions at once, and a hung guacd 1.3.0 process
+# keeps its SSH connection unauthenticated until LoginGraceTime: the default
+# (start dropping at 10 pending) would make the target, not the gateway, the
+# thing under test.
+MaxStartups 300:30:600
+LoginGraceTime 30
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
   # privilege separation directory, normally made by the ssh service unit

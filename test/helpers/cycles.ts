@@ -20,7 +20,7 @@ export async function runCycle(g: TestGateway, mode: CycleMode): Promise<void> {
   if (mode === 'http-abandon') {
     let res = await fetch(`${g.httpUrl}?connect`, { method: 'POST', body: 'x=1' });
     for (let retry = 0; guacdHandshakeFailed(Number(res.headers.get('Guacamole-Status-Code'))) && retry < 2; retry++) {
-      guacdRetries.count++;
+      guacdRetries.note(`${res.headers.get('Guacamole-Status-Code') ?? '?'} ${res.headers.get('Guacamole-Error-Message') ?? ''} (HTTP tunnel)`);
       await res.arrayBuffer();
       res = await fetch(`${g.httpUrl}?connect`, { method: 'POST', body: 'x=1' });
     }

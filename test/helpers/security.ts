@@ -102,7 +102,15 @@ export async function clientFor(cleanups: Cleanups, g: Pick<TestGateway, 'wsUrl'
 }
 
 /** Sessions {@link openSession} (and the cycles) opened again because guacd failed its handshake (see there). */
-export const guacdRetries = { count: 0 };
+export const guacdRetries = {
+  count: 0,
+  /** Why, by the close's status and guacd's or the gateway's message. */
+  reasons: new Map<string, number>(),
+  note(reason: string): void {
+    this.count++;
+    this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
+  },
+};
 
 /**
  * True when a session that never got a frame ended because guacd failed to
@@ -152,7 +160,7 @@ export async function openSession(cleanups: Cleanups, g: Pick<TestGateway, 'wsUr
         const message = `${(err as Error).message}${closed ? ` (closed ${closed.code} ${closed.reason}${error ? `: ${error.args[0]}` : ''})` : ''}`;
         throw gaveUp ? new GuacdGaveUp(message, { cause: err }) : new Error(message, { cause: err });
       }
-      guacdRetries.count++;
+      guacdRetries.note(`${closed.reason}${error ? ` ${error.args[0]}` : ''}`);
     }
   }
 }

@@ -89,6 +89,7 @@ async function cycles(total: number, protocol: 'ssh' | 'telnet'): Promise<void> 
     const perCycle = (end.memory.heapAndExternal - first.memory.heapAndExternal) / Math.max(1, total - batch);
     say(`  ${total} cycles in ${took.toFixed(0)} s; after the first ${batch}: ${(perCycle / 1024).toFixed(2)} KiB/cycle; ` +
       `sessions reopened after guacd failed its handshake: ${guacdRetries.count - retries0}`);
+    for (const [reason, n] of guacdRetries.reasons) say(`    ${n} × ${reason}`);
     check(end.fds <= base.fds + 4, `fds back to the baseline (${base.fds} → ${end.fds})`);
     check(end.guacdSockets <= base.guacdSockets, `sockets to guacd back to the baseline (${base.guacdSockets} → ${end.guacdSockets})`);
     check(end.memory.heapAndExternal - base.memory.heapAndExternal < 16 * 1048576,
