@@ -193,12 +193,14 @@ export class GuacdClient implements AsyncIterable<Instruction> {
         return instruction;
       },
     };
+    // Before `select` is answered (or even sent): guacd has not started the connection.
+    const selecting = () => io.waiting === 'args' || io.waiting === undefined;
     const notStarted = (ms: number) =>
       guacdError('GUAC_GUACD_NOT_STARTED', `guacd did not answer "select" within ${ms} ms: ` +
         (opts.protocol ? `is its ${opts.protocol} plugin installed? ` : '') + 'Otherwise its connection process hung (see guacd\'s log).');
     const timer = setTimeout(() => {
       // guacd 1.3.0 never answers `select` for a protocol whose plugin is not installed.
-      if (io.waiting === 'args' || io.waiting === undefined) abort(notStarted(timeoutMs));
+      if (selecting()) abort(notStarted(timeoutMs));
       else abort(guacdError('GUAC_GUACD_TIMEOUT', `guacd did not complete the handshake within ${timeoutMs} ms (waiting for "${io.waiting}").`));
     }, timeoutMs);
     // guacd 1.3.0 forks each new connection's process from a threaded daemon without
@@ -208,7 +210,7 @@ export class GuacdClient implements AsyncIterable<Instruction> {
     // shorter limit: callers can then retry on a fresh connection instead of waiting it all out.
     const selectMs = Math.min(opts.selectTimeoutMs ?? 5_000, timeoutMs);
     const selectTimer = selectMs > 0 && selectMs < timeoutMs
-      ? setTimeout(() => { if (io.waiting === 'args' || io.waiting === undefined) abort(notStarted(selectMs)); }, selectMs)
+      ? setTimeout(() => { if (selecting()) abort(notStarted(selectMs)); }, selectMs)
       : undefined;
     const onCallerAbort = () => abort(guacdError('GUAC_ABORTED', 'The guacd handshake was aborted.', opts.signal?.reason));
     if (opts.signal?.aborted) onCallerAbort();

@@ -162,9 +162,8 @@ export class TunnelSession implements SessionHandle {
         { timeoutMs: options.handshakeTimeoutMs || undefined, signal },
       );
       client = opened.client;
-      const result = opened;
       this.assertConnecting();
-      this.info.guacdConnectionId = result.connectionId;
+      this.info.guacdConnectionId = opened.connectionId;
       const { socket, pending, ended } = client.detach();
       client = undefined;
       this.attach(socket, pending, ended);
