@@ -4,6 +4,7 @@
  * end-to-end tests share.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,4 +150,22 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * Listens on 127.0.0.1 (a free port) with a server that carries a tunnel.
+ * @returns the port, and `close`: the tunnel ends its sessions, open
+ *   connections are cut, then the server is closed
+ */
+export async function listenOnLoopback(server: http.Server, tunnel: { close(): Promise<void> }): Promise<{ port: number; close(): Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await tunnel.close();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
 }

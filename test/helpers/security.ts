@@ -9,12 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { STATUS, statusFromCode, type StatusInfo } from '../../src/protocol/status.js';
 import { setLogLevel } from '../../src/log.js';
-import type { AddressInfo } from 'node:net';
 import { createGatewayServer, type GatewayServerOptions } from '../../src/server/app.js';
 import { createTunnel } from '../../src/tunnel/tunnel.js';
 import type { TunnelOptions } from '../../src/tunnel/types.js';
 import { after, before } from 'node:test';
-import { loadTestEnv, waitFor } from './env.js';
+import { listenOnLoopback, loadTestEnv, waitFor } from './env.js';
 import { startOwnGuacd, type OwnGuacd } from './faults.js';
 import { startTestGateway, TunnelClient, type CloseInfo, type TestGateway, type TunnelClientOptions } from './ws-client.js';
 
@@ -83,15 +82,9 @@ export async function gatewayFor(cleanups: Cleanups, options: Partial<TunnelOpti
  */
 export async function startAppServer(cleanups: Cleanups, tunnelOptions: TunnelOptions, serverOptions: Omit<GatewayServerOptions, 'tunnel'>): Promise<number> {
   const tunnel = createTunnel(tunnelOptions);
-  const server = createGatewayServer({ tunnel, ...serverOptions });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.add(async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await tunnel.close();
-    server.closeAllConnections();
-    await closed;
-  });
-  return (server.address() as AddressInfo).port;
+  const listening = await listenOnLoopback(createGatewayServer({ tunnel, ...serverOptions }), tunnel);
+  cleanups.add(() => listening.close());
+  return listening.port;
 }
 
 /** Opens a WebSocket tunnel client, terminated by `cleanups`. */

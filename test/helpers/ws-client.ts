@@ -6,7 +6,7 @@
  * the in-process gateway such a client talks to (`startTestGateway`).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './env.js';
 import { WebSocket } from 'ws';
 import { createTunnel, type Tunnel } from '../../src/tunnel/tunnel.js';
 import type { TunnelOptions } from '../../src/tunnel/types.js';
@@ -228,17 +228,11 @@ export async function startTestGateway(options: TunnelOptions): Promise<TestGate
     }
   });
   server.on('upgrade', (req, socket, head) => tunnel.handleUpgrade(req, socket, head));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port, close } = await listenOnLoopback(server, tunnel);
   return {
     tunnel, server, port,
     wsUrl: `ws://127.0.0.1:${port}/tunnel`,
     httpUrl: `http://127.0.0.1:${port}/tunnel`,
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await tunnel.close();
-      server.closeAllConnections();
-      await closed;
-    },
+    close,
   };
 }

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { afterEach, before, describe, it } from 'node:test';
 
@@ -23,7 +22,7 @@ import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
 import { CHROMIUM_PATH, launchBrowser } from '../helpers/browser.js';
-import { loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { listenOnLoopback, loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
 
 const SECRET = 'tunnel-http-test-secret-0123456789abc';
 const ENTER = 0xff0d;
@@ -62,14 +61,9 @@ async function serve(options: Partial<TunnelOptions> = {}): Promise<Served> {
     }
   });
   server.on('upgrade', (req, socket, head) => tunnel.handleUpgrade(req, socket, head));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(async () => {
-    const closed = new Promise<void>((r) => server.close(() => r()));
-    await tunnel.close();
-    server.closeAllConnections();
-    await closed;
-  });
-  return { tunnel, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const listening = await listenOnLoopback(server, tunnel);
+  cleanups.push(() => listening.close());
+  return { tunnel, base: `http://127.0.0.1:${listening.port}` };
 }
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>tunnel test</title>
