@@ -1,16 +1,16 @@
 /**
  * The tunnel inside an Express app: HTTP tunnel requests through a route,
  * WebSocket upgrades through the server Express returns from `listen`.
- *   GATEWAY_SECRET=… node dist/examples/express.js
+ *   GATEWAY_SECRET=… [GUACD_HOST=… GUACD_PORT=… PORT=…] node dist/examples/express.js
  */
 import express from 'express';
-import { createTunnel, tokenResolver } from '../src/tunnel/index.js';
+import { createTunnel, tokenResolver } from 'guacamole-gateway';
 
 const secret = process.env.GATEWAY_SECRET;
 if (!secret) throw new Error('set GATEWAY_SECRET (at least 16 characters)');
 
 const tunnel = createTunnel({
-  guacd: { host: '127.0.0.1', port: 4822 },
+  guacd: { host: process.env.GUACD_HOST ?? '127.0.0.1', port: Number(process.env.GUACD_PORT ?? 4822) },
   resolve: tokenResolver({ secret }),
 });
 
@@ -23,7 +23,7 @@ app.get('/', (_req, res) => {
   res.type('text').send('guacamole-gateway tunnel at /tunnel\n');
 });
 
-const server = app.listen(8080, '127.0.0.1');
+const server = app.listen(Number(process.env.PORT ?? 8080), '127.0.0.1');
 server.on('upgrade', (req, socket, head) => {
   if (req.url?.startsWith('/tunnel')) tunnel.handleUpgrade(req, socket, head);
   else socket.destroy();

@@ -61,4 +61,4 @@ await Promise.all([
   }),
 ]);
 await copyFile(join(src, 'index.html'), join(out, 'index.html'));
-process.stdout.write(`build-web: wrote ${out}\n`);
+process.stderr.write(`build-web: wrote ${out}\n`);

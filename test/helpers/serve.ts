@@ -17,9 +17,9 @@ export interface ChildRun {
   kill(): Promise<void>;
 }
 
-/** Starts `cmd args` in the repository root, keeping its output. */
-export function startChild(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): ChildRun {
-  const child = spawn(cmd, args, { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `cmd args` in `cwd` (the repository root by default), keeping its output. */
+export function startChild(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, cwd: string = repoRoot()): ChildRun {
+  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
