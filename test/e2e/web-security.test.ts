@@ -274,6 +274,8 @@ describe('the page keeps the session on the gateway', { timeout: 300_000 }, () =
       await waitFor(async () => (await page.frameLocator('iframe').locator('body').getAttribute('data-state')) === 'connected', {
         what: 'the framed page to connect', timeoutMs: 20_000,
       });
+      await waitFor(async () => (await displayVariety(page)).colours >= 2, { what: 'the embedded terminal to draw', timeoutMs: 15_000 });
+      await page.screenshot({ path: '/tmp/gg-e2e-cross-origin.png' });
       assert.equal(violations.length, 0, violations.join('\n'));
     } finally {
       await page.close();
