@@ -49,6 +49,22 @@ export function guacdReachable(address: GuacdAddress, timeoutMs = 1000): Promise
   });
 }
 
+/**
+ * The status line for a request Node's parser refused, as Node's own default answer picks it (replacing
+ * that answer, to keep the preconnect rule below, must not lose it): headers over the limit (`maxHeaderSize`,
+ * 16 KiB, the URL and its token included) are 431, a request that took too long 408, anything else 400.
+ */
+function clientErrorStatus(code: string | undefined): string {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return '431 Request Header Fields Too Large';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return '408 Request Timeout';
+    default:
+      return '400 Bad Request';
+  }
+}
+
 function pathOf(url: string | undefined): string {
   const u = url ?? '/';
   const q = u.indexOf('?');
@@ -121,11 +137,11 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     socket.on('error', () => undefined);
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
-  server.on('clientError', (_err, socket) => {
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
     // A connection that never sent a byte (a browser's preconnect) is closed without an answer: a browser
     // picking it up just as a 400 arrived would take that as the answer to its request (Chromium shows
     // ERR_HTTP_RESPONSE_CODE_FAILURE), while a silent close makes it retry on a new connection.
-    if (socket.writable && (socket as net.Socket).bytesRead > 0) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    if (socket.writable && (socket as net.Socket).bytesRead > 0) socket.end(`HTTP/1.1 ${clientErrorStatus(err.code)}\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
   });
   return server;

@@ -21,10 +21,34 @@ const TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** Headers on every page answer. The page URL carries the token: no referrer may leak it. */
+/**
+ * The client page's Content-Security-Policy. The page runs only its own
+ * module scripts (no inline script, no eval) and its own stylesheets, and
+ * talks only to its own origin (`'self'` also covers ws:/wss: to the same
+ * host and port), so an injected script or a tampered tunnel address cannot
+ * send the session elsewhere. guacamole-common-js draws images and the
+ * remote cursor from `data:` and `blob:` URLs. There is deliberately no
+ * `frame-ancestors`: other sites framing the page is a feature.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+/**
+ * Headers on every page answer. The page URL carries the token: no referrer may leak it. The policy is sent
+ * with every file (a browser applies it to documents only, e.g. an SVG opened on its own).
+ */
 export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
+  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
 };
 
 /**

@@ -12,16 +12,43 @@ export interface TunnelUrls {
   readonly crossDomain: boolean;
 }
 
+/** Schemes a tunnel URL may have; anything else (`javascript:`, `data:`, `file:`, …) is refused. */
+const TUNNEL_SCHEMES: ReadonlySet<string> = new Set(['ws:', 'wss:', 'http:', 'https:']);
+
 /**
- * Resolves the tunnel URLs.
+ * What the URL parser strips from both ends of its input (C0 controls and
+ * space), and so what counts as an empty tunnel setting. Deliberately not
+ * `String.prototype.trim()`: that also strips U+00A0, U+FEFF, U+3000, U+2028,
+ * which the parser keeps, so a trimmed string can mean another URL than the
+ * one that was checked (a path `\u00a0//host` becomes `//host`).
+ */
+const URL_BLANK = /^[\u0000-\u0020]*$/;
+
+/**
+ * Resolves the tunnel URLs. The value is parsed exactly once, into a URL
+ * object, and both endpoints are derived from that object: nothing re-reads
+ * or re-trims the string, so what a caller checks is what the client
+ * connects to.
  * @param tunnel - an explicit URL (`ws:`, `wss:`, `http:`, `https:`, or a path
- *   resolved against `base`); the default is `tunnel` beside `base`.
+ *   resolved against `base`); the default (also for a blank value) is
+ *   `tunnel` beside `base`.
  * @param base - the URL relative paths resolve against (the gateway's own
  *   address: where embed.js was loaded from).
  * @param pageOrigin - the origin of the page running the client.
+ * @throws TypeError if the value is not a URL or has another scheme.
  */
 export function resolveTunnelUrls(tunnel: string | undefined, base: string, pageOrigin: string): TunnelUrls {
-  const url = new URL(tunnel && tunnel.trim() !== '' ? tunnel.trim() : 'tunnel', base);
+  let url: URL;
+  try {
+    url = new URL(tunnel === undefined || URL_BLANK.test(tunnel) ? 'tunnel' : tunnel, base);
+  } catch {
+    throw new TypeError('The tunnel address is not a URL.');
+  }
+  if (!TUNNEL_SCHEMES.has(url.protocol)) {
+    throw new TypeError(`The tunnel address must be a ws:, wss:, http: or https: URL, not ${url.protocol}.`);
+  }
+  // guacamole-common-js appends `?connect data` to the URL: a fragment would swallow the token.
+  url.hash = '';
   const secure = url.protocol === 'https:' || url.protocol === 'wss:';
   const ws = new URL(url.href);
   ws.protocol = secure ? 'wss:' : 'ws:';

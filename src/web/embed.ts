@@ -26,8 +26,10 @@ export interface MountOptions {
   /** The signed access token the gateway issued for this session. */
   token: string;
   /**
-   * Tunnel URL (`wss://…/tunnel`, `https://…/tunnel` or a path). Defaults to
-   * the element's `data-tunnel` attribute, else `tunnel` next to embed.js.
+   * Tunnel URL (`wss://…/tunnel`, `https://…/tunnel` or a path, resolved
+   * against embed.js's URL). Defaults to the element's `data-tunnel`
+   * attribute, else `tunnel` next to embed.js. The host page decides where its
+   * users' keystrokes go: never fill this from a value a link can set.
    */
   tunnelUrl?: string;
   /** Try the HTTP tunnel when WebSockets fail (default true). */
@@ -63,16 +65,18 @@ const STYLESHEET = 'client.css';
  * @param container - the element to fill (give it a size; the client takes 100% of it).
  * @param options - see {@link MountOptions}.
  * @returns a handle to control the session.
- * @throws TypeError if `container` is not an element.
+ * @throws TypeError if `container` is not an element, or the tunnel address
+ *   is not a ws:, wss:, http: or https: URL (or a path).
  */
 export function mount(container: HTMLElement, options: MountOptions): MountHandle {
   if (!container?.ownerDocument || container.nodeType !== 1) {
     throw new TypeError('mount() needs an element to fill');
   }
   const doc = container.ownerDocument;
+  // Before any DOM change, so a refused address leaves the page as it was.
+  const tunnels = resolveTunnelUrls(options.tunnelUrl ?? container.dataset.tunnel, import.meta.url, location.origin);
   const view = createView(container);
   if (options.injectStylesheet !== false) ensureStylesheet(doc, view.root);
-  const tunnels = resolveTunnelUrls(options.tunnelUrl ?? container.dataset.tunnel, import.meta.url, location.origin);
 
   let session: Session | undefined;
   let state: SessionState = 'connecting';

@@ -1,8 +1,14 @@
 /**
- * The standalone page, `/?token=TOKEN[&tunnel=URL]`: the embed module
- * mounted on the whole window. The state is mirrored on
- * `document.body.dataset.state` and `data-status-code` for tests and for
- * pages that frame this one.
+ * The standalone page, `/?token=TOKEN`: the embed module mounted on the
+ * whole window. The state is mirrored on `document.body.dataset.state` and
+ * `data-status-code` for tests and for pages that frame this one.
+ *
+ * The tunnel is never taken from the page's URL (there is no `?tunnel=`):
+ * whoever writes a link would choose where the token, every keystroke and
+ * the clipboard go, and even a same-origin path may belong to another
+ * application behind the same proxy. The page talks to `tunnel` beside it,
+ * or to the `data-tunnel` of the HTML the operator serves; its
+ * Content-Security-Policy (`connect-src 'self'`) holds it to its own origin.
  */
 import { formatCode, mount } from './embed.js';
 
@@ -12,7 +18,7 @@ const baseTitle = document.title;
 
 const handle = mount(app, {
   token: params.get('token') ?? '',
-  tunnelUrl: sameHostTunnel(params.get('tunnel')) ?? app.dataset.tunnel ?? document.body.dataset.tunnel,
+  tunnelUrl: app.dataset.tunnel ?? document.body.dataset.tunnel,
   // The page links app.css, which already carries the client's styles.
   injectStylesheet: false,
   onStateChange(state, status) {
@@ -23,19 +29,3 @@ const handle = mount(app, {
   },
 });
 handle.focus();
-
-
-/**
- * A `?tunnel=` override may only point at this page's own host: a link to
- * the gateway must not be able to send keystrokes (or the token) elsewhere.
- * Other hosts are set by whoever serves the HTML (`data-tunnel`) or by a host
- * page through `mount()`.
- */
-function sameHostTunnel(value: string | null): string | undefined {
-  if (!value) return undefined;
-  try {
-    return new URL(value, location.href).host === location.host ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}

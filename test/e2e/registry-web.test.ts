@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { displayVariety, launchBrowser, openClient, pageState, ROOT, type TestBrowser } from '../helpers/browser.js';
+import { displayVariety, launchBrowser, openClient, pageState, ROOT, waitForPageState, type TestBrowser } from '../helpers/browser.js';
 import { loadTestEnv, waitFor } from '../helpers/env.js';
 import { postgresFixture, sqliteFixture, type FixtureFactory, type RegistryFixture } from '../helpers/registry.js';
 
@@ -226,7 +226,7 @@ function scenario(label: string, makeBackend: FixtureFactory): void {
         // The admin ends the writer's session; the viewer leaves by closing the tab.
         const end = await api('POST', `sessions/${ended.writer}/end`);
         assert.deepEqual([end.status, end.json.ended], [200, true]);
-        await writerPage.waitForFunction(`document.body.dataset.state === 'error'`, null, { timeout: 10_000 });
+        await waitForPageState(writerPage, ['error'], 10_000);
         assert.equal((await pageState(writerPage)).code, '0x020B');
         await viewerPage.close();
       } finally {

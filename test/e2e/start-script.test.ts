@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
-import { displayVariety, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { displayVariety, launchBrowser, waitForPageState, type TestBrowser } from '../helpers/browser.js';
 
 loadTestEnv(); // the demo targets are the test environment's, already up
 
@@ -59,7 +59,7 @@ describe('npm start (scripts/start.sh)', { timeout: 120_000 }, () => {
 
     const page = await browser.newPage();
     await page.goto(links.get('demo-ssh')!);
-    await page.waitForFunction(`document.body.dataset.state === 'connected'`, null, { timeout: 30_000 });
+    await waitForPageState(page, ['connected'], 30_000);
     await waitFor(async () => (await displayVariety(page)).colours >= 2, { what: 'the terminal to draw', timeoutMs: 15_000 });
     await page.keyboard.type(`echo started-by-npm-start > ${marker}`);
     await page.keyboard.press('Enter');

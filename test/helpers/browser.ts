@@ -207,8 +207,18 @@ export async function openClient(
   timeoutMs = 20_000,
 ): Promise<{ state: string | null; code: string | null }> {
   await page.goto(`${gatewayUrl}/?token=${encodeURIComponent(token)}`);
-  await page.waitForFunction(`document.body.dataset.state && document.body.dataset.state !== 'connecting'`, null, {
-    timeout: timeoutMs,
-  });
+  await waitForPageState(page, ['connected', 'disconnected', 'error'], timeoutMs);
   return pageState(page);
+}
+
+/**
+ * Waits until the page's `<body data-state>` is one of `states`. A selector
+ * wait, not `waitForFunction`: that evaluates a string in the page, which the
+ * page's Content-Security-Policy (no 'unsafe-eval') refuses.
+ * @param page - a page running the client.
+ * @param states - e.g. `['connected']`.
+ * @param timeoutMs - how long to wait.
+ */
+export async function waitForPageState(page: Page, states: readonly string[], timeoutMs = 20_000): Promise<void> {
+  await page.locator(states.map((s) => `body[data-state="${s}"]`).join(', ')).waitFor({ state: 'attached', timeout: timeoutMs });
 }

@@ -201,7 +201,7 @@ describe('faults: slow clients (slowloris)', { timeout: 60_000 }, () => {
     ]);
     for (const [name, r, limit] of [['silent', silent, 1500], ['headers', headers, 1500], ['body', body, 3000]] as const) {
       assert.ok(r.ms >= limit - 100 && r.ms < limit + 6000, `${name}: cut after ${r.ms} ms`);
-      // Node reports the timeout to the app's clientError handler, which answers 400 and hangs up.
+      // Node reports the timeout to the app's clientError handler, which answers 408 and hangs up.
       assert.match(r.said, /^(HTTP\/1\.1 4\d\d |$)/, `${name}: ${r.said.slice(0, 60)}`);
       assert.ok(!r.said.includes('101 Switching'), `${name} was upgraded`);
     }
