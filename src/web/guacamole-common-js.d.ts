@@ -2,6 +2,12 @@
  * Types for the parts of guacamole-common-js 1.5.0 the web client uses.
  * The package ships no types; its ES module build (`dist/esm`) is the
  * concatenated `modules/*.js` with `export default Guacamole`.
+ *
+ * Why not @types/guacamole-common-js (1.5.5): it describes the UMD build —
+ * a global `Guacamole` namespace and each class as a named export — so
+ * against the ESM build the default import we need does not type-check,
+ * while the named imports it offers type-check and are undefined at run
+ * time. Written by hand, the types match what the bundle really exports.
  */
 declare module 'guacamole-common-js' {
   namespace Guacamole {
