@@ -18,6 +18,7 @@ import { isGuacError } from '../protocol/errors.js';
 import { normalizeParams, PROTOCOLS, type Protocol } from '../guacd/params.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { log } from '../log.js';
+import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from '../registry/validate.js';
 import { sealToken } from '../tunnel/token.js';
 import { dataDirFrom, serveConfig } from './config.js';
 import { API_PATH, openGateway } from './gateway.js';
@@ -47,7 +48,7 @@ const USAGE = `usage: guacamole-gateway <command>
       GATEWAY_GUACAMOLE_LITE_KEY) also accepts guacamole-lite's tokens.
   token --protocol ssh|vnc|rdp|telnet|kubernetes --param NAME=VALUE... [--secret-stdin NAME]
         [--read-only] [--ttl SECONDS] [--user NAME] [--once] [--url BASE_URL]
-      Prints an access token (open BASE_URL?token=TOKEN). --secret-stdin reads one
+      Prints an access token (open BASE_URL?token=TOKEN), valid --ttl seconds (default 300). --secret-stdin reads one
       parameter's value (e.g. password) from standard input instead of the command line.
   token --connection NAME --user USER ... | token revoke ...   registry tokens
   connection ...                                               registry connections
@@ -59,8 +60,6 @@ class UsageError extends Error {}
 /** Errors that say the configuration is wrong (exit code 2) rather than that something failed (1). */
 const CONFIG_ERRORS = new Set(['GUAC_CONFIG_INVALID', 'GUAC_REGISTRY_URL_INVALID', 'GUAC_REGISTRY_KEY_MISMATCH', 'GUAC_SECRET_WEAK']);
 
-const DEFAULT_TTL = 3600;
-const MAX_TTL = 7 * 24 * 3600;
 
 /**
  * Runs the CLI.
@@ -149,8 +148,8 @@ async function token(args: string[], ctx: CliContext, out: (s: string) => void):
   const params = Object.fromEntries(normalizeParams(protocol as Protocol, input));
   if (params.hostname === undefined && protocol !== 'kubernetes') throw new UsageError('token needs --param hostname=HOST');
 
-  const ttl = values.ttl === undefined ? DEFAULT_TTL : /^\d{1,7}$/.test(values.ttl) ? Number(values.ttl) : NaN;
-  if (!(ttl >= 1 && ttl <= MAX_TTL)) throw new UsageError(`--ttl must be 1 to ${MAX_TTL} seconds`);
+  const ttl = values.ttl === undefined ? DEFAULT_TTL_SECONDS : /^\d{1,7}$/.test(values.ttl) ? Number(values.ttl) : NaN;
+  if (!(ttl >= 1 && ttl <= MAX_TTL_SECONDS)) throw new UsageError(`--ttl must be 1 to ${MAX_TTL_SECONDS} seconds`);
   if (values.url !== undefined && !/^https?:\/\/[^\s]+$/.test(values.url)) throw new UsageError('--url must be an http(s) URL');
 
   const env = ctx.env ?? process.env;

@@ -132,12 +132,13 @@ describe('guacamole-gateway token', () => {
     assert.ok(p.exp - p.iat === 60);
   });
 
-  it('prints a page link with --url', async () => {
+  it('prints a page link with --url; without --ttl the token lives 300 s (docs/security.md)', async () => {
     const r = await run(['token', '--protocol', 'vnc', '--param', 'hostname=h', '--url', 'http://127.0.0.1:8080/'], { GATEWAY_SECRET: SECRET });
     assert.equal(r.code, 0, r.err);
     const url = new URL(r.out.trim());
     assert.equal(url.pathname, '/');
-    assert.ok(openToken(url.searchParams.get('token') as string, SECRET));
+    const p = openToken(url.searchParams.get('token') as string, SECRET);
+    assert.equal(p.exp - p.iat, 300);
   });
 
   it('refuses bad input with exit code 2 and never echoes secrets', async () => {
