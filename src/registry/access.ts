@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
 import { log } from '../log.js';
-import { sealToken } from '../tunnel/token.js';
+import { sealToken, TOKEN_SKEW_SECONDS } from '../tunnel/token.js';
 import type { ConnectionStore } from './connections.js';
 import { notFound } from './connections.js';
 import { num, type Db, type Row } from './db.js';
@@ -16,6 +16,8 @@ import type { Grant, MintedToken, MintOptions, RevokeTarget } from './types.js';
 import { checkBool, checkTtl, checkUserName, isUuid } from './validate.js';
 
 const PRUNE_GRACE_MS = 10 * 60_000;
+/** How far past its receipt a user or connection revocation reaches: the `iat` skew tokens are accepted with. */
+const REVOKE_AHEAD_MS = TOKEN_SKEW_SECONDS * 1000;
 
 function toGrant(r: Row): Grant {
   return { connectionId: String(r.connection_id), user: String(r.user_name), readOnly: num(r.read_only) !== 0, createdAt: num(r.created_at) };
@@ -86,12 +88,33 @@ export class AccessStore {
       );
     }
     readOnly ||= grant.readOnly;
-    const now = Date.now();
-    const iat = Math.floor(now / 1000);
+    const iat = await this.issueTime(conn.id, user);
+    // The lifetime counts from now, not from an `iat` pushed past a revocation (exp must still follow iat).
+    const exp = Math.max(Math.floor(Date.now() / 1000) + ttl, iat + 1);
     const jti = randomUUID();
-    const token = sealToken({ v: 1, iat, exp: iat + ttl, jti, connection: conn.id, user, readOnly, once }, this.secret);
+    const token = sealToken({ v: 1, iat, exp, jti, connection: conn.id, user, readOnly, once }, this.secret);
     log.info('registry: token minted', { connectionId: conn.id, user, readOnly, once, ttl, jti });
-    return { token, jti, connectionId: conn.id, expiresAt: (iat + ttl) * 1000 };
+    return { token, jti, connectionId: conn.id, expiresAt: exp * 1000 };
+  }
+
+  /**
+   * The `iat` of a token minted now: past every revocation of its user or
+   * connection, which reach {@link REVOKE_AHEAD_MS} beyond their receipt
+   * (see {@link revoke}). Such an `iat` lies up to the tolerated skew ahead,
+   * which `openToken` accepts from the next whole second after the
+   * revocation on: a mint within that second waits for it (under 1 s), so
+   * the token it returns works at once.
+   */
+  private async issueTime(connectionId: string, user: string): Promise<number> {
+    const row = await this.db.get(
+      "SELECT MAX(before_ms) AS cutoff FROM revocations WHERE (kind = 'user' AND subject = ?) OR (kind = 'connection' AND subject = ?)",
+      [user, connectionId],
+    );
+    const cutoff = row?.cutoff === null || row?.cutoff === undefined ? undefined : num(row.cutoff);
+    const iat = Math.max(Math.floor(Date.now() / 1000), cutoff === undefined ? 0 : Math.floor(cutoff / 1000) + 1);
+    const early = iat * 1000 - REVOKE_AHEAD_MS - Date.now();
+    if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
+    return iat;
   }
 
   async consume(jti: string, expiresAt: number): Promise<boolean> {
@@ -132,9 +155,13 @@ export class AccessStore {
     } else {
       throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', 'Revoke what? Give "jti", "user" or "connection".');
     }
+    // Every token issued before now, whatever its `iat` says: a back end whose clock
+    // runs ahead issues tokens up to the tolerated skew "in the future" (openToken
+    // accepts them), so the cutoff reaches that far. A later cutoff is never moved back.
     await this.db.run(
-      'INSERT INTO revocations (kind, subject, before_ms) VALUES (?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET before_ms = excluded.before_ms',
-      [kind, subject, now],
+      'INSERT INTO revocations (kind, subject, before_ms) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (kind, subject) DO UPDATE SET before_ms = CASE WHEN excluded.before_ms > revocations.before_ms THEN excluded.before_ms ELSE revocations.before_ms END',
+      [kind, subject, now + REVOKE_AHEAD_MS],
     );
     log.info('registry: tokens revoked', { kind, subject });
   }

@@ -26,9 +26,9 @@ after(async () => {
 });
 
 /** What `guacamole-gateway token --protocol …` mints. */
-function inline(extra: { once?: boolean; user?: string } = {}): string {
+function inline(extra: { once?: boolean; user?: string; iat?: number } = {}): string {
   const now = Math.floor(Date.now() / 1000);
-  return sealToken({ iat: now, exp: now + 60, aud: 'tunnel', target: { protocol: 'ssh', params: { hostname: 'h', password: 'pw' } }, ...extra }, fx.secret);
+  return sealToken({ iat: now, exp: now + 600, aud: 'tunnel', target: { protocol: 'ssh', params: { hostname: 'h', password: 'pw' } }, ...extra }, fx.secret);
 }
 
 /** guacamole-lite's README encryptToken. */
@@ -62,11 +62,14 @@ test('a self-contained --once token is spent in the database: refused again afte
   }
 });
 
-test('a self-contained token of a revoked user is refused', async () => {
+test('a self-contained token of a revoked user is refused, also one issued 299 s ahead of the clock', async () => {
   const token = inline({ user: 'eve' });
+  const ahead = inline({ user: 'eve', iat: Math.floor(Date.now() / 1000) + 299 });
   await gatewayResolver(reg, fx.secret)(tokenRequest(token));
+  await gatewayResolver(reg, fx.secret)(tokenRequest(ahead));
   await reg.revoke({ user: 'eve' });
   await rejectsWith(gatewayResolver(reg, fx.secret)(tokenRequest(token)), 'GUAC_TOKEN_REVOKED', 0x0303);
+  await rejectsWith(gatewayResolver(reg, fx.secret)(tokenRequest(ahead)), 'GUAC_TOKEN_REVOKED', 0x0303);
 });
 
 test('guacamole-lite tokens open only with --guacamole-lite-key; gateway tokens still do', async () => {
