@@ -42,10 +42,11 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
       if (p.connection === undefined) {
         if (!opts.fallback) throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token names no registry connection.');
         await checkRevoked(registry, p);
+        req.claim?.({ tokenId: p.jti, user: p.user });
         await consumeOnce(registry, p);
         return await opts.fallback(req);
       }
-      return await resolvePayload(registry, p);
+      return await resolvePayload(registry, p, req);
     } catch (err) {
       if (err instanceof GuacError) {
         log.info('registry: token refused', { error: err, remoteAddress: req.remoteAddress });
@@ -64,21 +65,24 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
  * across gateways, decryption).
  */
 export function registryConnectionResolver(registry: Registry): (payload: TokenPayload, request: TunnelRequest) => Promise<Target> {
-  return (payload) => resolvePayload(registry, payload);
+  return (payload, request) => resolvePayload(registry, payload, request);
 }
 
-async function resolvePayload(registry: Registry, p: TokenPayload): Promise<Target> {
+async function resolvePayload(registry: Registry, p: TokenPayload, req: TunnelRequest): Promise<Target> {
   if (typeof p.connection !== 'string') throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token names no registry connection.');
   await checkRevoked(registry, p);
   const conn = await registry.resolveParams(p.connection);
   const grant = await registry.findGrant(conn.id, p.user);
   if (!grant) throw new GuacError('GUAC_GRANT_MISSING', 'CLIENT_FORBIDDEN', "The token's user has no access to this connection.");
+  // The per-token and per-user caps before single use: a refused attempt does not burn the token.
+  req.claim?.({ tokenId: p.jti, user: p.user });
   await consumeOnce(registry, p);
   const target: Target = {
     protocol: conn.protocol as Target['protocol'],
     params: conn.params,
     readOnly: p.readOnly === true || grant.readOnly,
     connectionId: conn.id,
+    tokenId: p.jti,
   };
   if (p.user !== undefined) target.user = p.user;
   return target;

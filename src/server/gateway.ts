@@ -99,6 +99,8 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       resolve,
       idleTimeoutMs: config.idleTimeoutMs,
       maxSessionMs: config.maxSessionMs,
+      limits: config.clientLimits,
+      trustedProxies: config.trustedProxies,
       onSessionStart: (info) => track(hooks.onSessionStart(info)),
       onSessionEnd: (record) => track(hooks.onSessionEnd(record)),
     });

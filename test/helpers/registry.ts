@@ -311,6 +311,7 @@ export function registryContract(label: string, factory: FixtureFactory): void {
         readOnly: false,
         user: 'frank',
         connectionId: c.id,
+        tokenId: t.jti,
       });
       // Reusable until it expires.
       assert.equal((await resolve(tokenRequest(t.token))).user, 'frank');

@@ -9,7 +9,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { Registry } from '../../src/registry/types.js';
 import { gatewayResolver } from '../../src/server/gateway.js';
-import { sealToken } from '../../src/tunnel/token.js';
+import { openToken, sealToken } from '../../src/tunnel/token.js';
 import { rejectsWith, sqliteFixture, tokenRequest, type RegistryFixture } from '../helpers/registry.js';
 
 const LITE_KEY = 'MySuperSecretKeyForParamsToken12';
@@ -45,9 +45,10 @@ test('registry and self-contained tokens both open', async () => {
   await reg.grant(c.id, 'amy');
   const t = await reg.mintToken({ connection: 'both', user: 'amy' });
   assert.deepEqual(await resolve(tokenRequest(t.token)), {
-    protocol: 'vnc', params: { hostname: 'v', port: '5901', password: 'vpw' }, readOnly: false, user: 'amy', connectionId: c.id,
+    protocol: 'vnc', params: { hostname: 'v', port: '5901', password: 'vpw' }, readOnly: false, user: 'amy', connectionId: c.id, tokenId: t.jti,
   });
-  assert.deepEqual(await resolve(tokenRequest(inline())), { protocol: 'ssh', params: { hostname: 'h', password: 'pw' } });
+  const own = inline();
+  assert.deepEqual(await resolve(tokenRequest(own)), { protocol: 'ssh', params: { hostname: 'h', password: 'pw' }, tokenId: openToken(own, fx.secret).jti });
 });
 
 test('a self-contained --once token is spent in the database: refused again after a restart', async () => {

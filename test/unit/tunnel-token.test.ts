@@ -149,7 +149,7 @@ describe('tokenResolver', () => {
   it('opens the inline target', async () => {
     const token = sealToken({ exp: NOW + 60, iat: NOW, target, user: 'bob', connection: 'c-1' }, SECRET);
     const t = await resolver(request({ token }));
-    assert.deepEqual(t, { protocol: 'ssh', params: target.params, user: 'bob', connectionId: 'c-1' });
+    assert.deepEqual(t, { protocol: 'ssh', params: target.params, user: 'bob', connectionId: 'c-1', tokenId: openToken(token, SECRET, NOW).jti });
   });
 
   it('applies readOnly from the payload or the target', async () => {
@@ -186,7 +186,7 @@ describe('tokenResolver', () => {
       now: () => NOW,
       resolveConnection: async (p) => ({ protocol: 'vnc', params: { hostname: p.connection ?? '' } }),
     });
-    const token = sealToken({ exp: NOW + 60, iat: NOW, connection: 'box', readOnly: true }, SECRET);
-    assert.deepEqual(await r(request({ token })), { protocol: 'vnc', params: { hostname: 'box' }, readOnly: true });
+    const token = sealToken({ exp: NOW + 60, iat: NOW, connection: 'box', readOnly: true, jti: 'box-1' }, SECRET);
+    assert.deepEqual(await r(request({ token })), { protocol: 'vnc', params: { hostname: 'box' }, readOnly: true, tokenId: 'box-1' });
   });
 });
