@@ -48,11 +48,12 @@ export class AccessStore {
     return toGrant(stored!);
   }
 
-  async ungrant(connection: string, user: string): Promise<boolean> {
+  /** Removes a grant; returns the connection's id, or undefined when there was no such grant. */
+  async ungrant(connection: string, user: string): Promise<string | undefined> {
     const row = await this.connections.require(connection);
     const n = await this.db.run('DELETE FROM grants WHERE connection_id = ? AND user_name = ?', [row.id, checkUserName(user, true)]);
     if (n) log.info('registry: grant removed', { connectionId: row.id, user });
-    return n > 0;
+    return n > 0 ? row.id : undefined;
   }
 
   async listGrants(connection?: string): Promise<Grant[]> {
@@ -127,7 +128,8 @@ export class AccessStore {
     return n === 1;
   }
 
-  async revoke(target: RevokeTarget): Promise<void> {
+  /** Stores a revocation; returns what a user or connection revocation applies to (the connection by id). */
+  async revoke(target: RevokeTarget): Promise<{ kind: 'user' | 'connection'; subject: string } | undefined> {
     const t = (target ?? {}) as Record<string, unknown>;
     const now = Date.now();
     if (typeof t.jti === 'string' && t.jti !== '') {
@@ -137,7 +139,7 @@ export class AccessStore {
         [t.jti, now, exp],
       );
       log.info('registry: token revoked', { jti: t.jti });
-      return;
+      return undefined;
     }
     let kind: 'user' | 'connection';
     let subject: string;
@@ -164,6 +166,7 @@ export class AccessStore {
       [kind, subject, now + REVOKE_AHEAD_MS],
     );
     log.info('registry: tokens revoked', { kind, subject });
+    return { kind, subject };
   }
 
   async isRevoked(tok: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {

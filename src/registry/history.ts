@@ -54,6 +54,22 @@ const UPSERT =
   'bytes_to_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_to_browser ELSE excluded.bytes_to_browser END, ' +
   'status = COALESCE(excluded.status, sessions.status)';
 
+/** The WHERE terms (joined with AND) and their parameters of a session query. */
+function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId'>): { where: string[]; params: SqlValue[] } {
+  const where: string[] = [];
+  const params: SqlValue[] = [];
+  if (q.active) where.push('ended_at IS NULL');
+  if (q.user !== undefined) {
+    where.push('user_name = ?');
+    params.push(q.user);
+  }
+  if (q.connectionId !== undefined) {
+    where.push('connection_id = ?');
+    params.push(q.connectionId);
+  }
+  return { where, params };
+}
+
 /** Reads and writes the `sessions` table. */
 export class HistoryStore {
   constructor(
@@ -99,17 +115,7 @@ export class HistoryStore {
   }
 
   async list(q: SessionQuery = {}): Promise<HistoryEntry[]> {
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    if (q.active) where.push('ended_at IS NULL');
-    if (q.user !== undefined) {
-      where.push('user_name = ?');
-      params.push(q.user);
-    }
-    if (q.connectionId !== undefined) {
-      where.push('connection_id = ?');
-      params.push(q.connectionId);
-    }
+    const { where, params } = filter(q);
     const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(q.limit ?? 100)));
     const offset = Math.max(0, Math.trunc(q.offset ?? 0));
     params.push(limit, offset);
@@ -118,6 +124,13 @@ export class HistoryStore {
       params,
     );
     return rows.map(toRecord);
+  }
+
+  /** Sessions not ended yet (of any gateway) of `user` and/or on `connectionId`. */
+  async active(f: { user?: string; connectionId?: string }): Promise<{ id: string; user: string | null }[]> {
+    const { where, params } = filter({ ...f, active: true });
+    const rows = await this.db.all(`SELECT id, user_name FROM sessions WHERE ${where.join(' AND ')}`, params);
+    return rows.map((r) => ({ id: String(r.id), user: strOrNull(r.user_name) }));
   }
 
   /** Records that this gateway is alive (its sessions are not orphans). */

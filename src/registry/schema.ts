@@ -105,6 +105,15 @@ CREATE TABLE session_end_requests (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'session end request messages',
+    // A session ended because access was revoked tells its browser so, not
+    // the bare status text; the SQLite request row carries that message too.
+    sql: `
+ALTER TABLE session_end_requests ADD COLUMN message TEXT;
+`,
+  },
 ];
 
 /**

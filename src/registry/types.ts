@@ -167,14 +167,18 @@ export interface Registry {
   /** By id or name; undefined when absent. */
   getConnection(idOrName: string): Promise<Connection | undefined>;
   updateConnection(idOrName: string, patch: ConnectionPatch): Promise<Connection>;
-  /** Removes the connection and its grants; history is kept. */
+  /** Removes the connection and its grants, and ends its live sessions (CLIENT_FORBIDDEN); history is kept. */
   removeConnection(idOrName: string): Promise<void>;
   /** Decrypts a connection's parameters for a tunnel. */
   resolveParams(idOrName: string): Promise<ResolvedConnection>;
 
   /** Creates or replaces a grant. */
   grant(connection: string, user: string, opts?: { readOnly?: boolean }): Promise<Grant>;
-  /** Removes a grant; false when there was none. */
+  /**
+   * Removes a grant; false when there was none. The live sessions it let in
+   * (its user's on that connection, or for `*` everyone's) end with
+   * CLIENT_FORBIDDEN "Access was revoked.", unless another grant still covers them.
+   */
   ungrant(connection: string, user: string): Promise<boolean>;
   listGrants(connection?: string): Promise<Grant[]>;
   /** The grant that lets `user` open the connection (`user`'s own first, else `*`). */
@@ -183,6 +187,12 @@ export interface Registry {
   mintToken(opts: MintOptions): Promise<MintedToken>;
   /** Marks a single-use token used; false when it already was (atomic across gateways). */
   consumeToken(jti: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Revokes a token (by jti), or every token of a user or connection issued
+   * before now (see src/registry/README.md). A user or connection revocation
+   * also ends their live sessions on every gateway with CLIENT_FORBIDDEN
+   * "Access was revoked." (sessions are found in history).
+   */
   revoke(target: RevokeTarget): Promise<void>;
   /** True when the token was revoked by jti, by user or by connection. `issuedAt` in ms. */
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean>;
@@ -198,7 +208,7 @@ export interface Registry {
    * {@link onSessionEndRequest} handler of every gateway sharing the database
    * (PostgreSQL NOTIFY; in process for SQLite).
    */
-  requestSessionEnd(sessionId: string, status: StatusInfo): Promise<void>;
+  requestSessionEnd(sessionId: string, status: StatusInfo, message?: string): Promise<void>;
   /**
    * Says, now and every 30 s, that this gateway is alive, so no other
    * gateway takes its open sessions for orphans. Started by the first
@@ -213,7 +223,7 @@ export interface Registry {
    */
   endOrphanedSessions(opts?: { staleMs?: number; now?: number }): Promise<number>;
   /** Registers a handler for {@link requestSessionEnd}; returns an unsubscribe function. */
-  onSessionEndRequest(handler: (sessionId: string, status: StatusInfo) => void): Promise<() => void>;
+  onSessionEndRequest(handler: (sessionId: string, status: StatusInfo, message?: string) => void): Promise<() => void>;
 
   close(): Promise<void>;
 }

@@ -458,6 +458,57 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       }
     });
 
+    test('revoking a user or connection, withdrawing a grant, removing a connection: their live sessions are asked to end', async () => {
+      const other = fx.kind === 'postgres' ? await fx.open() : reg;
+      try {
+        const got = new Map<string, [number, string | undefined]>();
+        const off = await other.onSessionEndRequest((id, st, message) => got.set(id, [st.guac, message]));
+        /** Waits for a marker request sent after the calls before it: every request they made has arrived by then. */
+        const settled = async (): Promise<string[]> => {
+          const marker = randomUUID();
+          await reg.requestSessionEnd(marker, STATUS.SESSION_CLOSED);
+          await waitFor(() => got.has(marker), { what: 'the marker end request', timeoutMs: 5000 });
+          const ids = [...got.keys()].filter((k) => k !== marker);
+          got.clear();
+          return ids.sort();
+        };
+        const a = (await ssh('end-a')).id;
+        const b = (await ssh('end-b')).id;
+        for (const [conn, user] of [['end-a', 'uma'], ['end-a', 'vic'], ['end-a', '*'], ['end-b', 'uma'], ['end-b', 'xav']] as const) await reg.grant(conn, user);
+        const live = async (user: string, connectionId: string): Promise<string> => {
+          const id = randomUUID();
+          await reg.sessionStarted({ id, user, connectionId });
+          return id;
+        };
+        const [umaA, umaB, vicA, wesA, xavB] = [await live('uma', a), await live('uma', b), await live('vic', a), await live('wes', a), await live('xav', b)];
+        await reg.sessionEnded({ id: await live('uma', a), status: 0 });
+
+        await reg.ungrant('end-a', 'vic');
+        assert.deepEqual(await settled(), [], 'vic still holds the wildcard grant');
+        await reg.ungrant('end-a', '*');
+        assert.deepEqual(await settled(), [vicA, wesA].sort(), 'the users only the wildcard let in');
+        await reg.revoke({ user: 'uma' });
+        assert.deepEqual(await settled(), [umaA, umaB].sort(), 'uma everywhere, not her ended session');
+        await reg.revoke({ jti: randomUUID() });
+        assert.deepEqual(await settled(), [], 'a jti revocation names no session');
+        await reg.sessionEnded({ id: umaB, status: 0x0303 });
+        await reg.removeConnection('end-b');
+        assert.deepEqual(await settled(), [xavB], 'the removed connection\'s live sessions');
+        await reg.revoke({ connection: a });
+        assert.deepEqual(await settled(), [umaA, vicA, wesA].sort(), 'every live session on the connection');
+        await reg.revoke({ user: 'uma' });
+        const [id] = await settled();
+        assert.equal(id, umaA);
+        // What they carry: CLIENT_FORBIDDEN and why, for the browser and history.
+        await reg.revoke({ user: 'wes' });
+        await waitFor(() => got.has(wesA), { what: 'the end request', timeoutMs: 5000 });
+        assert.deepEqual(got.get(wesA), [0x0303, 'Access was revoked.']);
+        off();
+      } finally {
+        if (other !== reg) await other.close();
+      }
+    });
+
     test('concurrent opens of a fresh database migrate once', async () => {
       const fresh = await factory();
       try {

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { STATUS } from '../../src/protocol/status.js';
 import { openRegistry } from '../../src/registry/open.js';
 import { registryContract, rejectsWith, sqliteFixture } from '../helpers/registry.js';
+import { waitFor } from '../helpers/env.js';
 
 registryContract('SQLite', sqliteFixture);
 
@@ -20,7 +21,7 @@ test('SQLite: WAL mode, private file, migrations recorded once', async () => {
     assert.equal(statSync(file).mode & 0o077, 0, 'mode 0600');
     const db = new Database(file, { readonly: true });
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }, { version: 2 }, { version: 3 }]);
+    assert.deepEqual(db.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     db.close();
   } finally {
     await fx.cleanup();
@@ -60,7 +61,11 @@ test('SQLite: a session end asked by another process (the CLI) reaches the gatew
     const gateway = await fx.open();
     const cli = await fx.open();
     const asked: [string, number][] = [];
-    const stop = await gateway.onSessionEndRequest((id, status) => asked.push([id, status.guac]));
+    const messages = new Map<string, string | undefined>();
+    const stop = await gateway.onSessionEndRequest((id, status, message) => {
+      asked.push([id, status.guac]);
+      messages.set(id, message);
+    });
     await cli.requestSessionEnd('s-1', STATUS.SESSION_CLOSED);
     const file = new Database(join(fx.dataDir, 'gateway.db'), { readonly: true });
     assert.deepEqual(file.prepare('SELECT session_id, status FROM session_end_requests').all(), [{ session_id: 's-1', status: 0x020b }]);
@@ -75,6 +80,11 @@ test('SQLite: a session end asked by another process (the CLI) reaches the gatew
     await gateway.requestSessionEnd('s-2', STATUS.SESSION_CLOSED);
     assert.deepEqual(asked[1], ['s-2', 0x020b]);
     assert.equal(pending(), 0);
+    // A revocation from the CLI carries its message through the row.
+    await cli.requestSessionEnd('s-3', STATUS.CLIENT_FORBIDDEN, 'Access was revoked.');
+    await waitFor(() => messages.get('s-3'), { what: 'the request with its message', timeoutMs: 5000 });
+    assert.deepEqual(asked[2], ['s-3', 0x0303]);
+    assert.equal(messages.get('s-3'), 'Access was revoked.');
     file.close();
     stop();
     await cli.close();
