@@ -70,7 +70,7 @@ async function closeAll(g: TestGateway, clients: TunnelClient[]): Promise<void> 
 }
 
 describe('client limits: one leaked token', { timeout: 180_000 }, () => {
-  it('20 parallel uses: the cap reach guacd, the rest are refused with 797 before it; the cap is given back', async () => {
+  it('20 parallel uses: the cap reach guacd, the rest are refused with 797 before it; the cap is given back', async (t) => {
     const cap = 3;
     const g = await gateway({ maxSessionsPerToken: cap });
     const leaked = token();
@@ -92,6 +92,8 @@ describe('client limits: one leaked token', { timeout: 180_000 }, () => {
     // guacd 1.3.0 may need a retried connection now and then (see security.ts), never more live ones.
     assert.ok(proxy.accepted - acceptedBefore >= cap);
     assert.ok(guacdConnections() <= cap, `guacd runs ${guacdConnections()} connection processes`);
+    t.diagnostic(`20 parallel uses, cap ${cap}: ${opened.length} opened, ${refused.length} refused with 797; ` +
+      `at most ${proxy.peakOpen} connections to guacd at once, ${proxy.accepted - acceptedBefore} in all; guacd connection processes ${guacdConnections()}`);
 
     // The HTTP tunnel is capped by the same count: 429 with the status headers.
     const res = await fetch(`${g.httpUrl}?connect`, { method: 'POST', body: q(leaked) });
