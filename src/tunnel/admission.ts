@@ -39,6 +39,8 @@ export class Admission {
   private readonly counts = new Map<string, number>();
   /** Keys each live session counts under; deleted on release, so a second release does nothing. */
   private readonly held = new Map<object, string[]>();
+  /** Sessions already released: a late claim (a resolver outliving its session) counts nothing. */
+  private readonly released = new WeakSet<object>();
   /** Address key → tokens left and when they were last refilled. */
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   /** Bucket count at which the next sweep runs (doubles while sweeps free little, so each costs O(1) per handshake). */
@@ -63,8 +65,8 @@ export class Admission {
 
   /** Counts `session` against its address (call in the same turn as a successful {@link checkAddress}). */
   claimAddress(session: object, address: string | undefined): void {
-    const keys = this.keysOf(session);
-    if (address !== undefined) this.add(keys, `a:${addressKey(address)}`);
+    if (address === undefined || this.released.has(session)) return;
+    this.add(this.keysOf(session), `a:${addressKey(address)}`);
   }
 
   /**
@@ -74,6 +76,7 @@ export class Admission {
    * @returns the refusal, if any (nothing was counted then)
    */
   claimTarget(session: object, who: Claimant): GuacError | undefined {
+    if (this.released.has(session)) return undefined;
     const keys = this.keysOf(session);
     if (keys.some((k) => k.startsWith('t:') || k.startsWith('u:'))) return undefined;
     const token = who.tokenId === undefined ? undefined : `t:${who.tokenId}`;
@@ -87,6 +90,7 @@ export class Admission {
 
   /** Gives back every count `session` took; only the first call does anything. */
   release(session: object): void {
+    this.released.add(session);
     const keys = this.held.get(session);
     if (!keys) return;
     this.held.delete(session);

@@ -156,6 +156,8 @@ export class TunnelSession implements SessionHandle {
     let client: GuacdClient | undefined;
     try {
       const claim = (who: Claimant): void => {
+        // A resolver still running after the session ended must not count it again.
+        this.assertConnecting();
         const refused = this.host.admitTarget(this, who);
         if (refused) throw refused;
       };

@@ -111,6 +111,30 @@ describe('client limits: one leaked token', { timeout: 180_000 }, () => {
   });
 });
 
+describe('client limits: counts are never left behind', { timeout: 60_000 }, () => {
+  it('a browser that leaves while the resolver runs: the resolver\'s late claim counts nothing', async () => {
+    const inner = tokenResolver({ secret: SECRET });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => { open = resolve; });
+    const state = { entered: 0, settled: false };
+    const slow: Resolver = async (req) => {
+      if (++state.entered > 1) return inner(req);
+      await gate;
+      return inner(req).finally(() => { state.settled = true; });
+    };
+    const g = await gateway({ maxSessionsPerToken: 1, maxSessionsPerUser: 1 }, slow);
+    const t = token({ user: 'dan' });
+    const early = await clientFor(cleanups, g, q(t));
+    await waitFor(() => state.entered === 1, { what: 'the resolver to start', timeoutMs: 5000 });
+    early.terminate();
+    await waitFor(() => g.tunnel.sessions.size === 0, { what: 'the session to end', timeoutMs: 5000 });
+    open();
+    await waitFor(() => state.settled, { what: 'the first resolver to finish', timeoutMs: 5000 });
+    const later = await openSession(cleanups, g, q(t));
+    await closeAll(g, [later]);
+  });
+});
+
 describe('client limits: one user, two tokens', { timeout: 120_000 }, () => {
   it('counts the user across tokens; another user is not affected', async () => {
     const g = await gateway({ maxSessionsPerUser: 2 });

@@ -39,6 +39,10 @@ describe('admission', () => {
     assert.equal(a.claimTarget(s4, { tokenId: 't', user: 'u' }), undefined);
     for (const s of [s2, s3, s4]) a.release(s);
     assert.equal(a.count('t:t') + a.count('u:u') + a.count('t:other'), 0);
+    // A resolver that outlived its session claims late: nothing is counted, nothing leaks.
+    assert.equal(a.claimTarget(s2, { tokenId: 't', user: 'u' }), undefined);
+    a.claimAddress(s2, '192.0.2.1');
+    assert.equal(a.count('t:t') + a.count('u:u') + a.count('a:192.0.2.1'), 0);
   });
 
   it('refills the handshake bucket evenly over the window; other addresses have their own', () => {
