@@ -179,6 +179,18 @@ export class AccessStore {
     return row !== undefined;
   }
 
+  /**
+   * True when the user or connection was revoked at or after `sinceMs` (a
+   * revocation's receipt is its cutoff less the skew it reaches ahead).
+   */
+  async revokedSince(s: { user?: string | undefined; connection?: string | undefined }, sinceMs: number): Promise<boolean> {
+    const row = await this.db.get(
+      "SELECT 1 AS hit FROM revocations WHERE ((kind = 'user' AND subject = ?) OR (kind = 'connection' AND subject = ?)) AND before_ms >= ?",
+      [s.user ?? null, s.connection ?? null, sinceMs + REVOKE_AHEAD_MS],
+    );
+    return row !== undefined;
+  }
+
   async prune(now = Date.now()): Promise<number> {
     // A grace period covers clocks that differ between gateways: openToken on a slow clock still accepts the token.
     const before = now - PRUNE_GRACE_MS;

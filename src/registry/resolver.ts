@@ -11,7 +11,7 @@ import { openToken, type TokenPayload } from '../tunnel/token.js';
 import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
 import type { SessionInfo, SessionRecord } from '../tunnel/types.js';
 import type { StatusInfo } from '../protocol/status.js';
-import type { Registry, SessionControl } from './types.js';
+import { ACCESS_REVOKED, type Registry, type SessionControl } from './types.js';
 
 /** Options of {@link registryResolver}. */
 export interface RegistryResolverOptions {
@@ -128,7 +128,21 @@ export function registrySessionHooks(registry: Registry): {
   });
   return {
     onSessionStart: async (info) => {
-      await registry.sessionStarted(base(info)).catch((err: unknown) => log.warn('registry: could not record a session start', { id: info.id, error: err }));
+      try {
+        await registry.sessionStarted(base(info));
+      } catch (err) {
+        log.warn('registry: could not record a session start', { id: info.id, error: err });
+        return;
+      }
+      // Taking access away ends the sessions found in history; one that was still connecting then had no row
+      // yet. Its row exists now: look again.
+      try {
+        if (await registry.accessWithdrawn({ user: info.user, connectionId: info.connectionId, startedAt: info.start.getTime() })) {
+          await registry.requestSessionEnd(info.id, ACCESS_REVOKED.status, ACCESS_REVOKED.message);
+        }
+      } catch (err) {
+        log.warn('registry: could not check a new session\'s access again', { id: info.id, error: err });
+      }
     },
     onSessionEnd: async (r) => {
       const end = { ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status };

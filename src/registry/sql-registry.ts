@@ -29,14 +29,12 @@ import type {
   HistoryEntry,
   SessionStart,
 } from './types.js';
+import { ACCESS_REVOKED } from './types.js';
 
 /** NOTIFY channel of session-end requests. */
 const END_CHANNEL = 'guacamole_gateway_session_end';
 
 type EndHandler = (sessionId: string, status: StatusInfo, message?: string) => void;
-
-/** How sessions whose access was taken away end: the browser and history both get it. */
-export const ACCESS_REVOKED = Object.freeze({ status: STATUS.CLIENT_FORBIDDEN, message: 'Access was revoked.' });
 
 /** Longest message carried with a session-end request (it goes to the browser). */
 const MAX_END_MESSAGE = 200;
@@ -169,6 +167,13 @@ export class SqlRegistry implements Registry {
   }
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {
     return this.access.isRevoked(token);
+  }
+  async accessWithdrawn(s: { user?: string | undefined; connectionId?: string | undefined; startedAt: number }): Promise<boolean> {
+    if (await this.access.revokedSince({ user: s.user, connection: s.connectionId }, s.startedAt)) return true;
+    if (s.connectionId === undefined) return false;
+    // A connection that is not (or no longer) in the registry: a label, or removed; only a grant withdrawn counts here.
+    if (!(await this.conns.get(s.connectionId))) return false;
+    return (await this.access.findGrant(s.connectionId, s.user)) === undefined;
   }
   pruneTokens(now?: number): Promise<number> {
     return this.access.prune(now);

@@ -4,7 +4,10 @@
  * appear in these records; {@link Registry.resolveParams} is the one way to
  * get them back, for the tunnel only.
  */
-import type { StatusInfo } from '../protocol/status.js';
+import { STATUS, type StatusInfo } from '../protocol/status.js';
+
+/** How sessions whose access was taken away end: the browser and history both get it. */
+export const ACCESS_REVOKED = Object.freeze({ status: STATUS.CLIENT_FORBIDDEN, message: 'Access was revoked.' });
 
 /** What an API answer shows in place of a secret parameter's value. */
 export const SECRET_PLACEHOLDER = '[set]';
@@ -196,6 +199,13 @@ export interface Registry {
   revoke(target: RevokeTarget): Promise<void>;
   /** True when the token was revoked by jti, by user or by connection. `issuedAt` in ms. */
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean>;
+  /**
+   * True when access a session was let in with has since been taken away: its
+   * user or connection revoked at or after `startedAt` (ms), or its registry
+   * connection no longer granted to its user. Checked once the session's
+   * history row exists, for changes that raced its connect.
+   */
+  accessWithdrawn(session: { user?: string | undefined; connectionId?: string | undefined; startedAt: number }): Promise<boolean>;
   /** Deletes used/revoked jti rows whose token has expired. Returns how many. */
   pruneTokens(now?: number): Promise<number>;
 

@@ -13,12 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/protocol/status.js';
 import { openRegistry } from '../../src/registry/open.js';
 import type { Registry } from '../../src/registry/types.js';
 import { loadTestEnv, waitFor } from '../helpers/env.js';
-import { Cleanups, expectClosedWith, sshParams } from '../helpers/security.js';
+import { registryResolver, registrySessionHooks } from '../../src/registry/resolver.js';
+import type { Resolver } from '../../src/tunnel/resolver.js';
+import { Cleanups, clientFor, expectClosedWith, gatewayFor, sshParams, sshRegistry } from '../helpers/security.js';
 import { startServe, type ServeRun } from '../helpers/serve.js';
 import { TunnelClient } from '../helpers/ws-client.js';
 
@@ -86,5 +88,77 @@ describe('revocation ends live sessions', { timeout: 120_000 }, () => {
     assert.equal(carol.ws.readyState, carol.ws.OPEN, 'carol still holds her grant');
     assert.equal((await api('DELETE', '/connections/ssh')).status, 204);
     await cutOff(carol);
+  });
+});
+
+describe('access taken away while a session is connecting', { timeout: 120_000 }, () => {
+  const registry = sshRegistry('dora');
+  // Gateways close after each test, while the registry their history goes to is still open.
+  afterEach(() => cleanups.run());
+
+  /**
+   * A gateway whose resolver has run its checks (access granted) and is then
+   * held until `release`, as a slow guacd handshake holds a session before its
+   * history row exists; and a client connecting through it with dora's token.
+   */
+  async function heldSession(): Promise<{ client: TunnelClient; release: () => void }> {
+    const { fx, reg } = registry;
+    const inner = registryResolver(reg, fx.secret);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let checked!: () => void;
+    const passed = new Promise<void>((resolve) => { checked = resolve; });
+    const held: Resolver = async (req) => {
+      const target = await inner(req);
+      checked();
+      await gate;
+      return target;
+    };
+    const g = await gatewayFor(cleanups, { resolve: held, ...registrySessionHooks(reg) });
+    // As serve wires it (src/server/gateway.ts): end requests close the local session.
+    const off = await reg.onSessionEndRequest((id, status, message) => g.tunnel.sessions.get(id)?.close(status, message));
+    cleanups.add(off);
+    const { token } = await reg.mintToken({ connection: 'ssh', user: 'dora' });
+    const client = await clientFor(cleanups, g, `token=${encodeURIComponent(token)}`);
+    await passed;
+    return { client, release };
+  }
+
+  async function endsOnStart(client: TunnelClient): Promise<void> {
+    const { message } = await expectClosedWith(client, STATUS.CLIENT_FORBIDDEN, { timeoutMs: 30_000 });
+    assert.equal(message, 'Access was revoked.');
+    const row = await waitFor(async () => {
+      const s = await registry.reg.getSession(client.uuid as string);
+      return s?.endedAt != null ? s : undefined;
+    }, { what: 'the session end in history', timeoutMs: 10_000 });
+    assert.equal(row.status, 0x0303);
+  }
+
+  it('the user revoked after the checks, before the history row: the session ends as it starts', async () => {
+    const { client, release } = await heldSession();
+    await registry.reg.revoke({ user: 'dora' });
+    release();
+    await endsOnStart(client);
+  });
+
+  it('the grant withdrawn after the checks, before the history row: the session ends as it starts', async () => {
+    const { reg } = registry;
+    await reg.grant('ssh', 'dora');
+    // A token minted now works (its iat is past the revocation of the test before).
+    const { client, release } = await heldSession();
+    await reg.ungrant('ssh', 'dora');
+    release();
+    await endsOnStart(client);
+  });
+
+  it('a session that lost nothing starts and stays', async () => {
+    const { reg } = registry;
+    await reg.grant('ssh', 'dora');
+    const { client, release } = await heldSession();
+    release();
+    await client.waitForPrompt(30_000);
+    const row = await waitFor(async () => (await reg.getSession(client.uuid as string)) ?? undefined, { what: 'the history row', timeoutMs: 10_000 });
+    assert.equal(row.endedAt, null);
+    assert.equal(client.ws.readyState, client.ws.OPEN);
   });
 });
