@@ -77,7 +77,9 @@ test('guacamole-lite tokens open only with --guacamole-lite-key; gateway tokens 
   const lite = liteToken({ connection: { type: 'ssh', settings: { hostname: 'l', password: 'pässwörd' } } });
   await rejectsWith(gatewayResolver(reg, fx.secret)(tokenRequest(lite)), 'GUAC_TOKEN_INVALID', 0x0301);
   const resolve = gatewayResolver(reg, fx.secret, LITE_KEY);
-  assert.deepEqual(await resolve(tokenRequest(lite)), { protocol: 'ssh', params: { hostname: 'l', password: 'pässwörd' }, readOnly: false });
+  const { tokenId, ...target } = await resolve(tokenRequest(lite));
+  assert.deepEqual(target, { protocol: 'ssh', params: { hostname: 'l', password: 'pässwörd' }, readOnly: false });
+  assert.match(tokenId ?? '', /^lite:/);
   assert.equal((await resolve(tokenRequest(inline()))).params.hostname, 'h');
   await rejectsWith(resolve(tokenRequest('bm90IGEgdG9rZW4=')), 'GUAC_TOKEN_INVALID', 0x0301);
   await rejectsWith(resolve({ query: new URLSearchParams(), headers: {} }), 'GUAC_TOKEN_MISSING', 0x0301);
