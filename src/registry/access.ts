@@ -18,6 +18,8 @@ import { checkBool, checkTtl, checkUserName, isUuid } from './validate.js';
 const PRUNE_GRACE_MS = 10 * 60_000;
 /** How far past its receipt a user or connection revocation reaches: the `iat` skew tokens are accepted with. */
 const REVOKE_AHEAD_MS = TOKEN_SKEW_SECONDS * 1000;
+/** Longest a mint right after a revocation waits for its token to become acceptable (the rest of a second, and some clock drift). */
+const MAX_MINT_WAIT_MS = 2000;
 
 function toGrant(r: Row): Grant {
   return { connectionId: String(r.connection_id), user: String(r.user_name), readOnly: num(r.read_only) !== 0, createdAt: num(r.created_at) };
@@ -105,6 +107,9 @@ export class AccessStore {
    * which `openToken` accepts from the next whole second after the
    * revocation on: a mint within that second waits for it (under 1 s), so
    * the token it returns works at once.
+   * @throws GuacError `GUAC_REVOCATION_AHEAD` when the cutoff lies further
+   *   ahead than that (the clock of the process that revoked runs ahead of
+   *   this one's): any token minted now would be refused
    */
   private async issueTime(connectionId: string, user: string): Promise<number> {
     const row = await this.db.get(
@@ -114,7 +119,15 @@ export class AccessStore {
     const cutoff = row?.cutoff === null || row?.cutoff === undefined ? undefined : num(row.cutoff);
     const iat = Math.max(Math.floor(Date.now() / 1000), cutoff === undefined ? 0 : Math.floor(cutoff / 1000) + 1);
     const early = iat * 1000 - REVOKE_AHEAD_MS - Date.now();
-    if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
+    if (early > MAX_MINT_WAIT_MS) {
+      throw new GuacError('GUAC_REVOCATION_AHEAD', 'SERVER_ERROR',
+        `Tokens of this user or connection are revoked until ${Math.ceil(early / 1000)} s from now, by this gateway's clock ` +
+        '(the clock of the gateway that revoked them runs ahead); mint again then, or correct the clocks.');
+    }
+    // Until openToken accepts it (timers may fire a little early, hence the loop).
+    while (Date.now() < iat * 1000 - REVOKE_AHEAD_MS) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, iat * 1000 - REVOKE_AHEAD_MS - Date.now())));
+    }
     return iat;
   }
 

@@ -93,3 +93,22 @@ test('SQLite: a session end asked by another process (the CLI) reaches the gatew
     await fx.cleanup();
   }
 });
+
+test('SQLite: minting after a revocation written by a gateway whose clock runs an hour ahead is a clear error, not an hour\'s wait', async () => {
+  const fx = await sqliteFixture();
+  try {
+    const reg = await fx.open();
+    const c = await reg.createConnection({ name: 'ahead', protocol: 'ssh', params: { hostname: 'h' } });
+    await reg.grant('ahead', 'ann');
+    const file = new Database(join(fx.dataDir, 'gateway.db'));
+    // What revoke({ user: 'ann' }) writes on a clock 3600 s ahead: its receipt time plus the 300 s skew.
+    file.prepare("INSERT INTO revocations (kind, subject, before_ms) VALUES ('user', 'ann', ?)").run(Date.now() + 3_900_000);
+    file.close();
+    await rejectsWith(reg.mintToken({ connection: c.id, user: 'ann' }), 'GUAC_REVOCATION_AHEAD', 0x0200);
+    await reg.grant('ahead', 'bob');
+    assert.ok((await reg.mintToken({ connection: c.id, user: 'bob' })).token, 'other users are not affected');
+    await reg.close();
+  } finally {
+    await fx.cleanup();
+  }
+});
