@@ -141,8 +141,8 @@ export class AccessStore {
     return n === 1;
   }
 
-  /** Stores a revocation; returns what a user or connection revocation applies to (the connection by id). */
-  async revoke(target: RevokeTarget): Promise<{ kind: 'user' | 'connection'; subject: string } | undefined> {
+  /** Stores a revocation; returns what it applies to (a connection by id). */
+  async revoke(target: RevokeTarget): Promise<{ kind: 'jti' | 'user' | 'connection'; subject: string }> {
     const t = (target ?? {}) as Record<string, unknown>;
     const now = Date.now();
     if (typeof t.jti === 'string' && t.jti !== '') {
@@ -152,7 +152,7 @@ export class AccessStore {
         [t.jti, now, exp],
       );
       log.info('registry: token revoked', { jti: t.jti });
-      return undefined;
+      return { kind: 'jti', subject: t.jti };
     }
     let kind: 'user' | 'connection';
     let subject: string;
@@ -193,13 +193,15 @@ export class AccessStore {
   }
 
   /**
-   * True when the user or connection was revoked at or after `sinceMs` (a
-   * revocation's receipt is its cutoff less the skew it reaches ahead).
+   * True when the token (by jti), user or connection was revoked at or after
+   * `sinceMs` (a user or connection revocation's receipt is its cutoff less
+   * the skew it reaches ahead).
    */
-  async revokedSince(s: { user?: string | undefined; connection?: string | undefined }, sinceMs: number): Promise<boolean> {
+  async revokedSince(s: { jti?: string | undefined; user?: string | undefined; connection?: string | undefined }, sinceMs: number): Promise<boolean> {
     const row = await this.db.get(
-      "SELECT 1 AS hit FROM revocations WHERE ((kind = 'user' AND subject = ?) OR (kind = 'connection' AND subject = ?)) AND before_ms >= ?",
-      [s.user ?? null, s.connection ?? null, sinceMs + REVOKE_AHEAD_MS],
+      "SELECT 1 AS hit FROM revocations WHERE ((kind = 'user' AND subject = ?) OR (kind = 'connection' AND subject = ?)) AND before_ms >= ? " +
+        'UNION ALL SELECT 1 FROM revoked_tokens WHERE jti = ? AND revoked_at >= ?',
+      [s.user ?? null, s.connection ?? null, sinceMs + REVOKE_AHEAD_MS, s.jti ?? null, sinceMs],
     );
     return row !== undefined;
   }

@@ -123,6 +123,7 @@ export function registrySessionHooks(registry: Registry): {
     connectionId: i.connectionId,
     protocol: i.protocol,
     guacdId: i.guacdConnectionId ?? i.join,
+    tokenId: i.tokenId,
     remoteAddress: i.remoteAddress,
     startedAt: i.start,
   });
@@ -137,7 +138,7 @@ export function registrySessionHooks(registry: Registry): {
       // Taking access away ends the sessions found in history; one that was still connecting then had no row
       // yet. Its row exists now: look again.
       try {
-        if (await registry.accessWithdrawn({ user: info.user, connectionId: info.connectionId, startedAt: info.start.getTime() })) {
+        if (await registry.accessWithdrawn({ user: info.user, connectionId: info.connectionId, tokenId: info.tokenId, startedAt: info.start.getTime() })) {
           await registry.requestSessionEnd(info.id, ACCESS_REVOKED.status, ACCESS_REVOKED.message);
         }
       } catch (err) {

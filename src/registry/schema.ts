@@ -114,6 +114,15 @@ CREATE TABLE session_end_requests (
 ALTER TABLE session_end_requests ADD COLUMN message TEXT;
 `,
   },
+  {
+    version: 5,
+    name: 'session token ids',
+    // Which token opened each session (its jti), so revoking a leaked token
+    // by its jti also ends the sessions it opened.
+    sql: `
+ALTER TABLE sessions ADD COLUMN token_id TEXT;
+`,
+  },
 ];
 
 /**

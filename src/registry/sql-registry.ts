@@ -151,9 +151,8 @@ export class SqlRegistry implements Registry {
     return this.access.consume(jti, expiresAt);
   }
   async revoke(target: RevokeTarget): Promise<void> {
-    const applied = await this.access.revoke(target);
-    if (!applied) return;
-    await this.endRevoked(await this.history.active(applied.kind === 'user' ? { user: applied.subject } : { connectionId: applied.subject }));
+    const { kind, subject } = await this.access.revoke(target);
+    await this.endRevoked(await this.history.active(kind === 'jti' ? { tokenId: subject } : kind === 'user' ? { user: subject } : { connectionId: subject }));
   }
 
   /**
@@ -168,8 +167,8 @@ export class SqlRegistry implements Registry {
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {
     return this.access.isRevoked(token);
   }
-  async accessWithdrawn(s: { user?: string | undefined; connectionId?: string | undefined; startedAt: number }): Promise<boolean> {
-    if (await this.access.revokedSince({ user: s.user, connection: s.connectionId }, s.startedAt)) return true;
+  async accessWithdrawn(s: { user?: string | undefined; connectionId?: string | undefined; tokenId?: string | undefined; startedAt: number }): Promise<boolean> {
+    if (await this.access.revokedSince({ jti: s.tokenId, user: s.user, connection: s.connectionId }, s.startedAt)) return true;
     if (s.connectionId === undefined) return false;
     // A connection that is not (or no longer) in the registry: a label, or removed; only a grant withdrawn counts here.
     if (!(await this.conns.get(s.connectionId))) return false;

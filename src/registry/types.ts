@@ -98,6 +98,8 @@ export interface HistoryEntry {
   protocol: string | null;
   /** guacd's `$…` connection id, once known. */
   guacdId: string | null;
+  /** The id of the token that opened it (its jti), when the resolver named one: `token revoke --jti` ends it. */
+  tokenId: string | null;
   remoteAddress: string | null;
   /** Id of the gateway process hosting the session. */
   gateway: string | null;
@@ -116,6 +118,8 @@ export interface SessionStart {
   connectionId?: string | undefined;
   protocol?: string | undefined;
   guacdId?: string | undefined;
+  /** The id of the token that opened it (`Target.tokenId`). */
+  tokenId?: string | undefined;
   remoteAddress?: string | undefined;
   /** Milliseconds since the epoch or a Date (default now). */
   startedAt?: number | Date | undefined;
@@ -192,20 +196,20 @@ export interface Registry {
   consumeToken(jti: string, expiresAt: number): Promise<boolean>;
   /**
    * Revokes a token (by jti), or every token of a user or connection issued
-   * before now (see src/registry/README.md). A user or connection revocation
-   * also ends their live sessions on every gateway with CLIENT_FORBIDDEN
-   * "Access was revoked." (sessions are found in history).
+   * before now (see src/registry/README.md), and ends the live sessions they
+   * opened on every gateway with CLIENT_FORBIDDEN "Access was revoked."
+   * (sessions are found in history).
    */
   revoke(target: RevokeTarget): Promise<void>;
   /** True when the token was revoked by jti, by user or by connection. `issuedAt` in ms. */
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean>;
   /**
    * True when access a session was let in with has since been taken away: its
-   * user or connection revoked at or after `startedAt` (ms), or its registry
+   * token, user or connection revoked at or after `startedAt` (ms), or its registry
    * connection no longer granted to its user. Checked once the session's
    * history row exists, for changes that raced its connect.
    */
-  accessWithdrawn(session: { user?: string | undefined; connectionId?: string | undefined; startedAt: number }): Promise<boolean>;
+  accessWithdrawn(session: { user?: string | undefined; connectionId?: string | undefined; tokenId?: string | undefined; startedAt: number }): Promise<boolean>;
   /** Deletes used/revoked jti rows whose token has expired. Returns how many. */
   pruneTokens(now?: number): Promise<number>;
 

@@ -323,6 +323,7 @@ export class TunnelSession implements SessionHandle {
     const info = this.info;
     if (target.user !== undefined) info.user = target.user;
     if (target.connectionId !== undefined) info.connectionId = target.connectionId;
+    if (target.tokenId !== undefined) info.tokenId = target.tokenId;
     if (target.protocol !== undefined) info.protocol = target.protocol;
     if (target.join !== undefined) info.join = target.join;
     if (target.maxDurationMs !== undefined && target.maxDurationMs > 0) this.maxDurationMs = target.maxDurationMs;

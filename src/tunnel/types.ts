@@ -109,6 +109,8 @@ export interface SessionInfo {
   user?: string;
   /** Registry id of the connection, if the resolver named one. */
   connectionId?: string;
+  /** The resolver's `Target.tokenId` (a token's jti), if any. */
+  tokenId?: string;
   protocol?: string;
   /** Set when the session joined a live connection. */
   join?: string;

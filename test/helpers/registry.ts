@@ -416,7 +416,7 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       const c = await ssh('hist');
       const id1 = randomUUID();
       const id2 = randomUUID();
-      await reg.sessionStarted({ id: id1, user: 'ann', connectionId: c.id, startedAt: 1_000, remoteAddress: '10.0.0.1' });
+      await reg.sessionStarted({ id: id1, user: 'ann', connectionId: c.id, startedAt: 1_000, remoteAddress: '10.0.0.1', tokenId: 'jti-ann' });
       await reg.sessionStarted({ id: id2, user: 'ben', connectionId: c.id, startedAt: 2_000, guacdId: '$abc' });
       let active = await reg.listSessions({ active: true, connectionId: c.id });
       assert.deepEqual(active.map((s) => s.id), [id2, id1]);
@@ -428,7 +428,7 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       assert.deepEqual(active.map((s) => s.id), [id2]);
       const s1 = await reg.getSession(id1);
       assert.deepEqual(s1, {
-        id: id1, user: 'ann', connectionId: c.id, connectionName: 'hist', protocol: 'ssh', guacdId: '$def', remoteAddress: '10.0.0.1',
+        id: id1, user: 'ann', connectionId: c.id, connectionName: 'hist', protocol: 'ssh', guacdId: '$def', tokenId: 'jti-ann', remoteAddress: '10.0.0.1',
         gateway: reg.gatewayId, startedAt: 1_000, endedAt: 5_000, bytesFromBrowser: 12, bytesToBrowser: 3_000_000_000, status: 0x020b,
       });
       const id3 = randomUUID();
@@ -475,9 +475,9 @@ export function registryContract(label: string, factory: FixtureFactory): void {
         const a = (await ssh('end-a')).id;
         const b = (await ssh('end-b')).id;
         for (const [conn, user] of [['end-a', 'uma'], ['end-a', 'vic'], ['end-a', '*'], ['end-b', 'uma'], ['end-b', 'xav']] as const) await reg.grant(conn, user);
-        const live = async (user: string, connectionId: string): Promise<string> => {
+        const live = async (user: string, connectionId: string, tokenId?: string): Promise<string> => {
           const id = randomUUID();
-          await reg.sessionStarted({ id, user, connectionId });
+          await reg.sessionStarted({ id, user, connectionId, tokenId });
           return id;
         };
         const [umaA, umaB, vicA, wesA, xavB] = [await live('uma', a), await live('uma', b), await live('vic', a), await live('wes', a), await live('xav', b)];
@@ -489,11 +489,16 @@ export function registryContract(label: string, factory: FixtureFactory): void {
         assert.deepEqual(await settled(), [vicA, wesA].sort(), 'the users only the wildcard let in');
         await reg.revoke({ user: 'uma' });
         assert.deepEqual(await settled(), [umaA, umaB].sort(), 'uma everywhere, not her ended session');
-        await reg.revoke({ jti: randomUUID() });
-        assert.deepEqual(await settled(), [], 'a jti revocation names no session');
+        const leaked = randomUUID();
+        const [byLeak, byLeakToo] = [await live('yan', b, leaked), await live('zoe', b, leaked)];
+        const yanOther = await live('yan', b, randomUUID());
+        await reg.revoke({ jti: leaked });
+        assert.deepEqual(await settled(), [byLeak, byLeakToo].sort(), 'the sessions the revoked token opened, no other');
+        await reg.sessionEnded({ id: byLeak, status: 0x0303 });
+        await reg.sessionEnded({ id: byLeakToo, status: 0x0303 });
         await reg.sessionEnded({ id: umaB, status: 0x0303 });
         await reg.removeConnection('end-b');
-        assert.deepEqual(await settled(), [xavB], 'the removed connection\'s live sessions');
+        assert.deepEqual(await settled(), [xavB, yanOther].sort(), 'the removed connection\'s live sessions');
         await reg.revoke({ connection: a });
         assert.deepEqual(await settled(), [umaA, vicA, wesA].sort(), 'every live session on the connection');
         await reg.revoke({ user: 'uma' });

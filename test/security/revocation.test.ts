@@ -80,6 +80,23 @@ describe('revocation ends live sessions', { timeout: 120_000 }, () => {
     bob.close();
   });
 
+  it('revoking a leaked token by its jti ends the sessions it opened, and only those', async () => {
+    const leaked = await reg.mintToken({ connection: 'ssh', user: 'bob' });
+    const url = `ws://127.0.0.1:${gateway.port}/tunnel?token=${encodeURIComponent(leaked.token)}`;
+    const [victim, attacker] = await Promise.all([0, 1].map(async () => {
+      const c = await TunnelClient.connect(url, { timeoutMs: 10_000 });
+      cleanups.add(() => c.terminate());
+      await c.waitForPrompt(30_000);
+      return c;
+    }));
+    const own = await live('bob');
+    await reg.revoke({ jti: leaked.jti, expiresAt: leaked.expiresAt });
+    await cutOff(attacker!);
+    await cutOff(victim!);
+    assert.equal(own.ws.readyState, own.ws.OPEN, 'a session of another token of the same user was ended');
+    own.close();
+  });
+
   it('withdrawing a grant and removing the connection through the admin API end the sessions they let in', async () => {
     const bob = await live('bob');
     const carol = await live('carol');
@@ -101,7 +118,7 @@ describe('access taken away while a session is connecting', { timeout: 120_000 }
    * held until `release`, as a slow guacd handshake holds a session before its
    * history row exists; and a client connecting through it with dora's token.
    */
-  async function heldSession(): Promise<{ client: TunnelClient; release: () => void }> {
+  async function heldSession(): Promise<{ client: TunnelClient; release: () => void; jti: string }> {
     const { fx, reg } = registry;
     const inner = registryResolver(reg, fx.secret);
     let release!: () => void;
@@ -118,10 +135,10 @@ describe('access taken away while a session is connecting', { timeout: 120_000 }
     // As serve wires it (src/server/gateway.ts): end requests close the local session.
     const off = await reg.onSessionEndRequest((id, status, message) => g.tunnel.sessions.get(id)?.close(status, message));
     cleanups.add(off);
-    const { token } = await reg.mintToken({ connection: 'ssh', user: 'dora' });
+    const { token, jti } = await reg.mintToken({ connection: 'ssh', user: 'dora' });
     const client = await clientFor(cleanups, g, `token=${encodeURIComponent(token)}`);
     await passed;
-    return { client, release };
+    return { client, release, jti };
   }
 
   async function endsOnStart(client: TunnelClient): Promise<void> {
@@ -147,6 +164,15 @@ describe('access taken away while a session is connecting', { timeout: 120_000 }
     // A token minted now works (its iat is past the revocation of the test before).
     const { client, release } = await heldSession();
     await reg.ungrant('ssh', 'dora');
+    release();
+    await endsOnStart(client);
+  });
+
+  it('its token revoked by jti after the checks, before the history row: the session ends as it starts', async () => {
+    const { reg } = registry;
+    await reg.grant('ssh', 'dora');
+    const { client, release, jti } = await heldSession();
+    await reg.revoke({ jti });
     release();
     await endsOnStart(client);
   });
