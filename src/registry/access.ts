@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
 import { log } from '../log.js';
-import { sealToken } from '../tunnel/token.js';
+import { sealToken, TOKEN_SKEW_SECONDS } from '../tunnel/token.js';
 import type { ConnectionStore } from './connections.js';
 import { notFound } from './connections.js';
 import { num, type Db, type Row } from './db.js';
@@ -16,6 +16,10 @@ import type { Grant, MintedToken, MintOptions, RevokeTarget } from './types.js';
 import { checkBool, checkTtl, checkUserName, isUuid } from './validate.js';
 
 const PRUNE_GRACE_MS = 10 * 60_000;
+/** How far past its receipt a user or connection revocation reaches: the `iat` skew tokens are accepted with. */
+const REVOKE_AHEAD_MS = TOKEN_SKEW_SECONDS * 1000;
+/** Longest a mint right after a revocation waits for its token to become acceptable (the rest of a second, and some clock drift). */
+const MAX_MINT_WAIT_MS = 2000;
 
 function toGrant(r: Row): Grant {
   return { connectionId: String(r.connection_id), user: String(r.user_name), readOnly: num(r.read_only) !== 0, createdAt: num(r.created_at) };
@@ -46,11 +50,12 @@ export class AccessStore {
     return toGrant(stored!);
   }
 
-  async ungrant(connection: string, user: string): Promise<boolean> {
+  /** Removes a grant; returns the connection's id, or undefined when there was no such grant. */
+  async ungrant(connection: string, user: string): Promise<string | undefined> {
     const row = await this.connections.require(connection);
     const n = await this.db.run('DELETE FROM grants WHERE connection_id = ? AND user_name = ?', [row.id, checkUserName(user, true)]);
     if (n) log.info('registry: grant removed', { connectionId: row.id, user });
-    return n > 0;
+    return n > 0 ? row.id : undefined;
   }
 
   async listGrants(connection?: string): Promise<Grant[]> {
@@ -86,12 +91,44 @@ export class AccessStore {
       );
     }
     readOnly ||= grant.readOnly;
-    const now = Date.now();
-    const iat = Math.floor(now / 1000);
+    const iat = await this.issueTime(conn.id, user);
+    // The lifetime counts from now, not from an `iat` pushed past a revocation (exp must still follow iat).
+    const exp = Math.max(Math.floor(Date.now() / 1000) + ttl, iat + 1);
     const jti = randomUUID();
-    const token = sealToken({ v: 1, iat, exp: iat + ttl, jti, connection: conn.id, user, readOnly, once }, this.secret);
+    const token = sealToken({ v: 1, iat, exp, jti, connection: conn.id, user, readOnly, once }, this.secret);
     log.info('registry: token minted', { connectionId: conn.id, user, readOnly, once, ttl, jti });
-    return { token, jti, connectionId: conn.id, expiresAt: (iat + ttl) * 1000 };
+    return { token, jti, connectionId: conn.id, expiresAt: exp * 1000 };
+  }
+
+  /**
+   * The `iat` of a token minted now: past every revocation of its user or
+   * connection, which reach {@link REVOKE_AHEAD_MS} beyond their receipt
+   * (see {@link revoke}). Such an `iat` lies up to the tolerated skew ahead,
+   * which `openToken` accepts from the next whole second after the
+   * revocation on: a mint within that second waits for it (under 1 s), so
+   * the token it returns works at once.
+   * @throws GuacError `GUAC_REVOCATION_AHEAD` when the cutoff lies further
+   *   ahead than that (the clock of the process that revoked runs ahead of
+   *   this one's): any token minted now would be refused
+   */
+  private async issueTime(connectionId: string, user: string): Promise<number> {
+    const row = await this.db.get(
+      "SELECT MAX(before_ms) AS cutoff FROM revocations WHERE (kind = 'user' AND subject = ?) OR (kind = 'connection' AND subject = ?)",
+      [user, connectionId],
+    );
+    const cutoff = row?.cutoff === null || row?.cutoff === undefined ? undefined : num(row.cutoff);
+    const iat = Math.max(Math.floor(Date.now() / 1000), cutoff === undefined ? 0 : Math.floor(cutoff / 1000) + 1);
+    const early = iat * 1000 - REVOKE_AHEAD_MS - Date.now();
+    if (early > MAX_MINT_WAIT_MS) {
+      throw new GuacError('GUAC_REVOCATION_AHEAD', 'SERVER_ERROR',
+        `Tokens of this user or connection are revoked until ${Math.ceil(early / 1000)} s from now, by this gateway's clock ` +
+        '(the clock of the gateway that revoked them runs ahead); mint again then, or correct the clocks.');
+    }
+    // Until openToken accepts it (timers may fire a little early, hence the loop).
+    while (Date.now() < iat * 1000 - REVOKE_AHEAD_MS) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, iat * 1000 - REVOKE_AHEAD_MS - Date.now())));
+    }
+    return iat;
   }
 
   async consume(jti: string, expiresAt: number): Promise<boolean> {
@@ -104,7 +141,8 @@ export class AccessStore {
     return n === 1;
   }
 
-  async revoke(target: RevokeTarget): Promise<void> {
+  /** Stores a revocation; returns what it applies to (a connection by id). */
+  async revoke(target: RevokeTarget): Promise<{ kind: 'jti' | 'user' | 'connection'; subject: string }> {
     const t = (target ?? {}) as Record<string, unknown>;
     const now = Date.now();
     if (typeof t.jti === 'string' && t.jti !== '') {
@@ -114,7 +152,7 @@ export class AccessStore {
         [t.jti, now, exp],
       );
       log.info('registry: token revoked', { jti: t.jti });
-      return;
+      return { kind: 'jti', subject: t.jti };
     }
     let kind: 'user' | 'connection';
     let subject: string;
@@ -132,11 +170,16 @@ export class AccessStore {
     } else {
       throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', 'Revoke what? Give "jti", "user" or "connection".');
     }
+    // Every token issued before now, whatever its `iat` says: a back end whose clock
+    // runs ahead issues tokens up to the tolerated skew "in the future" (openToken
+    // accepts them), so the cutoff reaches that far. A later cutoff is never moved back.
     await this.db.run(
-      'INSERT INTO revocations (kind, subject, before_ms) VALUES (?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET before_ms = excluded.before_ms',
-      [kind, subject, now],
+      'INSERT INTO revocations (kind, subject, before_ms) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (kind, subject) DO UPDATE SET before_ms = CASE WHEN excluded.before_ms > revocations.before_ms THEN excluded.before_ms ELSE revocations.before_ms END',
+      [kind, subject, now + REVOKE_AHEAD_MS],
     );
     log.info('registry: tokens revoked', { kind, subject });
+    return { kind, subject };
   }
 
   async isRevoked(tok: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {
@@ -145,6 +188,20 @@ export class AccessStore {
         "UNION ALL SELECT 1 FROM revocations WHERE kind = 'user' AND subject = ? AND before_ms >= ? " +
         "UNION ALL SELECT 1 FROM revocations WHERE kind = 'connection' AND subject = ? AND before_ms >= ?",
       [tok.jti, tok.user ?? null, tok.issuedAt, tok.connection ?? null, tok.issuedAt],
+    );
+    return row !== undefined;
+  }
+
+  /**
+   * True when the token (by jti), user or connection was revoked at or after
+   * `sinceMs` (a user or connection revocation's receipt is its cutoff less
+   * the skew it reaches ahead).
+   */
+  async revokedSince(s: { jti?: string | undefined; user?: string | undefined; connection?: string | undefined }, sinceMs: number): Promise<boolean> {
+    const row = await this.db.get(
+      "SELECT 1 AS hit FROM revocations WHERE ((kind = 'user' AND subject = ?) OR (kind = 'connection' AND subject = ?)) AND before_ms >= ? " +
+        'UNION ALL SELECT 1 FROM revoked_tokens WHERE jti = ? AND revoked_at >= ?',
+      [s.user ?? null, s.connection ?? null, sinceMs + REVOKE_AHEAD_MS, s.jti ?? null, sinceMs],
     );
     return row !== undefined;
   }

@@ -207,11 +207,13 @@ export class ConnectionStore {
     return this.view(updated);
   }
 
-  async remove(idOrName: string): Promise<void> {
+  /** Removes the connection; returns its id. */
+  async remove(idOrName: string): Promise<string> {
     const row = await this.require(idOrName);
     // Grants go with the connection (ON DELETE CASCADE); history keeps its copy of the name.
     await this.db.run('DELETE FROM connections WHERE id = ?', [row.id]);
     log.info('registry: connection removed', { id: row.id, name: row.name });
+    return row.id;
   }
 
   async resolve(idOrName: string): Promise<ResolvedConnection> {

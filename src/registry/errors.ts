@@ -13,6 +13,8 @@ export const REGISTRY_ERRORS: Readonly<Record<string, StatusName>> = Object.free
   GUAC_TOKEN_REVOKED: 'CLIENT_FORBIDDEN',
   /** A single-use token presented again (checked across every gateway sharing the database). */
   GUAC_TOKEN_USED: 'RESOURCE_CONFLICT',
+  /** Minting after a revocation whose cutoff lies more than ~2 s further ahead than tokens may be issued (a revoking gateway's clock runs ahead). */
+  GUAC_REVOCATION_AHEAD: 'SERVER_ERROR',
   /** The token's user holds no grant (own or `*`) on the connection; also refused at minting. */
   GUAC_GRANT_MISSING: 'CLIENT_FORBIDDEN',
   /** No connection with that id or name. */

@@ -13,7 +13,7 @@
  * padding and parse errors would make a padding oracle. The format has no
  * expiry either; prefer the gateway's own tokens.
  */
-import { createDecipheriv } from 'node:crypto';
+import { createDecipheriv, createHash } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
 import { log } from '../log.js';
 import type { Resolver, Target } from '../tunnel/resolver.js';
@@ -127,6 +127,8 @@ export function guacamoleLiteResolver(opts: GuacamoleLiteOptions): Resolver {
       log.info('guacamole-lite token refused', { error: err, remoteAddress: req.remoteAddress });
       throw err;
     }
+    // The format has no id: the token itself is one (hashed, so the per-token count never holds it).
+    target.tokenId = `lite:${createHash('sha256').update(token).digest('base64url')}`;
     return target;
   };
 }

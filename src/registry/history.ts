@@ -27,6 +27,7 @@ function toRecord(r: Row): HistoryEntry {
     connectionName: strOrNull(r.connection_name),
     protocol: strOrNull(r.protocol),
     guacdId: strOrNull(r.guacd_id),
+    tokenId: strOrNull(r.token_id),
     remoteAddress: strOrNull(r.remote_address),
     gateway: strOrNull(r.gateway),
     startedAt: num(r.started_at),
@@ -39,8 +40,8 @@ function toRecord(r: Row): HistoryEntry {
 
 // Later information wins, but never erases what an earlier call recorded.
 const UPSERT =
-  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status) ' +
-  'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?) ' +
+  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status, token_id) ' +
+  'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
   'ON CONFLICT (id) DO UPDATE SET ' +
   'user_name = COALESCE(excluded.user_name, sessions.user_name), ' +
   'connection_id = COALESCE(excluded.connection_id, sessions.connection_id), ' +
@@ -48,11 +49,32 @@ const UPSERT =
   'protocol = COALESCE(sessions.protocol, excluded.protocol), ' +
   'guacd_id = COALESCE(excluded.guacd_id, sessions.guacd_id), ' +
   'remote_address = COALESCE(excluded.remote_address, sessions.remote_address), ' +
+  'token_id = COALESCE(excluded.token_id, sessions.token_id), ' +
   'started_at = sessions.started_at, ' +
   'ended_at = COALESCE(excluded.ended_at, sessions.ended_at), ' +
   'bytes_from_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_from_browser ELSE excluded.bytes_from_browser END, ' +
   'bytes_to_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_to_browser ELSE excluded.bytes_to_browser END, ' +
   'status = COALESCE(excluded.status, sessions.status)';
+
+/** The WHERE terms (joined with AND) and their parameters of a session query. */
+function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId'> & { tokenId?: string }): { where: string[]; params: SqlValue[] } {
+  const where: string[] = [];
+  const params: SqlValue[] = [];
+  if (q.active) where.push('ended_at IS NULL');
+  if (q.user !== undefined) {
+    where.push('user_name = ?');
+    params.push(q.user);
+  }
+  if (q.connectionId !== undefined) {
+    where.push('connection_id = ?');
+    params.push(q.connectionId);
+  }
+  if (q.tokenId !== undefined) {
+    where.push('token_id = ?');
+    params.push(q.tokenId);
+  }
+  return { where, params };
+}
 
 /** Reads and writes the `sessions` table. */
 export class HistoryStore {
@@ -86,6 +108,7 @@ export class HistoryStore {
       ended ? Math.max(0, Math.trunc(s.bytesFromBrowser ?? 0)) : 0,
       ended ? Math.max(0, Math.trunc(s.bytesToBrowser ?? 0)) : 0,
       ended ? status : null,
+      text(s.tokenId),
     ];
     await this.db.run(UPSERT, params);
   }
@@ -99,17 +122,7 @@ export class HistoryStore {
   }
 
   async list(q: SessionQuery = {}): Promise<HistoryEntry[]> {
-    const where: string[] = [];
-    const params: SqlValue[] = [];
-    if (q.active) where.push('ended_at IS NULL');
-    if (q.user !== undefined) {
-      where.push('user_name = ?');
-      params.push(q.user);
-    }
-    if (q.connectionId !== undefined) {
-      where.push('connection_id = ?');
-      params.push(q.connectionId);
-    }
+    const { where, params } = filter(q);
     const limit = Math.min(MAX_LIMIT, Math.max(1, Math.trunc(q.limit ?? 100)));
     const offset = Math.max(0, Math.trunc(q.offset ?? 0));
     params.push(limit, offset);
@@ -118,6 +131,13 @@ export class HistoryStore {
       params,
     );
     return rows.map(toRecord);
+  }
+
+  /** Sessions not ended yet (of any gateway) of `user`, on `connectionId` and/or opened with `tokenId`. */
+  async active(f: { user?: string; connectionId?: string; tokenId?: string }): Promise<{ id: string; user: string | null }[]> {
+    const { where, params } = filter({ ...f, active: true });
+    const rows = await this.db.all(`SELECT id, user_name FROM sessions WHERE ${where.join(' AND ')}`, params);
+    return rows.map((r) => ({ id: String(r.id), user: strOrNull(r.user_name) }));
   }
 
   /** Records that this gateway is alive (its sessions are not orphans). */

@@ -11,7 +11,7 @@ import { openToken, type TokenPayload } from '../tunnel/token.js';
 import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
 import type { SessionInfo, SessionRecord } from '../tunnel/types.js';
 import type { StatusInfo } from '../protocol/status.js';
-import type { Registry, SessionControl } from './types.js';
+import { ACCESS_REVOKED, type Registry, type SessionControl } from './types.js';
 
 /** Options of {@link registryResolver}. */
 export interface RegistryResolverOptions {
@@ -42,10 +42,11 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
       if (p.connection === undefined) {
         if (!opts.fallback) throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token names no registry connection.');
         await checkRevoked(registry, p);
+        req.claim?.({ tokenId: p.jti, user: p.user });
         await consumeOnce(registry, p);
         return await opts.fallback(req);
       }
-      return await resolvePayload(registry, p);
+      return await resolvePayload(registry, p, req);
     } catch (err) {
       if (err instanceof GuacError) {
         log.info('registry: token refused', { error: err, remoteAddress: req.remoteAddress });
@@ -64,21 +65,24 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
  * across gateways, decryption).
  */
 export function registryConnectionResolver(registry: Registry): (payload: TokenPayload, request: TunnelRequest) => Promise<Target> {
-  return (payload) => resolvePayload(registry, payload);
+  return (payload, request) => resolvePayload(registry, payload, request);
 }
 
-async function resolvePayload(registry: Registry, p: TokenPayload): Promise<Target> {
+async function resolvePayload(registry: Registry, p: TokenPayload, req: TunnelRequest): Promise<Target> {
   if (typeof p.connection !== 'string') throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token names no registry connection.');
   await checkRevoked(registry, p);
   const conn = await registry.resolveParams(p.connection);
   const grant = await registry.findGrant(conn.id, p.user);
   if (!grant) throw new GuacError('GUAC_GRANT_MISSING', 'CLIENT_FORBIDDEN', "The token's user has no access to this connection.");
+  // The per-token and per-user caps before single use: a refused attempt does not burn the token.
+  req.claim?.({ tokenId: p.jti, user: p.user });
   await consumeOnce(registry, p);
   const target: Target = {
     protocol: conn.protocol as Target['protocol'],
     params: conn.params,
     readOnly: p.readOnly === true || grant.readOnly,
     connectionId: conn.id,
+    tokenId: p.jti,
   };
   if (p.user !== undefined) target.user = p.user;
   return target;
@@ -119,12 +123,27 @@ export function registrySessionHooks(registry: Registry): {
     connectionId: i.connectionId,
     protocol: i.protocol,
     guacdId: i.guacdConnectionId ?? i.join,
+    tokenId: i.tokenId,
     remoteAddress: i.remoteAddress,
     startedAt: i.start,
   });
   return {
     onSessionStart: async (info) => {
-      await registry.sessionStarted(base(info)).catch((err: unknown) => log.warn('registry: could not record a session start', { id: info.id, error: err }));
+      try {
+        await registry.sessionStarted(base(info));
+      } catch (err) {
+        log.warn('registry: could not record a session start', { id: info.id, error: err });
+        return;
+      }
+      // Taking access away ends the sessions found in history; one that was still connecting then had no row
+      // yet. Its row exists now: look again.
+      try {
+        if (await registry.accessWithdrawn({ user: info.user, connectionId: info.connectionId, tokenId: info.tokenId, startedAt: info.start.getTime() })) {
+          await registry.requestSessionEnd(info.id, ACCESS_REVOKED.status, ACCESS_REVOKED.message);
+        }
+      } catch (err) {
+        log.warn('registry: could not check a new session\'s access again', { id: info.id, error: err });
+      }
     },
     onSessionEnd: async (r) => {
       const end = { ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status };

@@ -105,6 +105,24 @@ CREATE TABLE session_end_requests (
 );
 `,
   },
+  {
+    version: 4,
+    name: 'session end request messages',
+    // A session ended because access was revoked tells its browser so, not
+    // the bare status text; the SQLite request row carries that message too.
+    sql: `
+ALTER TABLE session_end_requests ADD COLUMN message TEXT;
+`,
+  },
+  {
+    version: 5,
+    name: 'session token ids',
+    // Which token opened each session (its jti), so revoking a leaked token
+    // by its jti also ends the sessions it opened.
+    sql: `
+ALTER TABLE sessions ADD COLUMN token_id TEXT;
+`,
+  },
 ];
 
 /**

@@ -29,11 +29,17 @@ import type {
   HistoryEntry,
   SessionStart,
 } from './types.js';
+import { ACCESS_REVOKED } from './types.js';
 
 /** NOTIFY channel of session-end requests. */
 const END_CHANNEL = 'guacamole_gateway_session_end';
 
-type EndHandler = (sessionId: string, status: StatusInfo) => void;
+type EndHandler = (sessionId: string, status: StatusInfo, message?: string) => void;
+
+/** Longest message carried with a session-end request (it goes to the browser). */
+const MAX_END_MESSAGE = 200;
+
+const endMessage = (m: unknown): string | undefined => (typeof m === 'string' && m !== '' ? m.slice(0, MAX_END_MESSAGE) : undefined);
 
 /** How often a gateway on SQLite looks for requests to end its sessions (a cheap local query). */
 export const END_POLL_MS = 1000;
@@ -107,8 +113,9 @@ export class SqlRegistry implements Registry {
   updateConnection(idOrName: string, patch: ConnectionPatch): Promise<Connection> {
     return this.conns.update(idOrName, patch);
   }
-  removeConnection(idOrName: string): Promise<void> {
-    return this.conns.remove(idOrName);
+  async removeConnection(idOrName: string): Promise<void> {
+    const id = await this.conns.remove(idOrName);
+    await this.endRevoked(await this.history.active({ connectionId: id }));
   }
   resolveParams(idOrName: string): Promise<ResolvedConnection> {
     return this.conns.resolve(idOrName);
@@ -117,8 +124,19 @@ export class SqlRegistry implements Registry {
   grant(connection: string, user: string, opts?: { readOnly?: boolean }): Promise<Grant> {
     return this.access.grant(connection, user, opts);
   }
-  ungrant(connection: string, user: string): Promise<boolean> {
-    return this.access.ungrant(connection, user);
+  async ungrant(connection: string, user: string): Promise<boolean> {
+    const id = await this.access.ungrant(connection, user);
+    if (id === undefined) return false;
+    // Their sessions on it end, unless another grant (their own or `*`) still lets them in.
+    const sessions = await this.history.active({ connectionId: id, ...(user === '*' ? {} : { user }) });
+    const allowed = new Map<string | null, boolean>();
+    const cut: string[] = [];
+    for (const s of sessions) {
+      if (!allowed.has(s.user)) allowed.set(s.user, (await this.access.findGrant(id, s.user ?? undefined)) !== undefined);
+      if (!allowed.get(s.user)) cut.push(s.id);
+    }
+    await this.endRevoked(cut.map((sid) => ({ id: sid })));
+    return true;
   }
   listGrants(connection?: string): Promise<Grant[]> {
     return this.access.listGrants(connection);
@@ -132,11 +150,29 @@ export class SqlRegistry implements Registry {
   consumeToken(jti: string, expiresAt: number): Promise<boolean> {
     return this.access.consume(jti, expiresAt);
   }
-  revoke(target: RevokeTarget): Promise<void> {
-    return this.access.revoke(target);
+  async revoke(target: RevokeTarget): Promise<void> {
+    const { kind, subject } = await this.access.revoke(target);
+    await this.endRevoked(await this.history.active(kind === 'jti' ? { tokenId: subject } : kind === 'user' ? { user: subject } : { connectionId: subject }));
+  }
+
+  /**
+   * Asks whichever gateways host these live sessions to end them with
+   * {@link ACCESS_REVOKED}: a revocation, a withdrawn grant or a removed
+   * connection cuts the sessions it opened, not just future ones.
+   */
+  private async endRevoked(sessions: readonly { id: string }[]): Promise<void> {
+    for (const s of sessions) await this.requestSessionEnd(s.id, ACCESS_REVOKED.status, ACCESS_REVOKED.message);
+    if (sessions.length > 0) log.info('registry: asked to end sessions whose access was revoked', { sessions: sessions.length });
   }
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {
     return this.access.isRevoked(token);
+  }
+  async accessWithdrawn(s: { user?: string | undefined; connectionId?: string | undefined; tokenId?: string | undefined; startedAt: number }): Promise<boolean> {
+    if (await this.access.revokedSince({ jti: s.tokenId, user: s.user, connection: s.connectionId }, s.startedAt)) return true;
+    if (s.connectionId === undefined) return false;
+    // A connection that is not (or no longer) in the registry: a label, or removed; only a grant withdrawn counts here.
+    if (!(await this.conns.get(s.connectionId))) return false;
+    return (await this.access.findGrant(s.connectionId, s.user)) === undefined;
   }
   pruneTokens(now?: number): Promise<number> {
     return this.access.prune(now);
@@ -180,20 +216,21 @@ export class SqlRegistry implements Registry {
     return this.history.get(id);
   }
 
-  async requestSessionEnd(sessionId: string, status: StatusInfo): Promise<void> {
+  async requestSessionEnd(sessionId: string, status: StatusInfo, message?: string): Promise<void> {
+    const text = endMessage(message);
     if (this.db.dialect === 'postgres') {
-      await (this.db as PgDb).notify(END_CHANNEL, JSON.stringify({ id: sessionId, status: status.guac }));
+      await (this.db as PgDb).notify(END_CHANNEL, JSON.stringify({ id: sessionId, status: status.guac, ...(text ? { message: text } : {}) }));
       return;
     }
     if (this.localHandlers.size > 0) {
-      for (const h of this.localHandlers) h(sessionId, status);
+      for (const h of this.localHandlers) h(sessionId, status, text);
       return;
     }
     // Another process (the CLI): leave the request for the gateway's poll.
     await this.db.run(
-      'INSERT INTO session_end_requests (session_id, status, requested_at) VALUES (?, ?, ?) ' +
-        'ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, requested_at = excluded.requested_at',
-      [sessionId, status.guac, Date.now()],
+      'INSERT INTO session_end_requests (session_id, status, requested_at, message) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, requested_at = excluded.requested_at, message = excluded.message',
+      [sessionId, status.guac, Date.now(), text ?? null],
     );
   }
 
@@ -209,24 +246,24 @@ export class SqlRegistry implements Registry {
   }
 
   private async takeEndRequests(): Promise<void> {
-    const rows = await this.db.all('SELECT session_id, status FROM session_end_requests');
+    const rows = await this.db.all('SELECT session_id, status, message FROM session_end_requests');
     for (const r of rows) {
       const id = String(r.session_id);
       await this.db.run('DELETE FROM session_end_requests WHERE session_id = ?', [id]);
-      for (const h of this.localHandlers) h(id, statusFromCode(num(r.status)));
+      for (const h of this.localHandlers) h(id, statusFromCode(num(r.status)), endMessage(r.message));
     }
   }
 
   async onSessionEndRequest(handler: EndHandler): Promise<() => void> {
     if (this.db.dialect === 'postgres') {
       return (this.db as PgDb).listen(END_CHANNEL, (payload) => {
-        let msg: { id?: unknown; status?: unknown };
+        let msg: { id?: unknown; status?: unknown; message?: unknown };
         try {
           msg = JSON.parse(payload) as typeof msg;
         } catch {
           return;
         }
-        if (typeof msg.id === 'string' && typeof msg.status === 'number') handler(msg.id, statusFromCode(msg.status));
+        if (typeof msg.id === 'string' && typeof msg.status === 'number') handler(msg.id, statusFromCode(msg.status), endMessage(msg.message));
       });
     }
     this.localHandlers.add(handler);

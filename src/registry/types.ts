@@ -4,7 +4,10 @@
  * appear in these records; {@link Registry.resolveParams} is the one way to
  * get them back, for the tunnel only.
  */
-import type { StatusInfo } from '../protocol/status.js';
+import { STATUS, type StatusInfo } from '../protocol/status.js';
+
+/** How sessions whose access was taken away end: the browser and history both get it. */
+export const ACCESS_REVOKED = Object.freeze({ status: STATUS.CLIENT_FORBIDDEN, message: 'Access was revoked.' });
 
 /** What an API answer shows in place of a secret parameter's value. */
 export const SECRET_PLACEHOLDER = '[set]';
@@ -95,6 +98,8 @@ export interface HistoryEntry {
   protocol: string | null;
   /** guacd's `$…` connection id, once known. */
   guacdId: string | null;
+  /** The id of the token that opened it (its jti), when the resolver named one: `token revoke --jti` ends it. */
+  tokenId: string | null;
   remoteAddress: string | null;
   /** Id of the gateway process hosting the session. */
   gateway: string | null;
@@ -113,6 +118,8 @@ export interface SessionStart {
   connectionId?: string | undefined;
   protocol?: string | undefined;
   guacdId?: string | undefined;
+  /** The id of the token that opened it (`Target.tokenId`). */
+  tokenId?: string | undefined;
   remoteAddress?: string | undefined;
   /** Milliseconds since the epoch or a Date (default now). */
   startedAt?: number | Date | undefined;
@@ -167,14 +174,18 @@ export interface Registry {
   /** By id or name; undefined when absent. */
   getConnection(idOrName: string): Promise<Connection | undefined>;
   updateConnection(idOrName: string, patch: ConnectionPatch): Promise<Connection>;
-  /** Removes the connection and its grants; history is kept. */
+  /** Removes the connection and its grants, and ends its live sessions (CLIENT_FORBIDDEN); history is kept. */
   removeConnection(idOrName: string): Promise<void>;
   /** Decrypts a connection's parameters for a tunnel. */
   resolveParams(idOrName: string): Promise<ResolvedConnection>;
 
   /** Creates or replaces a grant. */
   grant(connection: string, user: string, opts?: { readOnly?: boolean }): Promise<Grant>;
-  /** Removes a grant; false when there was none. */
+  /**
+   * Removes a grant; false when there was none. The live sessions it let in
+   * (its user's on that connection, or for `*` everyone's) end with
+   * CLIENT_FORBIDDEN "Access was revoked.", unless another grant still covers them.
+   */
   ungrant(connection: string, user: string): Promise<boolean>;
   listGrants(connection?: string): Promise<Grant[]>;
   /** The grant that lets `user` open the connection (`user`'s own first, else `*`). */
@@ -183,9 +194,22 @@ export interface Registry {
   mintToken(opts: MintOptions): Promise<MintedToken>;
   /** Marks a single-use token used; false when it already was (atomic across gateways). */
   consumeToken(jti: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Revokes a token (by jti), or every token of a user or connection issued
+   * before now (see src/registry/README.md), and ends the live sessions they
+   * opened on every gateway with CLIENT_FORBIDDEN "Access was revoked."
+   * (sessions are found in history).
+   */
   revoke(target: RevokeTarget): Promise<void>;
   /** True when the token was revoked by jti, by user or by connection. `issuedAt` in ms. */
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean>;
+  /**
+   * True when access a session was let in with has since been taken away: its
+   * token, user or connection revoked at or after `startedAt` (ms), or its registry
+   * connection no longer granted to its user. Checked once the session's
+   * history row exists, for changes that raced its connect.
+   */
+  accessWithdrawn(session: { user?: string | undefined; connectionId?: string | undefined; tokenId?: string | undefined; startedAt: number }): Promise<boolean>;
   /** Deletes used/revoked jti rows whose token has expired. Returns how many. */
   pruneTokens(now?: number): Promise<number>;
 
@@ -198,7 +222,7 @@ export interface Registry {
    * {@link onSessionEndRequest} handler of every gateway sharing the database
    * (PostgreSQL NOTIFY; in process for SQLite).
    */
-  requestSessionEnd(sessionId: string, status: StatusInfo): Promise<void>;
+  requestSessionEnd(sessionId: string, status: StatusInfo, message?: string): Promise<void>;
   /**
    * Says, now and every 30 s, that this gateway is alive, so no other
    * gateway takes its open sessions for orphans. Started by the first
@@ -213,7 +237,7 @@ export interface Registry {
    */
   endOrphanedSessions(opts?: { staleMs?: number; now?: number }): Promise<number>;
   /** Registers a handler for {@link requestSessionEnd}; returns an unsubscribe function. */
-  onSessionEndRequest(handler: (sessionId: string, status: StatusInfo) => void): Promise<() => void>;
+  onSessionEndRequest(handler: (sessionId: string, status: StatusInfo, message?: string) => void): Promise<() => void>;
 
   close(): Promise<void>;
 }

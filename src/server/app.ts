@@ -4,7 +4,7 @@
  * given one, and the client page at `/`.
  */
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GuacError } from '../protocol/errors.js';
 import { log } from '../log.js';
@@ -12,6 +12,7 @@ import type { GuacdAddress } from '../guacd/socket.js';
 import { sendHttpError } from '../tunnel/http.js';
 import type { Tunnel } from '../tunnel/tunnel.js';
 import type { AdminApiHandler } from './admin-api.js';
+import { guacdHealth } from './health.js';
 import { PAGE_HEADERS, staticFiles } from './static.js';
 
 /** Path of the tunnel endpoints. */
@@ -22,7 +23,7 @@ export interface GatewayServerOptions {
   tunnel: Tunnel;
   /** Folder of the built client page (dist/web). */
   webRoot: string;
-  /** guacd's current address, for the health check. */
+  /** guacd's current address, for the health check (`/healthz`, see `guacdHealth`). */
   guacd: () => GuacdAddress;
   /** A client must send its request headers (a WebSocket upgrade included) within this. Default 10 000 ms. */
   headersTimeoutMs?: number;
@@ -30,23 +31,6 @@ export interface GatewayServerOptions {
   requestTimeoutMs?: number;
   /** The admin API (`createAdminApi`), served under `/api/`. */
   api?: AdminApiHandler;
-}
-
-/** Connects to guacd and hangs up, to tell whether it listens. */
-export function guacdReachable(address: GuacdAddress, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = 'path' in address
-      ? net.connect(address.path)
-      : net.connect(address.port ?? 4822, address.host ?? '127.0.0.1');
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 /**
@@ -89,6 +73,7 @@ function notFound(res: http.ServerResponse): void {
 export function createGatewayServer(options: GatewayServerOptions): http.Server {
   const { tunnel } = options;
   const files = staticFiles(options.webRoot);
+  const guacdReachable = guacdHealth(options.guacd);
 
   // Slow clients (slowloris) are cut: headers within 10 s, the whole request within 30 s.
   // Upgraded WebSockets and streaming tunnel reads are not requests in progress.
@@ -114,7 +99,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
       return;
     }
     if (path === '/healthz') {
-      void guacdReachable(options.guacd()).then((reachable) => {
+      void guacdReachable().then((reachable) => {
         json(res, reachable ? 200 : 503, { ok: reachable, guacd: { reachable }, sessions: tunnel.sessions.size });
       });
       return;

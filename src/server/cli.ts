@@ -2,7 +2,8 @@
  * The `guacamole-gateway` command.
  *
  *   serve [--host 127.0.0.1] [--port 8080] [--guacd HOST:PORT] [--idle-timeout S] [--max-session S]
- *         [--db URL] [--guacamole-lite-key KEY]
+ *         [--db URL] [--guacamole-lite-key KEY] [--max-sessions-per-token N] [--max-sessions-per-user N]
+ *         [--max-sessions-per-address N] [--handshake-rate N/S] [--trust-proxy ADDR,…]
  *   token --protocol P --param NAME=VALUE... [--secret-stdin NAME] [--read-only] [--ttl S] [--user U] [--once] [--url BASE]
  *   token --connection … | token revoke …   (registry tokens, see registry-cli.ts)
  *   connection …                              (registry connections, see registry-cli.ts)
@@ -18,6 +19,8 @@ import { isGuacError } from '../protocol/errors.js';
 import { normalizeParams, PROTOCOLS, type Protocol } from '../guacd/params.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { log } from '../log.js';
+import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from '../registry/validate.js';
+import { CLIENT_LIMIT_DEFAULTS } from '../tunnel/options.js';
 import { sealToken } from '../tunnel/token.js';
 import { dataDirFrom, serveConfig } from './config.js';
 import { API_PATH, openGateway } from './gateway.js';
@@ -36,6 +39,7 @@ export interface CliContext {
   signal?: AbortSignal;
 }
 
+const D = CLIENT_LIMIT_DEFAULTS;
 const USAGE = `usage: guacamole-gateway <command>
   serve [--host 127.0.0.1] [--port 8080] [--guacd HOST:PORT] [--idle-timeout SECONDS] [--max-session SECONDS]
       Serves the client page at /, the tunnel at /tunnel and /healthz. Without --guacd,
@@ -45,10 +49,17 @@ const USAGE = `usage: guacamole-gateway <command>
       file; else DATABASE_URL, else <data dir>/gateway.db. The admin API is at /api/,
       key GATEWAY_ADMIN_KEY, else <data dir>/admin-key. --guacamole-lite-key (or
       GATEWAY_GUACAMOLE_LITE_KEY) also accepts guacamole-lite's tokens.
+      Per-client limits (0 = none), refused with CLIENT_TOO_MANY (797):
+      --max-sessions-per-token N (default ${D.maxSessionsPerToken}), --max-sessions-per-user N (${D.maxSessionsPerUser}),
+      --max-sessions-per-address N (${D.maxSessionsPerAddress}), --handshake-rate N/SECONDS (${D.handshakesPerAddress}/${D.handshakeWindowMs / 1000}, per address);
+      or GATEWAY_MAX_SESSIONS_PER_TOKEN, _PER_USER, _PER_ADDRESS, GATEWAY_HANDSHAKE_RATE.
+      --trust-proxy ADDR[,ADDR] (GATEWAY_TRUST_PROXY): proxies whose X-Forwarded-For
+      names the client; set it behind nginx, else every browser shares its address.
   token --protocol ssh|vnc|rdp|telnet|kubernetes --param NAME=VALUE... [--secret-stdin NAME]
         [--read-only] [--ttl SECONDS] [--user NAME] [--once] [--url BASE_URL]
-      Prints an access token (open BASE_URL?token=TOKEN). --secret-stdin reads one
-      parameter's value (e.g. password) from standard input instead of the command line.
+      Prints an access token (open BASE_URL?token=TOKEN), valid --ttl seconds (default 300).
+      --secret-stdin reads one parameter's value (e.g. password) from standard input
+      instead of the command line.
   token --connection NAME --user USER ... | token revoke ...   registry tokens
   connection ...                                               registry connections
   session list [--active] | session end ID                     history; end a live session
@@ -59,8 +70,6 @@ class UsageError extends Error {}
 /** Errors that say the configuration is wrong (exit code 2) rather than that something failed (1). */
 const CONFIG_ERRORS = new Set(['GUAC_CONFIG_INVALID', 'GUAC_REGISTRY_URL_INVALID', 'GUAC_REGISTRY_KEY_MISMATCH', 'GUAC_SECRET_WEAK']);
 
-const DEFAULT_TTL = 3600;
-const MAX_TTL = 7 * 24 * 3600;
 
 /**
  * Runs the CLI.
@@ -149,8 +158,8 @@ async function token(args: string[], ctx: CliContext, out: (s: string) => void):
   const params = Object.fromEntries(normalizeParams(protocol as Protocol, input));
   if (params.hostname === undefined && protocol !== 'kubernetes') throw new UsageError('token needs --param hostname=HOST');
 
-  const ttl = values.ttl === undefined ? DEFAULT_TTL : /^\d{1,7}$/.test(values.ttl) ? Number(values.ttl) : NaN;
-  if (!(ttl >= 1 && ttl <= MAX_TTL)) throw new UsageError(`--ttl must be 1 to ${MAX_TTL} seconds`);
+  const ttl = values.ttl === undefined ? DEFAULT_TTL_SECONDS : /^\d{1,7}$/.test(values.ttl) ? Number(values.ttl) : NaN;
+  if (!(ttl >= 1 && ttl <= MAX_TTL_SECONDS)) throw new UsageError(`--ttl must be 1 to ${MAX_TTL_SECONDS} seconds`);
   if (values.url !== undefined && !/^https?:\/\/[^\s]+$/.test(values.url)) throw new UsageError('--url must be an http(s) URL');
 
   const env = ctx.env ?? process.env;
@@ -189,12 +198,19 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
     'max-session': { type: 'string' },
     db: { type: 'string' },
     'guacamole-lite-key': { type: 'string' },
+    'max-sessions-per-token': { type: 'string' },
+    'max-sessions-per-user': { type: 'string' },
+    'max-sessions-per-address': { type: 'string' },
+    'handshake-rate': { type: 'string' },
+    'trust-proxy': { type: 'string' },
   });
   const env = ctx.env ?? process.env;
   const config = serveConfig({
     host: values.host, port: values.port, guacd: values.guacd,
     idleTimeout: values['idle-timeout'], maxSession: values['max-session'],
     db: values.db, guacamoleLiteKey: values['guacamole-lite-key'],
+    maxSessionsPerToken: values['max-sessions-per-token'], maxSessionsPerUser: values['max-sessions-per-user'],
+    maxSessionsPerAddress: values['max-sessions-per-address'], handshakeRate: values['handshake-rate'], trustProxy: values['trust-proxy'],
   }, env);
   const secret = loadSecret(config.dataDir, env);
 

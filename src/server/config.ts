@@ -7,6 +7,7 @@ import net from 'node:net';
 import { GuacError } from '../protocol/errors.js';
 import { dataDirFrom } from '../registry/key-file.js';
 import { resolveDatabaseUrl } from '../registry/open.js';
+import type { TunnelLimits } from '../tunnel/types.js';
 
 export { dataDirFrom };
 
@@ -27,6 +28,10 @@ export interface ServeConfig {
   db?: string;
   /** guacamole-lite's `crypt.key` (`--guacamole-lite-key`, else `GATEWAY_GUACAMOLE_LITE_KEY`): accept its tokens too. */
   guacamoleLiteKey?: string;
+  /** Per-client limits given (flags, else environment); the tunnel's defaults for the rest. */
+  clientLimits: Pick<TunnelLimits, 'maxSessionsPerToken' | 'maxSessionsPerUser' | 'maxSessionsPerAddress' | 'handshakesPerAddress' | 'handshakeWindowMs'>;
+  /** Reverse proxies whose `X-Forwarded-For` is believed (`--trust-proxy`, else `GATEWAY_TRUST_PROXY`). */
+  trustedProxies: string[];
 }
 
 /** Raw values as parsed from the command line (strings) and the environment. */
@@ -38,7 +43,19 @@ export interface ServeInput {
   maxSession?: string | undefined;
   db?: string | undefined;
   guacamoleLiteKey?: string | undefined;
+  maxSessionsPerToken?: string | undefined;
+  maxSessionsPerUser?: string | undefined;
+  maxSessionsPerAddress?: string | undefined;
+  handshakeRate?: string | undefined;
+  trustProxy?: string | undefined;
 }
+
+/** Per-client limit flags and the variables that stand in for them. */
+const LIMIT_FLAGS = [
+  ['maxSessionsPerToken', '--max-sessions-per-token', 'GATEWAY_MAX_SESSIONS_PER_TOKEN'],
+  ['maxSessionsPerUser', '--max-sessions-per-user', 'GATEWAY_MAX_SESSIONS_PER_USER'],
+  ['maxSessionsPerAddress', '--max-sessions-per-address', 'GATEWAY_MAX_SESSIONS_PER_ADDRESS'],
+] as const;
 
 const invalid = (message: string): GuacError => new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', message);
 
@@ -73,6 +90,25 @@ function seconds(value: string | undefined, what: string): number {
   return n * 1000;
 }
 
+function count(value: string, what: string): number {
+  if (!/^\d{1,7}$/.test(value)) throw invalid(`${what} must be a whole number (0 for no limit), not ${JSON.stringify(value.slice(0, 40))}.`);
+  return Number(value);
+}
+
+/** `N/SECONDS` (N handshakes per address per SECONDS), or `0` for no limit. */
+function handshakeRate(value: string, what: string): ServeConfig['clientLimits'] {
+  if (value === '0') return { handshakesPerAddress: 0 };
+  const m = /^(\d{1,7})\/(\d{1,7})$/.exec(value);
+  if (!m || Number(m[2]) === 0) throw invalid(`${what} must be N/SECONDS (e.g. 30/60) or 0, not ${JSON.stringify(value.slice(0, 40))}.`);
+  return { handshakesPerAddress: Number(m[1]), handshakeWindowMs: Number(m[2]) * 1000 };
+}
+
+function addresses(value: string, what: string): string[] {
+  const list = value.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  for (const a of list) if (net.isIP(a) === 0) throw invalid(`${what} must list IP addresses, not ${JSON.stringify(a.slice(0, 60))}.`);
+  return list;
+}
+
 /**
  * Builds the `serve` configuration.
  * @throws GuacError `GUAC_CONFIG_INVALID` naming the bad value
@@ -86,7 +122,22 @@ export function serveConfig(input: ServeInput, env: NodeJS.ProcessEnv = process.
     dataDir: dataDirFrom(env),
     idleTimeoutMs: seconds(input.idleTimeout, '--idle-timeout'),
     maxSessionMs: seconds(input.maxSession, '--max-session'),
+    clientLimits: {},
+    trustedProxies: [],
   };
+  const given = (flag: string | undefined, variable: string): [string, string] | undefined => {
+    if (flag !== undefined) return [flag, ''];
+    const v = env[variable];
+    return v === undefined || v === '' ? undefined : [v, ` (${variable})`];
+  };
+  for (const [key, flag, variable] of LIMIT_FLAGS) {
+    const v = given(input[key], variable);
+    if (v) config.clientLimits[key] = count(v[0], flag + v[1]);
+  }
+  const rate = given(input.handshakeRate, 'GATEWAY_HANDSHAKE_RATE');
+  if (rate) Object.assign(config.clientLimits, handshakeRate(rate[0], '--handshake-rate' + rate[1]));
+  const proxies = given(input.trustProxy, 'GATEWAY_TRUST_PROXY');
+  if (proxies) config.trustedProxies = addresses(proxies[0], '--trust-proxy' + proxies[1]);
   if (input.guacd !== undefined) config.guacd = parseHostPort(input.guacd, '--guacd');
   const db = resolveDatabaseUrl(input.db, env);
   if (db !== undefined) config.db = db;

@@ -99,16 +99,18 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       resolve,
       idleTimeoutMs: config.idleTimeoutMs,
       maxSessionMs: config.maxSessionMs,
+      limits: config.clientLimits,
+      trustedProxies: config.trustedProxies,
       onSessionStart: (info) => track(hooks.onSessionStart(info)),
       onSessionEnd: (record) => track(hooks.onSessionEnd(record)),
     });
     const api = createAdminApi({ registry, adminKey, sessions: sessionControl((id) => tunnel.sessions.get(id)) });
     // Requests to end a session hosted here, from this gateway's API (SQLite) or any gateway's (PostgreSQL NOTIFY).
-    const unsubscribe = await registry.onSessionEndRequest((id, status) => {
+    const unsubscribe = await registry.onSessionEndRequest((id, status, message) => {
       const session = tunnel.sessions.get(id);
       if (!session) return;
       log.info('closing a session on request', { id, status: status.guac });
-      session.close(status);
+      session.close(status, message);
     });
     const prune = setInterval(() => {
       registry.pruneTokens().catch((err: unknown) => log.warn('registry: pruning token ids failed', { error: err }));

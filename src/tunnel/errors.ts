@@ -24,6 +24,8 @@ export const TUNNEL_ERRORS = Object.freeze({
   GUAC_TUNNEL_UPSTREAM_PROTOCOL: ['UPSTREAM_ERROR', 'guacd sent something that is not valid Guacamole protocol'],
   GUAC_TUNNEL_CLOSING: ['SESSION_CLOSED', 'the tunnel is shutting down and takes no new session'],
   GUAC_TUNNEL_FULL: ['SERVER_BUSY', '`maxSessions` sessions are open'],
+  GUAC_TUNNEL_TOO_MANY: ['CLIENT_TOO_MANY', 'the token, the user or the client address already has its cap of live sessions (`maxSessionsPerToken`, `maxSessionsPerUser`, `maxSessionsPerAddress`)'],
+  GUAC_TUNNEL_RATE_LIMITED: ['CLIENT_TOO_MANY', 'the client address started more than `handshakesPerAddress` handshakes in `handshakeWindowMs`'],
   GUAC_TUNNEL_CLOSED: ['SUCCESS', 'the session ended before it opened for a reason that was not an error (e.g. the browser left); the status is the session\'s own'],
   GUAC_TUNNEL_BAD_OPTION: ['SERVER_ERROR', 'createTunnel was given an invalid option (thrown to the caller)'],
   GUAC_TUNNEL_BAD_METHOD: ['CLIENT_BAD_REQUEST', 'an HTTP tunnel request that is neither GET nor POST'],

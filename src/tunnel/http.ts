@@ -279,17 +279,13 @@ export class HttpTunnel {
       sendHttpError(res, toGuacError(err, 'GUAC_TUNNEL_BAD_BODY', 'CLIENT_BAD_REQUEST'));
       return;
     }
-    const refusal = this.host.admit();
-    if (refusal) {
-      sendHttpError(res, refusal);
+    const admitted = this.host.admit(req);
+    if (admitted instanceof GuacError) {
+      sendHttpError(res, admitted);
       return;
     }
     const port = new HttpPort(this.forget);
-    const request = {
-      query: new URLSearchParams(body),
-      headers: req.headers,
-      ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}),
-    };
+    const request = { query: new URLSearchParams(body), headers: req.headers, ...admitted };
     const session = new TunnelSession(this.host, port, request);
     port.session = session;
     this.host.register(session);

@@ -3,11 +3,14 @@
  */
 import { GuacError } from '../protocol/errors.js';
 import type { ParserLimits } from '../protocol/constants.js';
+import net from 'node:net';
+import type { ClientLimits } from './admission.js';
+import { plainAddress } from './client-address.js';
 import type { TunnelOptions } from './types.js';
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<TunnelOptions, 'limits' | 'onSessionStart' | 'onSessionEnd' | 'allowedOrigins'>> {
-  limits: {
+export interface ResolvedOptions extends Required<Omit<TunnelOptions, 'limits' | 'onSessionStart' | 'onSessionEnd' | 'allowedOrigins' | 'trustedProxies'>> {
+  limits: ClientLimits & {
     maxSessions: number;
     parser: Partial<ParserLimits>;
     maxMessageBytes: number;
@@ -19,7 +22,18 @@ export interface ResolvedOptions extends Required<Omit<TunnelOptions, 'limits' |
   onSessionStart: TunnelOptions['onSessionStart'];
   onSessionEnd: TunnelOptions['onSessionEnd'];
   allowedOrigins: (origin: string) => boolean;
+  /** Plain addresses (see `plainAddress`). */
+  trustedProxies: ReadonlySet<string>;
 }
+
+/** Defaults of the per-client limits (`TunnelLimits`). */
+export const CLIENT_LIMIT_DEFAULTS: Readonly<ClientLimits> = Object.freeze({
+  maxSessionsPerToken: 4,
+  maxSessionsPerUser: 10,
+  maxSessionsPerAddress: 32,
+  handshakesPerAddress: 30,
+  handshakeWindowMs: 60_000,
+});
 
 function count(value: number | undefined, fallback: number, name: string, min = 0): number {
   if (value === undefined) return fallback;
@@ -57,9 +71,17 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
       maxPendingInputBytes: count(l.maxPendingInputBytes, 256 * 1024, 'limits.maxPendingInputBytes', 1024),
       highWaterBytes,
       lowWaterBytes,
+      ...Object.fromEntries(Object.entries(CLIENT_LIMIT_DEFAULTS).map(([name, fallback]) => {
+        const key = name as keyof ClientLimits;
+        return [key, count(l[key], fallback, `limits.${key}`, key === 'handshakeWindowMs' ? 1 : 0)];
+      })) as unknown as ClientLimits,
     },
     onSessionStart: options.onSessionStart,
     onSessionEnd: options.onSessionEnd,
     allowedOrigins: typeof origins === 'function' ? origins : ((set) => (o: string) => set.has(o))(new Set(origins ?? [])),
+    trustedProxies: new Set((options.trustedProxies ?? []).map((a) => {
+      if (typeof a !== 'string' || net.isIP(a) === 0) throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option trustedProxies must list IP addresses.');
+      return plainAddress(a);
+    })),
   };
 }

@@ -17,6 +17,13 @@ export interface TunnelRequest {
   remoteAddress?: string;
   /** Aborted when the browser goes away or the connect phase times out. */
   signal?: AbortSignal;
+  /**
+   * Counts the session against a token and user (the tunnel's per-token and
+   * per-user caps); throws a GuacError (CLIENT_TOO_MANY) when one is at its
+   * cap. Resolvers call it before spending a single-use token, so a refusal
+   * does not burn it; the tunnel calls it again with the target (idempotent).
+   */
+  claim?: (who: { tokenId?: string | undefined; user?: string | undefined }) => void;
 }
 
 /** What to open at guacd. */
@@ -35,6 +42,8 @@ export interface Target {
   connectionId?: string;
   /** Longest the session may last; the tunnel's `maxSessionMs` still applies if shorter. */
   maxDurationMs?: number;
+  /** The credential the session was opened with (a token's `jti`): the per-token session cap counts under it. */
+  tokenId?: string;
 }
 
 /** Resolves a connect request; rejects with a GuacError to refuse it. */
@@ -96,6 +105,8 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
       throw new GuacError('GUAC_TOKEN_NO_TARGET', 'CLIENT_BAD_REQUEST', 'The access token names no connection this gateway can open.');
     }
 
+    target.tokenId = payload.jti;
+    request.claim?.({ tokenId: payload.jti, user: target.user });
     if (payload.once === true) {
       for (const [jti, exp] of spent) if (exp <= t) spent.delete(jti);
       if (spent.has(payload.jti)) throw new GuacError('GUAC_TOKEN_USED', 'RESOURCE_CONFLICT', 'The single-use access token was already used.');

@@ -26,6 +26,7 @@ import { isActivity, viewerMaySend } from './read-only.js';
 import type { Target, TunnelRequest } from './resolver.js';
 import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
 import type { ResolvedOptions } from './options.js';
+import type { Claimant } from './admission.js';
 import { PING, pingInstruction, sendInMessages } from './wire.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
@@ -53,6 +54,8 @@ export interface BrowserPort {
 export interface SessionHost {
   readonly options: ResolvedOptions;
   guacdAddress(): GuacdAddress;
+  /** Counts the session against its token and user (per-client caps); the refusal if one is at its cap. */
+  admitTarget(session: TunnelSession, who: Claimant): GuacError | undefined;
   unregister(session: TunnelSession): void;
 }
 
@@ -152,9 +155,16 @@ export class TunnelSession implements SessionHandle {
     }
     let client: GuacdClient | undefined;
     try {
-      const target = await options.resolve({ ...this.request, signal });
+      const claim = (who: Claimant): void => {
+        // A resolver still running after the session ended must not count it again.
+        this.assertConnecting();
+        const refused = this.host.admitTarget(this, who);
+        if (refused) throw refused;
+      };
+      const target = await options.resolve({ ...this.request, signal, claim });
       resolving = false;
       this.assertConnecting();
+      claim({ tokenId: target.tokenId, user: target.user });
       const handshake = this.applyTarget(target);
       const opened = await GuacdClient.open(
         this.host.guacdAddress(),
@@ -313,6 +323,7 @@ export class TunnelSession implements SessionHandle {
     const info = this.info;
     if (target.user !== undefined) info.user = target.user;
     if (target.connectionId !== undefined) info.connectionId = target.connectionId;
+    if (target.tokenId !== undefined) info.tokenId = target.tokenId;
     if (target.protocol !== undefined) info.protocol = target.protocol;
     if (target.join !== undefined) info.join = target.join;
     if (target.maxDurationMs !== undefined && target.maxDurationMs > 0) this.maxDurationMs = target.maxDurationMs;

@@ -57,8 +57,13 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 /** Tokens travel in URLs; anything longer is not ours. */
 const MAX_TOKEN_CHARS = 16_384;
-/** Clock skew tolerated on `iat`. */
-const SKEW_SECONDS = 300;
+/**
+ * Clock skew tolerated on `iat`, in seconds: a token issued up to this far
+ * ahead of the gateway's clock is accepted. Revocation (registry) covers
+ * the same window, so a back end whose clock runs ahead cannot mint tokens
+ * that outlive a revocation.
+ */
+export const TOKEN_SKEW_SECONDS = 300;
 const MIN_SECRET_BYTES = 16;
 
 const keys = new Map<string, Buffer>();
@@ -110,8 +115,8 @@ export function sealToken(payload: TokenInput, secret: string | Uint8Array): str
  * @param secret the secret it was sealed with
  * @param now current time in unix seconds (default the clock)
  * @returns the payload
- * @throws GuacError `GUAC_TOKEN_INVALID` (CLIENT_UNAUTHORIZED) when malformed,
- *   tampered with, sealed with another secret or issued in the future;
+ * @throws GuacError `GUAC_TOKEN_INVALID` (CLIENT_UNAUTHORIZED) when malformed
+ *   (a base64url spelling other than the canonical one included), tampered with, sealed with another secret or issued in the future;
  *   `GUAC_TOKEN_EXPIRED` (CLIENT_TIMEOUT) once past `exp`
  */
 export function openToken(token: string, secret: string | Uint8Array, now: number = Date.now() / 1000): TokenPayload {
@@ -120,7 +125,9 @@ export function openToken(token: string, secret: string | Uint8Array, now: numbe
   const b64 = token.slice(PREFIX.length);
   if (!/^[A-Za-z0-9_-]+$/.test(b64)) throw invalid();
   const raw = Buffer.from(b64, 'base64url');
-  if (raw.length < NONCE_BYTES + TAG_BYTES + 2) throw invalid();
+  // One token, one spelling: the decoder ignores the unused low bits of the last
+  // character (and a dangling sixth bit group), so re-encoding must give back the input.
+  if (raw.length < NONCE_BYTES + TAG_BYTES + 2 || raw.toString('base64url') !== b64) throw invalid();
   let text: string;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, NONCE_BYTES));
@@ -138,7 +145,7 @@ export function openToken(token: string, secret: string | Uint8Array, now: numbe
   }
   if (checkPayload(payload)) throw invalid();
   const p = payload as TokenPayload;
-  if (p.iat > now + SKEW_SECONDS) throw invalid();
+  if (p.iat > now + TOKEN_SKEW_SECONDS) throw invalid();
   if (now >= p.exp) throw new GuacError('GUAC_TOKEN_EXPIRED', 'CLIENT_TIMEOUT', 'The access token has expired.');
   return p;
 }

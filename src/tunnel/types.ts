@@ -22,6 +22,28 @@ export interface TunnelLimits {
   highWaterBytes?: number;
   /** Bytes waiting for the browser below which guacd resumes. Default 256 KiB. */
   lowWaterBytes?: number;
+  /**
+   * Live sessions opened with one token (the resolver's `Target.tokenId`);
+   * more are refused with CLIENT_TOO_MANY (`GUAC_TUNNEL_TOO_MANY`). Default 4; 0 = no cap.
+   */
+  maxSessionsPerToken?: number;
+  /** Live sessions of one user (`Target.user`), across tokens. Default 10; 0 = no cap. */
+  maxSessionsPerUser?: number;
+  /**
+   * Live sessions from one client address (an IPv6 client's /64 counts as
+   * one; see `trustedProxies` behind a proxy), checked before the resolver
+   * runs. Default 32; 0 = no cap.
+   */
+  maxSessionsPerAddress?: number;
+  /**
+   * Handshakes (WebSocket upgrades, HTTP `?connect`) one address may start
+   * per `handshakeWindowMs`, refused or not; more are refused with
+   * CLIENT_TOO_MANY (`GUAC_TUNNEL_RATE_LIMITED`) before the resolver runs.
+   * A bucket of this many, refilled evenly over the window. Default 30; 0 = no limit.
+   */
+  handshakesPerAddress?: number;
+  /** See `handshakesPerAddress`. Default 60 000 ms. */
+  handshakeWindowMs?: number;
 }
 
 /** Options of `createTunnel`. */
@@ -62,6 +84,14 @@ export interface TunnelOptions {
    * the credential.
    */
   allowedOrigins?: readonly string[] | ((origin: string) => boolean);
+  /**
+   * Addresses of reverse proxies in front of the gateway whose
+   * `X-Forwarded-For` is believed: the client's address (history, the
+   * per-address limits) is then the last one they forwarded for. Default
+   * none: the socket's peer. Behind a proxy, without this every browser
+   * shares the proxy's address and its per-address limits.
+   */
+  trustedProxies?: readonly string[];
   /** Called once a session reached guacd's `ready`. Errors (and rejections) are logged, never thrown. */
   onSessionStart?: (info: SessionInfo) => unknown;
   /**
@@ -79,6 +109,8 @@ export interface SessionInfo {
   user?: string;
   /** Registry id of the connection, if the resolver named one. */
   connectionId?: string;
+  /** The resolver's `Target.tokenId` (a token's jti), if any. */
+  tokenId?: string;
   protocol?: string;
   /** Set when the session joined a live connection. */
   join?: string;

@@ -129,13 +129,13 @@ export class WebSocketTunnel {
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
     const port = new WebSocketPort(ws, socket);
-    const refusal = this.host.admit();
-    if (refusal) {
-      port.end(refusal.status, refusal.message, true);
+    const admitted = this.host.admit(req);
+    if (admitted instanceof GuacError) {
+      port.end(admitted.status, admitted.message, true);
       return;
     }
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-    const request = { query: url.searchParams, headers: req.headers, ...(req.socket.remoteAddress ? { remoteAddress: req.socket.remoteAddress } : {}) };
+    const request = { query: url.searchParams, headers: req.headers, ...admitted };
     const session = new TunnelSession(this.host, port, request);
     port.session = session;
     this.host.register(session);

@@ -104,6 +104,8 @@ export interface TcpProxy {
   readonly accepted: number;
   /** Connections open right now. */
   readonly open: number;
+  /** Most connections open at once so far. */
+  readonly peakOpen: number;
   /**
    * `pass` forwards; `reset` destroys every open connection and each new one
    * at once (the server went away); `blackhole` keeps connections, forwards
@@ -120,6 +122,7 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let mode: ProxyMode = 'pass';
   let accepted = 0;
+  let peakOpen = 0;
   const pairs = new Set<[net.Socket, net.Socket | undefined]>();
   const server = net.createServer((down) => {
     accepted++;
@@ -130,6 +133,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     const pair: [net.Socket, net.Socket | undefined] = [down, undefined];
     pairs.add(pair);
+    peakOpen = Math.max(peakOpen, pairs.size);
     down.once('close', () => {
       pairs.delete(pair);
       pair[1]?.destroy();
@@ -151,6 +155,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     port,
     get accepted() { return accepted; },
     get open() { return pairs.size; },
+    get peakOpen() { return peakOpen; },
     setMode(next) {
       mode = next;
       for (const pair of [...pairs]) {

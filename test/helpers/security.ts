@@ -15,7 +15,9 @@ import type { TunnelOptions } from '../../src/tunnel/types.js';
 import { after, before } from 'node:test';
 import { listenOnLoopback, loadTestEnv, waitFor } from './env.js';
 import { startOwnGuacd, type OwnGuacd } from './faults.js';
-import { startTestGateway, TunnelClient, type CloseInfo, type TestGateway, type TunnelClientOptions } from './ws-client.js';
+import { sqliteFixture, type RegistryFixture } from './registry.js';
+import type { Registry } from '../../src/registry/types.js';
+import { startTestGateway, TunnelClient, uncapped, type CloseInfo, type TestGateway, type TunnelClientOptions } from './ws-client.js';
 
 // The tests keep stderr for problems and their own measurements: session lines would drown them.
 setLogLevel((process.env.GATEWAY_LOG_LEVEL as Parameters<typeof setLogLevel>[0] | undefined) ?? 'warn');
@@ -81,10 +83,36 @@ export async function gatewayFor(cleanups: Cleanups, options: Partial<TunnelOpti
  * @returns its port
  */
 export async function startAppServer(cleanups: Cleanups, tunnelOptions: TunnelOptions, serverOptions: Omit<GatewayServerOptions, 'tunnel'>): Promise<number> {
-  const tunnel = createTunnel(tunnelOptions);
+  const tunnel = createTunnel(uncapped(tunnelOptions));
   const listening = await listenOnLoopback(createGatewayServer({ tunnel, ...serverOptions }), tunnel);
   cleanups.add(() => listening.close());
   return listening.port;
+}
+
+/** A registry fixture and the registry opened on it. */
+export interface OpenRegistry {
+  fx: RegistryFixture;
+  reg: Registry;
+}
+
+/**
+ * A SQLite registry holding one connection, `ssh` (the test environment's
+ * sshd), granted to `user`: opened in `before`, closed in `after` of the
+ * calling suite. Read `fx` and `reg` from the returned object inside tests.
+ */
+export function sshRegistry(user: string): OpenRegistry {
+  const state = {} as OpenRegistry;
+  before(async () => {
+    state.fx = await sqliteFixture();
+    state.reg = await state.fx.open();
+    await state.reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
+    await state.reg.grant('ssh', user);
+  });
+  after(async () => {
+    await state.reg?.close();
+    await state.fx?.cleanup();
+  });
+  return state;
 }
 
 /** Opens a WebSocket tunnel client, terminated by `cleanups`. */

@@ -31,6 +31,8 @@ export interface TunnelClientOptions {
   pingMs?: number;
   /** Open timeout (default 5000 ms). */
   timeoutMs?: number;
+  /** Extra request headers of the upgrade (e.g. `X-Forwarded-For`). */
+  headers?: Record<string, string>;
 }
 
 /** The close the server sent. */
@@ -49,7 +51,7 @@ export class TunnelClient {
   private waiters = new Set<() => void>();
   private pinger: NodeJS.Timeout | undefined;
 
-  private constructor(readonly ws: WebSocket, private readonly opts: Required<Omit<TunnelClientOptions, 'protocols' | 'timeoutMs'>>) {
+  private constructor(readonly ws: WebSocket, private readonly opts: Required<Omit<TunnelClientOptions, 'protocols' | 'timeoutMs' | 'headers'>>) {
     this.closed = new Promise((resolve) => {
       ws.once('close', (code, reason) => {
         clearInterval(this.pinger);
@@ -66,7 +68,7 @@ export class TunnelClient {
    * @param url `ws://host:port/tunnel?token=…`
    */
   static connect(url: string, options: TunnelClientOptions = {}): Promise<TunnelClient> {
-    const ws = new WebSocket(url, options.protocols ?? ['guacamole']);
+    const ws = new WebSocket(url, options.protocols ?? ['guacamole'], options.headers ? { headers: options.headers } : {});
     const client = new TunnelClient(ws, { autoSync: options.autoSync ?? true, pingMs: options.pingMs ?? 500 });
     const timeoutMs = options.timeoutMs ?? 5000;
     return new Promise((resolve, reject) => {
@@ -218,9 +220,21 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** Starts {@link TestGateway} on 127.0.0.1:0. */
+/**
+ * The per-client limits switched off. Every test client comes from
+ * 127.0.0.1, and most tests open many sessions with one token: the tests
+ * of those limits set them on purpose.
+ */
+export const NO_CLIENT_LIMITS = Object.freeze({ maxSessionsPerToken: 0, maxSessionsPerUser: 0, maxSessionsPerAddress: 0, handshakesPerAddress: 0 });
+
+/** `options` with {@link NO_CLIENT_LIMITS} under the limits it sets. */
+export function uncapped(options: TunnelOptions): TunnelOptions {
+  return { ...options, limits: { ...NO_CLIENT_LIMITS, ...options.limits } };
+}
+
+/** Starts {@link TestGateway} on 127.0.0.1:0 (per-client limits off unless `options.limits` sets them). */
 export async function startTestGateway(options: TunnelOptions): Promise<TestGateway> {
-  const tunnel = createTunnel(options);
+  const tunnel = createTunnel(uncapped(options));
   const server = http.createServer((req, res) => {
     if (!tunnel.handleHttp(req, res)) {
       res.writeHead(404);

@@ -68,7 +68,7 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
     for (let i = 0; i < 2; i++) {
       const dataDir = mkdtempSync(join(tmpdir(), 'gg-deploy-'));
       dirs.push(dataDir);
-      gateways.push(await startServe({ ...gwEnv, GATEWAY_DATA_DIR: dataDir }, ['--guacd', `${env.guacd.host}:${env.guacd.port}`]));
+      gateways.push(await startServe({ ...gwEnv, GATEWAY_DATA_DIR: dataDir }, ['--guacd', `${env.guacd.host}:${env.guacd.port}`, '--trust-proxy', '127.0.0.1']));
     }
     nginxPort = await freePort();
     const prefix = mkdtempSync(join(tmpdir(), 'gg-nginx-'));
@@ -99,7 +99,8 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
   test('a session through nginx; its single-use token refused on the other gateway; ended across gateways; history kept', async () => {
     // Through nginx: websocket upgrade, guacd's frames down, the browser's syncs up.
     const once = await cli(['token', '--connection', 'deploy-ssh', '--user', 'alice', '--once']);
-    const viaProxy = await TunnelClient.connect(`ws://127.0.0.1:${nginxPort}/tunnel?token=${once}`, { timeoutMs: 10_000 });
+    // nginx appends the peer it saw (here loopback, itself trusted) to X-Forwarded-For: the gateway records the client before it.
+    const viaProxy = await TunnelClient.connect(`ws://127.0.0.1:${nginxPort}/tunnel?token=${once}`, { timeoutMs: 10_000, headers: { 'X-Forwarded-For': '203.0.113.7' } });
     await viaProxy.waitForPrompt(20_000);
 
     // The same token again, straight at each gateway: used is used, whichever gateway took it first.
@@ -131,7 +132,7 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
     const history = await waitFor(async () => {
       const { status, body } = await api(nginxPort, 'GET', '/api/sessions?connection=deploy-ssh');
       assert.equal(status, 200);
-      const rows = body.sessions as { id: string; endedAt: number | null; bytesToBrowser: number; bytesFromBrowser: number; status: number; gateway: string }[];
+      const rows = body.sessions as { id: string; endedAt: number | null; bytesToBrowser: number; bytesFromBrowser: number; status: number; gateway: string; remoteAddress: string }[];
       return rows.length === 2 && rows.every((r) => r.endedAt !== null) ? rows : undefined;
     }, { what: 'both sessions ended in history', timeoutMs: 15_000 });
     for (const row of history) {
@@ -139,6 +140,8 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
       assert.ok(row.gateway, 'the hosting gateway is named');
     }
     assert.equal(history.find((r) => r.id === held.uuid)?.status, 0x020b);
+    assert.equal(history.find((r) => r.id === viaProxy.uuid)?.remoteAddress, '203.0.113.7', 'the client nginx forwarded for (--trust-proxy)');
+    assert.equal(history.find((r) => r.id === held.uuid)?.remoteAddress, '127.0.0.1');
     assert.equal((await api(nginxPort, 'GET', '/api/sessions', 'wrong-key-wrong-key')).status, 401);
   });
 });

@@ -108,6 +108,27 @@ describe('configuration', () => {
     assert.throws(() => serveConfig({ idleTimeout: '-1' }), /--idle-timeout/);
   });
 
+  it('reads the per-client limits and trusted proxies from flags, else the environment', () => {
+    assert.deepEqual(serveConfig({}, {}).clientLimits, {}, 'the tunnel\'s defaults apply');
+    assert.deepEqual(serveConfig({}, {}).trustedProxies, []);
+    const c = serveConfig({ maxSessionsPerToken: '2', maxSessionsPerUser: '0', handshakeRate: '10/30', trustProxy: '127.0.0.1, ::1' },
+      { GATEWAY_MAX_SESSIONS_PER_TOKEN: '9', GATEWAY_MAX_SESSIONS_PER_ADDRESS: '7' });
+    assert.deepEqual(c.clientLimits, { maxSessionsPerToken: 2, maxSessionsPerUser: 0, maxSessionsPerAddress: 7, handshakesPerAddress: 10, handshakeWindowMs: 30_000 });
+    assert.deepEqual(c.trustedProxies, ['127.0.0.1', '::1']);
+    assert.deepEqual(serveConfig({}, { GATEWAY_HANDSHAKE_RATE: '0', GATEWAY_TRUST_PROXY: '10.0.0.1' }).clientLimits, { handshakesPerAddress: 0 });
+    const bad: [Parameters<typeof serveConfig>[0], NodeJS.ProcessEnv, RegExp][] = [
+      [{ maxSessionsPerToken: '-1' }, {}, /--max-sessions-per-token must be a whole number/],
+      [{ maxSessionsPerUser: 'lots' }, {}, /--max-sessions-per-user/],
+      [{}, { GATEWAY_MAX_SESSIONS_PER_ADDRESS: '1e3' }, /--max-sessions-per-address \(GATEWAY_MAX_SESSIONS_PER_ADDRESS\)/],
+      [{ handshakeRate: '30' }, {}, /--handshake-rate must be N\/SECONDS/],
+      [{ handshakeRate: '30/0' }, {}, /--handshake-rate/],
+      [{ trustProxy: 'nginx.local' }, {}, /--trust-proxy must list IP addresses/],
+    ];
+    for (const [input, env, message] of bad) {
+      assert.throws(() => serveConfig(input, env), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && message.test(e.message), message.source);
+    }
+  });
+
   it('keeps static paths inside the web root', () => {
     const root = '/srv/web';
     assert.equal(resolveStaticPath(root, '/'), '/srv/web/index.html');
@@ -132,12 +153,13 @@ describe('guacamole-gateway token', () => {
     assert.ok(p.exp - p.iat === 60);
   });
 
-  it('prints a page link with --url', async () => {
+  it('prints a page link with --url; without --ttl the token lives 300 s (docs/security.md)', async () => {
     const r = await run(['token', '--protocol', 'vnc', '--param', 'hostname=h', '--url', 'http://127.0.0.1:8080/'], { GATEWAY_SECRET: SECRET });
     assert.equal(r.code, 0, r.err);
     const url = new URL(r.out.trim());
     assert.equal(url.pathname, '/');
-    assert.ok(openToken(url.searchParams.get('token') as string, SECRET));
+    const p = openToken(url.searchParams.get('token') as string, SECRET);
+    assert.equal(p.exp - p.iat, 300);
   });
 
   it('refuses bad input with exit code 2 and never echoes secrets', async () => {

@@ -23,6 +23,7 @@ import { sealToken } from '../../src/tunnel/token.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
 import { CHROMIUM_PATH, launchBrowser } from '../helpers/browser.js';
 import { listenOnLoopback, loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { uncapped } from '../helpers/ws-client.js';
 
 const SECRET = 'tunnel-http-test-secret-0123456789abc';
 const ENTER = 0xff0d;
@@ -42,7 +43,7 @@ interface Served {
 
 /** The tunnel at /tunnel, plus a page running the unmodified guacamole-common-js at /. */
 async function serve(options: Partial<TunnelOptions> = {}): Promise<Served> {
-  const tunnel = createTunnel({ guacd: { host: env.guacd.host, port: env.guacd.port }, resolve: tokenResolver({ secret: SECRET }), ...options });
+  const tunnel = createTunnel(uncapped({ guacd: { host: env.guacd.host, port: env.guacd.port }, resolve: tokenResolver({ secret: SECRET }), ...options }));
   // The ESM build, served as is.
   const library = readFileSync(createRequire(import.meta.url).resolve('guacamole-common-js').replace('/cjs/', '/esm/'), 'utf8');
   const server = http.createServer((req, res) => {

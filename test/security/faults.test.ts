@@ -13,15 +13,13 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/protocol/status.js';
 import { registryResolver, registrySessionHooks } from '../../src/registry/resolver.js';
-import type { Registry } from '../../src/registry/types.js';
 import type { Resolver } from '../../src/tunnel/resolver.js';
 import type { SessionRecord } from '../../src/tunnel/types.js';
 import { waitFor } from '../helpers/env.js';
 import { startFakeGuacd, type FakeConnection } from '../helpers/fake-guacd.js';
 import { freePort, startOwnGuacd, startSilentListener } from '../helpers/faults.js';
 import { socketsTo } from '../helpers/procfs.js';
-import { sqliteFixture, type RegistryFixture } from '../helpers/registry.js';
-import { Cleanups, clientFor, expectClosedWith, gatewayFor, openSession, realGuacd, sshParams, startAppServer, useOwnGuacd } from '../helpers/security.js';
+import { Cleanups, clientFor, expectClosedWith, gatewayFor, openSession, realGuacd, sshParams, sshRegistry, startAppServer, useOwnGuacd } from '../helpers/security.js';
 import { TunnelClient } from '../helpers/ws-client.js';
 
 const cleanups = new Cleanups();
@@ -31,23 +29,13 @@ useOwnGuacd();
 const ssh = (overrides: Record<string, string> = {}): Resolver => async () => ({ protocol: 'ssh', params: sshParams(overrides) });
 
 describe('faults: guacd', { timeout: 120_000 }, () => {
-  let fx: RegistryFixture;
-  let reg: Registry;
-  before(async () => {
-    fx = await sqliteFixture();
-    reg = await fx.open();
-    await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
-    await reg.grant('ssh', 'alice');
-  });
-  after(async () => {
-    await reg?.close();
-    await fx?.cleanup();
-  });
+  const registry = sshRegistry('alice');
 
   it('guacd killed mid-session: the browser gets UPSTREAM_ERROR with a message, history records it', async () => {
     const guacd = await startOwnGuacd();
     cleanups.add(() => guacd.kill());
     const records: SessionRecord[] = [];
+    const { fx, reg } = registry;
     const hooks = registrySessionHooks(reg);
     const g = await gatewayFor(cleanups, {
       guacd: { host: guacd.host, port: guacd.port },

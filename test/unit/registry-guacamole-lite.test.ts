@@ -82,6 +82,10 @@ test('the resolver reads ?token= and validates what it opens', async () => {
   // Unencoded in a URL works too: the outer base64 of ASCII JSON never contains '+'.
   const target = await resolve({ query: new URLSearchParams(`token=${token}`), headers: {} });
   assert.equal(target.params.password, PASSWORD);
+  // One token, one id for the per-token session cap (a hash: never the token, which carries the password).
+  assert.match(target.tokenId ?? '', /^lite:[A-Za-z0-9_-]{43}$/);
+  assert.equal((await resolve({ query: new URLSearchParams({ token }), headers: {} })).tokenId, target.tokenId);
+  assert.notEqual((await resolve({ query: new URLSearchParams({ token: readmeEncrypt(sshToken) }), headers: {} })).tokenId, target.tokenId);
   await rejectsWith(resolve({ query: new URLSearchParams(), headers: {} }), 'GUAC_TOKEN_MISSING', 0x0301);
   const bad = readmeEncrypt({ connection: { type: 'ssh', settings: { hostname: 'x', bogus: 1 } } });
   await rejectsWith(resolve({ query: new URLSearchParams({ token: bad }), headers: {} }), 'GUAC_PARAM_UNKNOWN', 0x0300);

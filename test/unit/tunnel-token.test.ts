@@ -66,6 +66,41 @@ describe('tunnel token', () => {
     }
   });
 
+  it('accepts only the canonical base64url spelling: every other last character is GUAC_TOKEN_INVALID', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const residues = new Set<number>();
+    // The jti's length moves the body through every length mod 3, so the last character
+    // carries 4, 2 or no unused bits.
+    for (let extra = 0; extra < 3; extra++) {
+      const token = sealToken({ exp: NOW + 60, iat: NOW, target, jti: `j${'x'.repeat(extra)}` }, SECRET);
+      const b64 = token.slice(3);
+      const raw = Buffer.from(b64, 'base64url');
+      assert.ok(openToken(token, SECRET, NOW));
+      const unused = [0, 4, 2][raw.length % 3];
+      residues.add(unused);
+      const last = alphabet.indexOf(b64[b64.length - 1]);
+      const mask = (1 << unused) - 1;
+      let variants = 0;
+      for (let low = 0; low <= mask; low++) {
+        const idx = (last & ~mask) | low;
+        if (idx === last) continue;
+        const variant = token.slice(0, -1) + alphabet[idx];
+        // The decoder cannot tell them apart: only the spelling check does.
+        assert.deepEqual(Buffer.from(variant.slice(3), 'base64url'), raw);
+        const err = assertGuacError(() => openToken(variant, SECRET, NOW), 'GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED');
+        assert.equal(err.message, 'The access token is invalid.');
+        variants++;
+      }
+      assert.equal(variants, mask);
+      // A dangling character (length 1 mod 4) is dropped by the decoder: refused too.
+      if (unused === 0) for (const c of ['A', 'Q', '_']) {
+        assert.deepEqual(Buffer.from(b64 + c, 'base64url').length, raw.length);
+        assertGuacError(() => openToken(token + c, SECRET, NOW), 'GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED');
+      }
+    }
+    assert.deepEqual([...residues].sort(), [0, 2, 4]);
+  });
+
   it('rejects malformed tokens', () => {
     for (const bad of ['', 'v1.', 'v2.abcd', 'v1.!!!!', 'v1.' + 'A'.repeat(20), 'nonsense', 'v1.' + 'A'.repeat(20000)]) {
       assertGuacError(() => openToken(bad, SECRET, NOW), 'GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED');
@@ -114,7 +149,7 @@ describe('tokenResolver', () => {
   it('opens the inline target', async () => {
     const token = sealToken({ exp: NOW + 60, iat: NOW, target, user: 'bob', connection: 'c-1' }, SECRET);
     const t = await resolver(request({ token }));
-    assert.deepEqual(t, { protocol: 'ssh', params: target.params, user: 'bob', connectionId: 'c-1' });
+    assert.deepEqual(t, { protocol: 'ssh', params: target.params, user: 'bob', connectionId: 'c-1', tokenId: openToken(token, SECRET, NOW).jti });
   });
 
   it('applies readOnly from the payload or the target', async () => {
@@ -151,7 +186,7 @@ describe('tokenResolver', () => {
       now: () => NOW,
       resolveConnection: async (p) => ({ protocol: 'vnc', params: { hostname: p.connection ?? '' } }),
     });
-    const token = sealToken({ exp: NOW + 60, iat: NOW, connection: 'box', readOnly: true }, SECRET);
-    assert.deepEqual(await r(request({ token })), { protocol: 'vnc', params: { hostname: 'box' }, readOnly: true });
+    const token = sealToken({ exp: NOW + 60, iat: NOW, connection: 'box', readOnly: true, jti: 'box-1' }, SECRET);
+    assert.deepEqual(await r(request({ token })), { protocol: 'vnc', params: { hostname: 'box' }, readOnly: true, tokenId: 'box-1' });
   });
 });
