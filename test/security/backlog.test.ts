@@ -19,7 +19,7 @@ import { waitFor } from '../helpers/env.js';
 import { startFakeGuacd } from '../helpers/fake-guacd.js';
 import { fakeTarget, recordFor } from '../helpers/fuzz-rounds.js';
 import { describeStalledReader, runStalledReader } from '../helpers/stalled-reader.js';
-import { Cleanups, expectClosedWith, gatewayFor, openSession, realGuacd, sshParams } from '../helpers/security.js';
+import { Cleanups, expectClosedWith, gatewayFor, markerPath, openSession, realGuacd, runInShell, shellReady, sshParams } from '../helpers/security.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -75,6 +75,38 @@ describe('a browser that stops reading (WebSocket)', { timeout: 120_000 }, () =>
     assert.ok(stalled.length >= 1, `session ends: ${JSON.stringify(r.ends)}`);
     assert.equal(stalled[0].code, 'GUAC_TUNNEL_BROWSER_STALLED');
     assert.match(stalled[0].message ?? '', /stopped reading/);
+  });
+});
+
+describe('a browser that reads again (WebSocket, real guacd)', { timeout: 120_000 }, () => {
+  it('is held back while its backlog is over the mark, then gets every echo, and its input and guacd are read again', async () => {
+    const g = await gatewayFor(cleanups, { resolve: sshResolver });
+    const c = await openSession(cleanups, g, '', { pingMs: 0 });
+    await shellReady(cleanups, c);
+    const session = g.tunnel.sessions.get(c.uuid as string);
+    assert.ok(session);
+    const socket = (c.ws as unknown as { _socket: net.Socket })._socket;
+    socket.pause();
+    // Pings until the gateway holds the browser back (790 KiB of echoes a message, under maxMessageBytes).
+    const pings = encode('', 'ping', '1733300000000').repeat(30_000);
+    let sent = 0;
+    await waitFor(() => {
+      if (!session.stats.guacdPaused && c.ws.bufferedAmount === 0) {
+        c.sendRaw(pings);
+        sent += 30_000;
+      }
+      return session.stats.guacdPaused;
+    }, { timeoutMs: 10_000, intervalMs: 20, what: 'the gateway to hold the browser back' });
+    const echoed = (): number => c.received.filter((r) => r.opcode === '' && r.args[0] === 'ping').length;
+    socket.resume();
+    await waitFor(() => echoed() === sent && !session.stats.guacdPaused, { timeoutMs: 20_000, what: `all ${sent} echoes (${echoed()} so far) and guacd resumed` });
+    // Its input is read again, and guacd's output flows: a command typed now runs and draws.
+    const marker = markerPath(cleanups, 'backlog');
+    const frames = c.received.length;
+    await runInShell(c, `touch ${marker}`, marker, 15_000);
+    await c.waitForOpcode('sync', 10_000, frames);
+    assert.equal(c.ws.readyState, c.ws.OPEN);
+    assert.equal(c.partialMessages, 0);
   });
 });
 
@@ -134,5 +166,37 @@ describe('a browser that stops reading (HTTP tunnel, fake guacd flooding)', { ti
     assert.ok(session.stats.maxBrowserBuffered <= HIGH + 128 * 1024, `the gateway held ${session.stats.maxBrowserBuffered} bytes for the browser`);
     assert.ok(guacd.written() < 64 * 1048576, `guacd wrote ${guacd.written()} bytes`);
     await waitFor(() => g.tunnel.sessions.size === 0, { what: 'the session to go' });
+  });
+
+  it('opens reads and never takes them: an ended read it has not taken stays its backlog, guacd stays paused', async () => {
+    const HIGH = 256 * 1024;
+    const guacd = await floodingGuacd();
+    const records: SessionRecord[] = [];
+    const g = await gatewayFor(cleanups, {
+      guacd: guacd.address, resolve: fakeTarget, browserTimeoutMs: 3000, limits: { highWaterBytes: HIGH },
+      onSessionEnd: (r) => { records.push(r); },
+    });
+    const res = await fetch(`${g.httpUrl}?connect`, { method: 'POST', body: '' });
+    const token = res.headers.get('Guacamole-Tunnel-Token') as string;
+    const uuid = await res.text();
+    const session = g.tunnel.sessions.get(uuid);
+    assert.ok(session);
+    const port = Number(new URL(g.httpUrl).port);
+    const read = (n: number): net.Socket => rawRequest(port, `GET /tunnel?read:${uuid}:${n} HTTP/1.1\r\nGuacamole-Tunnel-Token: ${token}`);
+    read(0);
+    await waitFor(() => session.stats.guacdPaused, { what: 'guacd paused behind the first read' });
+    // guacd's writes stall once the kernel's buffers between it and the gateway are full.
+    let last = -1;
+    await waitFor(() => {
+      const stalled = guacd.written() === last;
+      last = guacd.written();
+      return stalled;
+    }, { intervalMs: 250, what: "guacd's writes to stall" });
+    const before = guacd.written();
+    // The next read ends the first; unfixed, its bytes were forgotten and guacd resumed into the new read.
+    read(1);
+    const record = await recordFor(records, uuid, 'the session end');
+    assert.equal(record.status, STATUS.CLIENT_TIMEOUT);
+    assert.ok(guacd.written() - before < 1048576, `guacd wrote ${guacd.written() - before} more bytes after the second read`);
   });
 });
