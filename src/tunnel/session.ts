@@ -118,6 +118,8 @@ export class TunnelSession implements SessionHandle {
    * browser reading (a drain) shows it alive.
    */
   private backlogged = false;
+  /** The smallest backlog seen since it went over the mark: only going below it is the browser taking bytes. */
+  private backlogLow = 0;
   /** The browser sent at least one instruction (pings included). */
   private inputSeen = false;
   /** The browser asked to leave (`disconnect`): guacd closing is then no failure. */
@@ -260,16 +262,20 @@ export class TunnelSession implements SessionHandle {
   }
 
   /**
-   * Bytes for the browser left the gateway (a WebSocket message written, an
-   * HTTP read drained or started). Once the backlog is down to the low-water
-   * mark, guacd and the browser are read again.
+   * Bytes for the browser may have left the gateway (a WebSocket message
+   * written, an HTTP read drained, ended or started). Once the backlog is
+   * down to the low-water mark, guacd and the browser are read again.
    */
   browserDrained(): void {
     if (!this.backlogged || this.current === 'closed') return;
-    // The browser took bytes we held: it reads, so its silence meanwhile is ours.
-    this.lastHeard = Date.now();
     const buffered = this.port.bufferedAmount;
     this.stats.browserBuffered = buffered;
+    if (buffered < this.backlogLow) {
+      // The browser took bytes we held: it reads, so its silence meanwhile is
+      // ours. A new HTTP read alone takes nothing, and so does not count.
+      this.backlogLow = buffered;
+      this.lastHeard = Date.now();
+    }
     if (buffered <= this.host.options.limits.lowWaterBytes) {
       this.backlogged = false;
       this.stats.guacdPaused = false;
@@ -471,6 +477,7 @@ export class TunnelSession implements SessionHandle {
     if (buffered > this.stats.maxBrowserBuffered) this.stats.maxBrowserBuffered = buffered;
     if (buffered <= this.host.options.limits.highWaterBytes || this.backlogged) return;
     this.backlogged = true;
+    this.backlogLow = buffered;
     this.stats.guacdPaused = true;
     this.stats.guacdPauses++;
     this.socket?.pause();

@@ -168,7 +168,7 @@ describe('a browser that stops reading (HTTP tunnel, fake guacd flooding)', { ti
     await waitFor(() => g.tunnel.sessions.size === 0, { what: 'the session to go' });
   });
 
-  it('opens reads and never takes them: an ended read it has not taken stays its backlog, guacd stays paused', async () => {
+  it('opens reads and never takes them: an ended read it has not taken stays its backlog, guacd stays paused, new reads are no sign of life', async () => {
     const HIGH = 256 * 1024;
     const guacd = await floodingGuacd();
     const records: SessionRecord[] = [];
@@ -193,10 +193,15 @@ describe('a browser that stops reading (HTTP tunnel, fake guacd flooding)', { ti
       return stalled;
     }, { intervalMs: 250, what: "guacd's writes to stall" });
     const before = guacd.written();
-    // The next read ends the first; unfixed, its bytes were forgotten and guacd resumed into the new read.
-    read(1);
+    // A new read every 500 ms: the next ends the first. Unfixed, the ended read's bytes were forgotten and
+    // guacd resumed into the new read; and each new read counted as the browser taking bytes.
+    let n = 1;
+    const reader = setInterval(() => read(n++), 500);
+    cleanups.add(() => clearInterval(reader));
     const record = await recordFor(records, uuid, 'the session end');
+    clearInterval(reader);
     assert.equal(record.status, STATUS.CLIENT_TIMEOUT);
+    assert.equal(record.message, 'The browser stopped reading what the gateway sent.');
     assert.ok(guacd.written() - before < 1048576, `guacd wrote ${guacd.written() - before} more bytes after the second read`);
   });
 });
