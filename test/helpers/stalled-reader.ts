@@ -26,6 +26,8 @@ export interface StalledReaderOptions {
   browserTimeoutMs?: number;
   /** The pings' timestamp (default 13 digits, what guacamole-common-js sends). */
   timestamp?: string;
+  /** Attackers at once, each with a session of its own (default 1). */
+  attackers?: number;
 }
 
 /** A session end, as the gateway logged it. */
@@ -39,7 +41,7 @@ export interface LoggedEnd {
 
 /** What {@link runStalledReader} measured. */
 export interface StalledReaderResult {
-  /** Sessions the attacker opened. */
+  /** Sessions the attackers opened. */
   sessions: number;
   /** Bytes of pings the attacker's kernel accepted (the gateway read them, or they wait in socket buffers). */
   sent: number;
@@ -48,6 +50,9 @@ export interface StalledReaderResult {
   rssStartMiB: number;
   rssPeakMiB: number;
   rssEndMiB: number;
+  /** The gateway's heap and off-heap buffers after a full collection: before the attack, and at its end (sessions still held). */
+  heapStartMiB: number;
+  heapEndMiB: number;
   /** The gateway's RSS in MiB at each second of the attack. */
   rssBySecond: number[];
   /** The gateway's log of the attacker's sessions' ends. */
@@ -143,21 +148,28 @@ export async function runStalledReader(opts: StalledReaderOptions): Promise<Stal
     }, 100);
     cleanups.add(() => clearInterval(sampler));
     let deadline = 0;
-    do {
-      const c = await openSession(cleanups, gw, query, { pingMs: 0 });
-      ids.add(c.uuid as string);
-      if (deadline === 0) {
-        // Measured from the first live session on: the gateway's own start-up is not the attack's.
-        rssStart = rssBytes(gw.pid);
-        rssPeak = rssStart;
-        deadline = Date.now() + opts.durationMs;
+    const open = (): Promise<TunnelClient> => openSession(cleanups, gw, query, { pingMs: 0 });
+    const first = await Promise.all(Array.from({ length: opts.attackers ?? 1 }, open));
+    // Measured from the first live sessions on: the gateway's own start-up is not the attack's.
+    const heapStart = (await gw.memoryAfterGc()).heapAndExternal;
+    rssStart = rssBytes(gw.pid);
+    rssPeak = rssStart;
+    deadline = Date.now() + opts.durationMs;
+    // Half a second before the end, while the attackers' sessions are still held.
+    const heapEnd = new Promise<number>((resolve) => {
+      setTimeout(() => void gw.memoryAfterGc().then((m) => resolve(m.heapAndExternal)), Math.max(0, opts.durationMs - 500));
+    });
+    await Promise.all(first.map(async (session) => {
+      for (let c = session; ; c = await open()) {
+        ids.add(c.uuid as string);
+        const t0 = Date.now();
+        const r = await flood(c, message, deadline);
+        sent += r.sent;
+        if (r.dropped) droppedAfterMs.push(Date.now() - t0);
+        c.terminate();
+        if (Date.now() >= deadline) return;
       }
-      const t0 = Date.now();
-      const r = await flood(c, message, deadline);
-      sent += r.sent;
-      if (r.dropped) droppedAfterMs.push(Date.now() - t0);
-      c.terminate();
-    } while (Date.now() < deadline);
+    }));
     clearInterval(sampler);
     const rssEnd = rssBytes(gw.pid);
     await gw.stop();
@@ -165,6 +177,7 @@ export async function runStalledReader(opts: StalledReaderOptions): Promise<Stal
       sessions: ids.size, sent, droppedAfterMs,
       rssStartMiB: Number(mib(rssStart)), rssPeakMiB: Number(mib(Math.max(rssPeak, rssEnd))), rssEndMiB: Number(mib(rssEnd)),
       rssBySecond: [...rssBySecond].map((v) => v ?? 0),
+      heapStartMiB: Number(mib(heapStart)), heapEndMiB: Number(mib(await heapEnd)),
       ends: loggedEnds(gw.logs, ids),
     };
   } finally {
@@ -176,5 +189,6 @@ export async function runStalledReader(opts: StalledReaderOptions): Promise<Stal
 export function describeStalledReader(r: StalledReaderResult): string {
   const statuses = [...new Set(r.ends.map((e) => `${e.statusName}${e.code ? `/${e.code}` : ''}`))].join(', ') || 'none';
   return `${r.sessions} session(s), ${mib(r.sent)} MiB of pings accepted by the kernel, dropped after ${r.droppedAfterMs.map((ms) => (ms / 1000).toFixed(1)).join(', ') || '—'} s; ` +
-    `gateway RSS ${r.rssStartMiB} → peak ${r.rssPeakMiB} → end ${r.rssEndMiB} MiB (each second: ${r.rssBySecond.join(' ')}); ends: ${statuses}`;
+    `gateway heap+external after GC ${r.heapStartMiB} → ${r.heapEndMiB} MiB, RSS ${r.rssStartMiB} → peak ${r.rssPeakMiB} → end ${r.rssEndMiB} MiB ` +
+    `(each second: ${r.rssBySecond.join(' ')}); ends: ${statuses}`;
 }

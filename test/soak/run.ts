@@ -9,7 +9,8 @@
  * - fuzz: thousands of seeded mutated streams in each direction;
  * - stalled: a client floods pings over a live SSH session and never reads,
  *   for a minute, with the gateway holding it back only, then with the
- *   gateway also cutting it (its default); the gateway's memory measured.
+ *   gateway also cutting it (its default), then four such clients at once;
+ *   the gateway's memory measured.
  *
  *   node dist/test/soak/run.js [--only cycles,load,fuzz,stalled] [--cycles 1000]
  *     [--sessions 200] [--fuzz 3000] [--stall-seconds 60] [--protocol ssh|telnet] [--out results.json]
@@ -136,8 +137,12 @@ async function stalled(seconds: number): Promise<void> {
     const guacd = await startOwnGuacd();
     cleanups.add(() => guacd.kill());
     const results: Record<string, StalledReaderResult> = {};
-    for (const [name, browserTimeoutMs] of [['held back, never cut', 0], ['cut (browserTimeoutMs 15 s), reconnecting', undefined]] as const) {
-      const r = await runStalledReader({ guacd: { host: guacd.host, port: guacd.port }, durationMs: seconds * 1000, ...(browserTimeoutMs !== undefined ? { browserTimeoutMs } : {}) });
+    const runs = [['held back, never cut', 0, 1], ['cut (browserTimeoutMs 15 s), reconnecting', undefined, 1], ['4 at once, held back, never cut', 0, 4]] as const;
+    for (const [name, browserTimeoutMs, attackers] of runs) {
+      const r = await runStalledReader({
+        guacd: { host: guacd.host, port: guacd.port }, durationMs: seconds * 1000, attackers,
+        ...(browserTimeoutMs !== undefined ? { browserTimeoutMs } : {}),
+      });
       results[name] = r;
       say(`  ${name}: ${describeStalledReader(r)}`);
       check(r.rssPeakMiB - r.rssStartMiB < 64, `${name}: gateway RSS within 64 MiB of its start (${r.rssStartMiB} → peak ${r.rssPeakMiB} MiB)`);
