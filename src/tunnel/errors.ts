@@ -21,6 +21,8 @@ export const TUNNEL_ERRORS = Object.freeze({
   GUAC_TUNNEL_TARGET_TIMEOUT: ['UPSTREAM_TIMEOUT', 'guacd was ready but its first frame (the remote desktop answering) did not come within `firstFrameTimeoutMs`'],
   GUAC_TUNNEL_UPSTREAM_LOST: ['UPSTREAM_ERROR', 'the connection to guacd ended without its `disconnect` or `error` (guacd killed or crashed, network cut)'],
   GUAC_TUNNEL_INPUT_OVERRUN: ['CLIENT_OVERRUN', 'the browser sent more than `maxPendingInputBytes` before guacd was ready'],
+  GUAC_TUNNEL_BAD_INTERNAL: ['CLIENT_BAD_REQUEST', 'the browser sent a tunnel-internal instruction (`0.`) other than a ping with one timestamp of at most 64 characters, the only one guacamole-common-js sends'],
+  GUAC_TUNNEL_BROWSER_STALLED: ['CLIENT_TIMEOUT', 'more than `highWaterBytes` waited for the browser and it read none of it for `browserTimeoutMs` (its input was no longer read meanwhile)'],
   GUAC_TUNNEL_UPSTREAM_PROTOCOL: ['UPSTREAM_ERROR', 'guacd sent something that is not valid Guacamole protocol'],
   GUAC_TUNNEL_CLOSING: ['SESSION_CLOSED', 'the tunnel is shutting down and takes no new session'],
   GUAC_TUNNEL_FULL: ['SERVER_BUSY', '`maxSessions` sessions are open'],

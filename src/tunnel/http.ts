@@ -11,8 +11,10 @@
  *   read streams ("active") and one waits. The active read gets whatever
  *   guacd sends; once it has carried something and the next read is waiting,
  *   it ends with `0.;` and the waiting one takes over (the servlet's rule).
- *   guacd output with no read open is queued, bounded by the backpressure
- *   high-water mark.
+ *   guacd output with no read open is queued. What waits for the browser,
+ *   the queue and every read it has not yet taken in full (ended ones
+ *   included), is its backlog, bounded by the backpressure high-water mark:
+ *   a client that opens reads and never takes them gains nothing.
  * - `?write:UUID`: the body is browser input, streamed into the session.
  * - A session's last words (`error`, `0.;`) wait for the next read for a
  *   while; after that, and for tokens never issued, 404 RESOURCE_NOT_FOUND,
@@ -33,6 +35,9 @@ import {
 /** How long a closed session's final instructions wait for a read. */
 const FINAL_READ_GRACE_MS = 15_000;
 
+/** After the session ended, how long a read the browser is not taking may hold its bytes. */
+const UNREAD_GRACE_MS = 5000;
+
 const STREAM_HEADERS = { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-cache' } as const;
 
 /** The browser side of an HTTP tunnel session. */
@@ -46,6 +51,8 @@ export class HttpPort implements BrowserPort {
   private queued = 0;
   private active: ServerResponse | undefined;
   private activeSent = false;
+  /** Reads ended (replaced by the next, or the last) whose bytes the browser has not taken yet. */
+  private readonly retired = new Set<ServerResponse>();
   private waiting: ServerResponse | undefined;
   private readonly writes = new Set<IncomingMessage>();
   private inputPaused = false;
@@ -68,7 +75,9 @@ export class HttpPort implements BrowserPort {
   }
 
   get bufferedAmount(): number {
-    return this.queued + (this.active ? this.active.writableLength : 0);
+    let n = this.queued + (this.active ? this.active.writableLength : 0);
+    for (const res of this.retired) n += res.writableLength;
+    return n;
   }
 
   pauseInput(): void {
@@ -91,10 +100,11 @@ export class HttpPort implements BrowserPort {
     if (this.active) {
       this.deliverFinal(this.active);
       this.active = undefined;
-      return;
+    } else {
+      this.forgetTimer = setTimeout(() => this.forget(this), FINAL_READ_GRACE_MS);
+      this.forgetTimer.unref?.();
+      this.dropUnreadLater();
     }
-    this.forgetTimer = setTimeout(() => this.forget(this), FINAL_READ_GRACE_MS);
-    this.forgetTimer.unref?.();
   }
 
   /** A `?read` request. */
@@ -106,6 +116,7 @@ export class HttpPort implements BrowserPort {
       return;
     }
     res.on('close', () => {
+      if (this.retired.delete(res)) this.session?.browserDrained();
       if (res.writableFinished) return;
       if (res === this.waiting) this.waiting = undefined;
       // An active read cut short loses what was written to it: the stream is broken.
@@ -119,7 +130,7 @@ export class HttpPort implements BrowserPort {
     if (!this.active) {
       this.activate(res);
     } else if (this.activeSent) {
-      endResponse(this.active, END_OF_RESPONSE);
+      this.retire(this.active, END_OF_RESPONSE);
       this.activate(res);
     } else {
       if (this.waiting) endResponse(this.waiting, END_OF_RESPONSE);
@@ -165,8 +176,18 @@ export class HttpPort implements BrowserPort {
   private rotate(): void {
     const next = this.waiting as ServerResponse;
     this.waiting = undefined;
-    endResponse(this.active as ServerResponse, END_OF_RESPONSE);
+    this.retire(this.active as ServerResponse, END_OF_RESPONSE);
     this.activate(next);
+  }
+
+  /** Ends a read; until the browser has taken all of it, it stays part of the backlog. */
+  private retire(res: ServerResponse, tail: string): void {
+    endResponse(res, tail);
+    if (res.writableFinished) return;
+    this.retired.add(res);
+    res.once('finish', () => {
+      if (this.retired.delete(res)) this.session?.browserDrained();
+    });
   }
 
   private deliverFinal(res: ServerResponse): void {
@@ -174,8 +195,16 @@ export class HttpPort implements BrowserPort {
     for (const buf of this.queue) res.write(buf);
     this.queue = [];
     this.queued = 0;
-    res.end(this.finalTail);
+    this.retire(res, this.finalTail as string);
     this.forget(this);
+    this.dropUnreadLater();
+  }
+
+  /** Once the session is over: a browser that reads still gets its last bytes, one that does not loses its connections. */
+  private dropUnreadLater(): void {
+    if (this.retired.size === 0) return;
+    const reads = [...this.retired];
+    setTimeout(() => { for (const res of reads) if (!res.writableFinished) res.destroy(); }, UNREAD_GRACE_MS).unref();
   }
 }
 

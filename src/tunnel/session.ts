@@ -10,6 +10,14 @@
  * by the splitter, sent in messages of whole instructions, each flushed once
  * it reaches 8192 bytes or at the end of the current read from guacd (what
  * the Java endpoint does); only `error` is decoded, for its status.
+ *
+ * Backpressure: while more than `highWaterBytes` wait for the browser, the
+ * session reads neither guacd nor the browser (whose pings and input would
+ * otherwise keep adding output) until the backlog is down to `lowWaterBytes`;
+ * a browser that reads nothing of it for `browserTimeoutMs` is cut. While
+ * guacd does not drain what the session writes to it, the browser is not
+ * read either. The two reasons to hold the browser's input are kept apart,
+ * so that one clearing never resumes input the other still holds.
  */
 import { randomUUID } from 'node:crypto';
 import type net from 'node:net';
@@ -27,7 +35,7 @@ import type { Target, TunnelRequest } from './resolver.js';
 import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
 import type { ResolvedOptions } from './options.js';
 import type { Claimant } from './admission.js';
-import { PING, pingInstruction, sendInMessages } from './wire.js';
+import { pingEcho, sendInMessages } from './wire.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
@@ -67,6 +75,16 @@ export interface CloseOptions {
   relayed?: boolean;
   /** guacd still gets what was written to it (the browser's `disconnect`) before its socket closes. */
   flush?: boolean;
+  /** The error code behind the close, for the log. */
+  code?: string;
+}
+
+/** Why the browser's input is not being read. */
+const enum Hold {
+  /** guacd's socket does not drain what the session writes to it. */
+  Guacd = 1,
+  /** More than the high-water mark waits for the browser. */
+  Backlog = 2,
 }
 
 /**
@@ -92,8 +110,19 @@ export class TunnelSession implements SessionHandle {
   private pending: string[] = [];
   private pendingBytes = 0;
   private out: string[] = [];
+  /** Ping echoes of the current browser chunk: sent as one message, not one each. */
+  private echoes = '';
   private readonly ends: number[] = [];
-  private inputPaused = false;
+  /** Reasons ({@link Hold}) the browser's input is paused; paused while any. */
+  private inputHolds = 0;
+  /**
+   * More than `highWaterBytes` wait for the browser: guacd and the browser
+   * are not read until it is down to `lowWaterBytes`; until then only the
+   * browser reading (a drain) shows it alive.
+   */
+  private backlogged = false;
+  /** The smallest backlog seen since it went over the mark: only going below it is the browser taking bytes. */
+  private backlogLow = 0;
   /** The browser sent at least one instruction (pings included). */
   private inputSeen = false;
   /** The browser asked to leave (`disconnect`): guacd closing is then no failure. */
@@ -193,14 +222,21 @@ export class TunnelSession implements SessionHandle {
     if (this.current === 'closed') return;
     this.stats.bytesFromBrowser += chunk.length;
     this.inputSeen = true;
-    this.lastHeard = Date.now();
+    if (!this.backlogged) this.lastHeard = Date.now();
     const err = this.parser.push(chunk, this.onBrowserInstruction);
     if (err) {
       this.fail(err.status.guac === STATUS.SERVER_ERROR.guac ? err : new GuacError(err.code, 'CLIENT_BAD_REQUEST', err.message));
       return;
     }
     // The handler may have closed the session (`state` is re-read: TS narrowed `current`).
-    if (this.out.length === 0 || this.state === 'closed') return;
+    if (this.state === 'closed') return;
+    if (this.echoes !== '') {
+      this.sendBrowser(this.echoes);
+      this.echoes = '';
+      // The browser's own pings add to its backlog as guacd's output does.
+      this.checkBacklog();
+    }
+    if (this.out.length === 0) return;
     const data = this.out.length === 1 ? this.out[0] : this.out.join('');
     this.out = [];
     if (this.current === 'open') {
@@ -227,20 +263,34 @@ export class TunnelSession implements SessionHandle {
    * The browser showed life without sending instructions (a pong, an HTTP
    * request). Counts only once it has sent an instruction: every Guacamole
    * client pings (WebSocket) or sends `nop` (HTTP) at once, so a peer that
-   * merely answers pings is not one, and is cut like a silent one.
+   * merely answers pings is not one, and is cut like a silent one. Nor does
+   * it count while the browser is backlogged: a client that keeps asking
+   * and never reads is not alive.
    */
   heard(): void {
-    if (this.inputSeen) this.lastHeard = Date.now();
+    if (this.inputSeen && !this.backlogged) this.lastHeard = Date.now();
   }
 
-  /** The browser's buffer went down: guacd may resume. */
+  /**
+   * Bytes for the browser may have left the gateway (a WebSocket message
+   * written, an HTTP read drained, ended or started). Once the backlog is
+   * down to the low-water mark, guacd and the browser are read again.
+   */
   browserDrained(): void {
-    if (!this.stats.guacdPaused || this.current === 'closed') return;
+    if (!this.backlogged || this.current === 'closed') return;
     const buffered = this.port.bufferedAmount;
     this.stats.browserBuffered = buffered;
+    if (buffered < this.backlogLow) {
+      // The browser took bytes we held: it reads, so its silence meanwhile is
+      // ours. A new HTTP read alone takes nothing, and so does not count.
+      this.backlogLow = buffered;
+      this.lastHeard = Date.now();
+    }
     if (buffered <= this.host.options.limits.lowWaterBytes) {
+      this.backlogged = false;
       this.stats.guacdPaused = false;
       this.socket?.resume();
+      this.releaseInput(Hold.Backlog);
     }
   }
 
@@ -282,6 +332,7 @@ export class TunnelSession implements SessionHandle {
     }
     this.pending = [];
     this.out = [];
+    this.echoes = '';
     if (!opts.browserGone) {
       try {
         this.port.end(status, message, status.guac !== STATUS.SUCCESS.guac && !opts.relayed);
@@ -291,7 +342,7 @@ export class TunnelSession implements SessionHandle {
     }
     this.host.unregister(this);
     const fields = {
-      id: this.id, transport: this.info.transport, status: status.guac, statusName: status.name,
+      id: this.id, transport: this.info.transport, status: status.guac, statusName: status.name, code: opts.code,
       user: this.info.user, connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId,
       bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
     };
@@ -309,7 +360,7 @@ export class TunnelSession implements SessionHandle {
   private fail(err: GuacError): void {
     if (this.current === 'closed') return;
     this.endCode = err.code;
-    this.close(err.status, err.message);
+    this.close(err.status, err.message, { code: err.code });
   }
 
   private assertConnecting(): void {
@@ -345,11 +396,7 @@ export class TunnelSession implements SessionHandle {
       }, firstFrameTimeoutMs);
     }
     socket.on('data', (chunk: Buffer) => this.fromGuacd(chunk));
-    socket.on('drain', () => {
-      if (!this.inputPaused) return;
-      this.inputPaused = false;
-      this.port.resumeInput();
-    });
+    socket.on('drain', () => this.releaseInput(Hold.Guacd));
     socket.on('error', (err) => {
       log.debug('tunnel: guacd socket error', { id: this.id, error: err });
       this.guacdGone();
@@ -360,7 +407,13 @@ export class TunnelSession implements SessionHandle {
     // guacd already hung up (right after `ready`): its socket has no end left to report.
     if (ended) this.guacdGone();
     if (this.current !== 'open') return;
-    socket.resume();
+    // A browser already backlogged (pings while connecting) keeps guacd paused until it drains.
+    if (this.backlogged) {
+      this.stats.guacdPaused = true;
+      socket.pause();
+    } else {
+      socket.resume();
+    }
 
     const { idleTimeoutMs, maxSessionMs } = this.host.options;
     this.lastActivity = Date.now();
@@ -390,7 +443,13 @@ export class TunnelSession implements SessionHandle {
 
   private readonly onBrowserInstruction = (opcode: string, args: string[]): void => {
     if (opcode === INTERNAL_OPCODE) {
-      if (this.port.echoPings && args[0] === PING && args.length >= 2) this.sendBrowser(pingInstruction(args[1]));
+      const echo = pingEcho(args);
+      if (echo === undefined) {
+        // guacamole-common-js sends nothing internal but its short pings; anything else only makes output to buffer.
+        this.fail(new GuacError('GUAC_TUNNEL_BAD_INTERNAL', 'CLIENT_BAD_REQUEST', 'The browser sent an invalid tunnel instruction.'));
+      } else if (this.port.echoPings) {
+        this.echoes += echo;
+      }
       return;
     }
     if (isActivity(opcode)) this.lastActivity = Date.now();
@@ -402,11 +461,39 @@ export class TunnelSession implements SessionHandle {
   private writeGuacd(data: string): void {
     const socket = this.socket;
     if (!socket || socket.destroyed) return;
-    if (!socket.write(data) && !this.inputPaused) {
-      this.inputPaused = true;
+    if (!socket.write(data) && (this.inputHolds & Hold.Guacd) === 0) {
       this.stats.browserPauses++;
-      this.port.pauseInput();
+      this.holdInput(Hold.Guacd);
     }
+  }
+
+  private holdInput(reason: Hold): void {
+    if (this.inputHolds === 0) this.port.pauseInput();
+    this.inputHolds |= reason;
+  }
+
+  private releaseInput(reason: Hold): void {
+    if ((this.inputHolds & reason) === 0) return;
+    this.inputHolds &= ~reason;
+    if (this.inputHolds === 0 && this.current !== 'closed') this.port.resumeInput();
+  }
+
+  /**
+   * Over the high-water mark, stops reading guacd and the browser until
+   * {@link browserDrained} sees the backlog down to the low-water mark.
+   */
+  private checkBacklog(): void {
+    const buffered = this.port.bufferedAmount;
+    this.stats.browserBuffered = buffered;
+    if (buffered > this.stats.maxBrowserBuffered) this.stats.maxBrowserBuffered = buffered;
+    if (buffered <= this.host.options.limits.highWaterBytes || this.backlogged) return;
+    this.backlogged = true;
+    this.backlogLow = buffered;
+    this.stats.guacdPaused = true;
+    this.stats.guacdPauses++;
+    this.socket?.pause();
+    this.holdInput(Hold.Backlog);
+    log.debug('tunnel: browser backlogged, reading paused', { id: this.id, buffered });
   }
 
   private fromGuacd(chunk: Buffer): void {
@@ -445,14 +532,7 @@ export class TunnelSession implements SessionHandle {
       this.close(STATUS.SUCCESS, 'The remote desktop server ended the connection.');
       return;
     }
-    const buffered = this.port.bufferedAmount;
-    this.stats.browserBuffered = buffered;
-    if (buffered > this.stats.maxBrowserBuffered) this.stats.maxBrowserBuffered = buffered;
-    if (buffered > this.host.options.limits.highWaterBytes && !this.stats.guacdPaused) {
-      this.stats.guacdPaused = true;
-      this.stats.guacdPauses++;
-      this.socket?.pause();
-    }
+    this.checkBacklog();
   }
 
   private readonly sendBytes = (data: Buffer): void => this.sendBrowser(data);
@@ -490,11 +570,14 @@ export class TunnelSession implements SessionHandle {
     if (!(timeoutMs > 0)) return;
     const every = Math.max(50, Math.floor(timeoutMs / 3));
     this.heartbeat = setInterval(() => {
-      // While we hold the browser back, its silence is ours; while connecting,
-      // the handshake timeout applies instead.
-      if (this.inputPaused || this.current !== 'open') this.lastHeard = Date.now();
+      // While guacd holds the browser back, its silence is ours; while
+      // connecting, the handshake timeout applies instead. A backlogged
+      // browser is alive only while it reads (see browserDrained), whatever
+      // guacd does: guacd may well stop reading while we do not read it.
+      if (!this.backlogged && ((this.inputHolds & Hold.Guacd) !== 0 || this.current !== 'open')) this.lastHeard = Date.now();
       if (Date.now() - this.lastHeard >= timeoutMs) {
-        this.close(STATUS.CLIENT_TIMEOUT, 'The browser stopped responding.');
+        if (this.backlogged) this.fail(new GuacError('GUAC_TUNNEL_BROWSER_STALLED', 'CLIENT_TIMEOUT', 'The browser stopped reading what the gateway sent.'));
+        else this.close(STATUS.CLIENT_TIMEOUT, 'The browser stopped responding.');
         return;
       }
       this.port.keepalive?.();

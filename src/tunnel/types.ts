@@ -18,9 +18,12 @@ export interface TunnelLimits {
   maxConnectBodyBytes?: number;
   /** Browser input held while guacd is being connected; more is CLIENT_OVERRUN. Default 256 KiB. */
   maxPendingInputBytes?: number;
-  /** Bytes waiting for the browser above which guacd is paused. Default 1 MiB. */
+  /**
+   * Bytes waiting for the browser above which neither guacd nor the browser
+   * (whose pings and input make output too) is read. Default 1 MiB.
+   */
   highWaterBytes?: number;
-  /** Bytes waiting for the browser below which guacd resumes. Default 256 KiB. */
+  /** Bytes waiting for the browser at or below which both are read again. Default 256 KiB. */
   lowWaterBytes?: number;
   /**
    * Live sessions opened with one token (the resolver's `Target.tokenId`);
@@ -71,9 +74,12 @@ export interface TunnelOptions {
    * HTTP: no request) for this long is gone: CLIENT_TIMEOUT. Pongs and
    * requests count only once the browser has sent an instruction, which
    * every Guacamole client does at once (a ping, a `nop`): a peer that opens
-   * a session and only answers pings is cut the same way. Default 15 000
-   * ms (the Java HTTP tunnel's expiry and guacamole-common-js's own receive
-   * timeout); 0 = never.
+   * a session and only answers pings is cut the same way. A browser with
+   * more than `limits.highWaterBytes` waiting for it is alive only while it
+   * takes some of them: one that takes none for this long ends with
+   * CLIENT_TIMEOUT (`GUAC_TUNNEL_BROWSER_STALLED`), whatever it sends.
+   * Default 15 000 ms (the Java HTTP tunnel's expiry and
+   * guacamole-common-js's own receive timeout); 0 = never.
    */
   browserTimeoutMs?: number;
   limits?: TunnelLimits;
@@ -139,7 +145,7 @@ export interface SessionRecord extends SessionInfo {
 export interface SessionStats {
   bytesFromBrowser: number;
   bytesToBrowser: number;
-  /** Times guacd was paused because the browser was not keeping up. */
+  /** Times guacd (and the browser's input with it) was paused because the browser was not keeping up. */
   guacdPauses: number;
   /** Times the browser was paused because guacd was not keeping up. */
   browserPauses: number;
@@ -147,7 +153,7 @@ export interface SessionStats {
   browserBuffered: number;
   /** Highest `browserBuffered` seen. */
   maxBrowserBuffered: number;
-  /** guacd is paused right now. */
+  /** guacd is paused right now, the browser not keeping up (its input is not read either). */
   guacdPaused: boolean;
 }
 

@@ -5,7 +5,8 @@
  *
  * WebSocket: subprotocol `guacamole`; connect data is the query string; the
  * first message is the internal instruction `0.,36.<uuid>;`; the browser's
- * `0.,4.ping,<ts>;` is echoed; internal instructions never reach guacd;
+ * `0.,4.ping,<ts>;` is echoed (a longer timestamp or any other internal
+ * instruction ends the session); internal instructions never reach guacd;
  * each message holds whole instructions; the close reason is the decimal
  * Guacamole status (read with `parseInt`), the close code its websocket code.
  *
@@ -72,9 +73,27 @@ export function uuidInstruction(uuid: string): string {
   return encode(INTERNAL_OPCODE, uuid);
 }
 
+/**
+ * The longest ping timestamp echoed. guacamole-common-js (1.0 to 1.5) pings
+ * with `new Date().getTime()`, 13 digits; the margin is for other clients.
+ */
+export const MAX_PING_TIMESTAMP = 64;
+
 /** The echo of a browser ping. */
 export function pingInstruction(timestamp: string): string {
   return encode(INTERNAL_OPCODE, PING, timestamp);
+}
+
+/**
+ * The answer to an internal instruction from the browser, given its
+ * arguments: the echo of a ping (`ping` and one timestamp of at most
+ * {@link MAX_PING_TIMESTAMP} characters), undefined for anything else, which
+ * no Guacamole client sends (the Java endpoint ignores it; we refuse it, as
+ * it could only be an attempt to make output).
+ */
+export function pingEcho(args: readonly string[]): string | undefined {
+  if (args.length !== 2 || args[0] !== PING || args[1].length > MAX_PING_TIMESTAMP) return undefined;
+  return pingInstruction(args[1]);
 }
 
 /** `error,<message>,<decimal status>;` */

@@ -6,10 +6,14 @@
  *   fds, sockets to guacd and memory measured after every 100;
  * - load: 200 concurrent SSH sessions through one gateway process, the
  *   gateway's and guacd's CPU and memory measured apart;
- * - fuzz: thousands of seeded mutated streams in each direction.
+ * - fuzz: thousands of seeded mutated streams in each direction;
+ * - stalled: a client floods pings over a live SSH session and never reads,
+ *   for a minute, with the gateway holding it back only, then with the
+ *   gateway also cutting it (its default), then four such clients at once;
+ *   the gateway's memory measured.
  *
- *   node dist/test/soak/run.js [--only cycles,load,fuzz] [--cycles 1000]
- *     [--sessions 200] [--fuzz 3000] [--protocol ssh|telnet] [--out results.json]
+ *   node dist/test/soak/run.js [--only cycles,load,fuzz,stalled] [--cycles 1000]
+ *     [--sessions 200] [--fuzz 3000] [--stall-seconds 60] [--protocol ssh|telnet] [--out results.json]
  *
  * Prints a report and exits 1 when a bound is broken.
  */
@@ -20,15 +24,17 @@ import { loadTestEnv } from '../helpers/env.js';
 import { startOwnGuacd } from '../helpers/faults.js';
 import { fuzzBrowserStreams, fuzzGuacdStreams, type FuzzResult } from '../helpers/fuzz-rounds.js';
 import { describeLoad, runLoad, type LoadResult } from '../helpers/load.js';
+import { describeStalledReader, runStalledReader, type StalledReaderResult } from '../helpers/stalled-reader.js';
 import { memoryAfterGc, mib } from '../helpers/procfs.js';
 import { Cleanups, gatewayFor, guacdRetries } from '../helpers/security.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'cycles,load,fuzz' },
+    only: { type: 'string', default: 'cycles,load,fuzz,stalled' },
     cycles: { type: 'string', default: '1000' },
     sessions: { type: 'string', default: '200' },
     fuzz: { type: 'string', default: '3000' },
+    'stall-seconds': { type: 'string', default: '60' },
     protocol: { type: 'string', default: 'ssh' },
     out: { type: 'string' },
   },
@@ -124,10 +130,34 @@ async function fuzz(rounds: number): Promise<void> {
   report.fuzz = results;
 }
 
+async function stalled(seconds: number): Promise<void> {
+  say(`\n== stalled: a client floods pings over a live SSH session and never reads, ${seconds} s per run`);
+  const cleanups = new Cleanups();
+  try {
+    const guacd = await startOwnGuacd();
+    cleanups.add(() => guacd.kill());
+    const results: Record<string, StalledReaderResult> = {};
+    const runs = [['held back, never cut', 0, 1], ['cut (browserTimeoutMs 15 s), reconnecting', undefined, 1], ['4 at once, held back, never cut', 0, 4]] as const;
+    for (const [name, browserTimeoutMs, attackers] of runs) {
+      const r = await runStalledReader({
+        guacd: { host: guacd.host, port: guacd.port }, durationMs: seconds * 1000, attackers,
+        ...(browserTimeoutMs !== undefined ? { browserTimeoutMs } : {}),
+      });
+      results[name] = r;
+      say(`  ${name}: ${describeStalledReader(r)}`);
+      check(r.rssPeakMiB - r.rssStartMiB < 64, `${name}: gateway RSS within 64 MiB of its start (${r.rssStartMiB} → peak ${r.rssPeakMiB} MiB)`);
+    }
+    report.stalled = results;
+  } finally {
+    await cleanups.run();
+  }
+}
+
 try {
   if (sections.has('cycles')) await cycles(Number(values.cycles), values.protocol === 'telnet' ? 'telnet' : 'ssh');
   if (sections.has('load')) await load(Number(values.sessions));
   if (sections.has('fuzz')) await fuzz(Number(values.fuzz));
+  if (sections.has('stalled')) await stalled(Number(values['stall-seconds']));
 } catch (err) {
   failures.push(`aborted: ${(err as Error).stack ?? String(err)}`);
 }
