@@ -133,12 +133,13 @@ describe('npm package', { timeout: 600_000 }, () => {
     });
   }
 
-  it('runs `npx guacamole-gateway token` and `serve` from the installed package', async () => {
+  it('runs the installed CLI: `npx guacamole-gateway token`, and `serve` from node_modules/.bin', async () => {
     const token = (await runCli(['token', '--protocol', 'ssh', ...sshParams(), '--secret-stdin', 'password', '--ttl', '120'])).trim();
     assert.match(token, /^v1\.[A-Za-z0-9_-]+$/);
     const port = await freePort();
     const data = join(work, 'serve-data');
-    const child = startChild('npx', ['--no-install', 'guacamole-gateway', 'serve', '--port', String(port),
+    // The bin npx would run, started straight: npx does not pass SIGTERM on to it.
+    const child = startChild(join(app, 'node_modules/.bin/guacamole-gateway'), ['serve', '--port', String(port),
       '--guacd', `${env.guacd.host}:${env.guacd.port}`], { ...process.env, GATEWAY_SECRET: SECRET, GATEWAY_DATA_DIR: data }, app);
     children.push(child);
     await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok || undefined, () => undefined),
