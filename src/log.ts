@@ -1,6 +1,7 @@
 /**
- * The project's only logger. One JSON line per event on stderr, level from
- * GATEWAY_LOG_LEVEL (debug|info|warn|error|silent, default info). Fields whose
+ * The project's only logger. One JSON line per event on stderr, at info and
+ * above until the application sets another level (the server's `--log-level`,
+ * `GATEWAY_LOG_LEVEL`: src/server/settings.ts). Fields whose
  * names look like secrets are masked here, once, so no caller can leak them.
  */
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -8,7 +9,7 @@ const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30,
 
 const SECRET_KEY = /pass(word|phrase)?|secret|private[-_]?key|token|key$|credential|authorization|cookie/i;
 
-let threshold = order[(process.env.GATEWAY_LOG_LEVEL as Level | 'silent' | undefined) ?? 'info'] ?? order.info;
+let threshold = order.info;
 let sink: (line: string) => void = (line) => process.stderr.write(line + '\n');
 
 /** Replaces the destination of log lines (tests capture them). */
