@@ -1,8 +1,9 @@
 /**
  * One browser ↔ guacd session, whatever the transport: the state machine
- * (resolving → handshaking → open → closed, table in session-state.ts), the relay in both directions with
- * backpressure, the read-only filter, the timers, and the one `close()` that
- * ends both sides exactly once and reports history once.
+ * (resolving → handshaking → open → closed; the table is session-state.ts),
+ * the relay in both directions with backpressure, the read-only filter, the
+ * timers, and the one `close()` that ends both sides exactly once and
+ * reports history once.
  *
  * Browser → guacd: fully parsed (guacd's limits), internal instructions
  * answered here and never forwarded, the rest re-encoded and written in one
