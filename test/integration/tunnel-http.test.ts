@@ -298,6 +298,14 @@ describe('HTTP tunnel with the real guacd', { timeout: 120_000 }, () => {
     const other = await fetch(`${base}/tunnel?connect`, { method: 'POST', body: 'token=x', headers: { Origin: 'https://evil.example' } });
     assert.equal(other.headers.get('Access-Control-Allow-Origin'), null);
     await other.arrayBuffer();
+    // An unlisted origin's preflight grants nothing: its browser never sends the token-carrying reads and writes.
+    const otherPre = await fetch(`${base}/tunnel?read:${uuid}:0`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://evil.example', 'Access-Control-Request-Headers': 'guacamole-tunnel-token' },
+    });
+    assert.equal(otherPre.status, 204);
+    for (const h of ['Access-Control-Allow-Origin', 'Access-Control-Allow-Headers', 'Access-Control-Allow-Methods']) assert.equal(otherPre.headers.get(h), null, h);
+    await otherPre.arrayBuffer();
   });
 
   it('answers 502 / 519 when guacd is unreachable', async () => {

@@ -54,9 +54,9 @@ test('guacd 1.5 offers VERSION_1_5_0: we answer it, with timezone and name', asy
   assert.deepEqual(seen, [
     ['select', 'ssh'],
     ['size', '1024', '768', '96'],
-    ['audio', 'audio/L16'],
+    ['audio', 'audio/L8', 'audio/L16'],
     ['video'],
-    ['image', 'image/png', 'image/jpeg', 'image/webp'],
+    ['image', 'image/png', 'image/jpeg'],
     ['timezone', 'Europe/Paris'],
     ['name', 'Alice'],
     ['connect', 'VERSION_1_5_0', 'target', '', 'alice', 'pw'],
