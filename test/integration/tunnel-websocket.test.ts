@@ -1,6 +1,6 @@
 /**
- * The WebSocket tunnel against the real guacd 1.3.0 and sshd of the test
- * environment (`bash scripts/test-env.sh up`).
+ * The WebSocket tunnel against every real guacd of the test environment
+ * (test/helpers/guacd-matrix.ts) and its sshd (`bash scripts/test-env.sh up`).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +11,8 @@ import { STATUS } from '../../src/protocol/status.js';
 import { tokenResolver, type Resolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
-import { loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { loadTestEnv, waitFor, type GuacdInstance, type TestEnv } from '../helpers/env.js';
+import { atLeast, forEachGuacd } from '../helpers/guacd-matrix.js';
 import { startTestGateway, TunnelClient, type TestGateway } from '../helpers/ws-client.js';
 
 const SECRET = 'tunnel-websocket-test-secret-0123456789';
@@ -27,8 +28,11 @@ before(() => {
   env = loadTestEnv();
 });
 
+/** The guacd of the version under test (set by each version's suite). */
+let current: GuacdInstance;
+
 function guacd(): { host: string; port: number } {
-  return { host: env.guacd.host, port: env.guacd.port };
+  return { host: current.host, port: current.port };
 }
 
 async function gateway(options: Partial<TunnelOptions> = {}): Promise<TestGateway> {
@@ -95,7 +99,9 @@ async function guacdProxy(): Promise<{ port: number; opened: number; closedAt: n
   return result;
 }
 
-describe('WebSocket tunnel with the real guacd', { timeout: 120_000 }, () => {
+forEachGuacd((version) => describe('WebSocket tunnel with the real guacd', { timeout: 120_000 }, () => {
+  before(() => { current = version; });
+
   it('sends the UUID as the first message and echoes pings', async () => {
     const g = await gateway();
     const c = await open(g, `token=${encodeURIComponent(sshToken())}`);
@@ -209,4 +215,22 @@ describe('WebSocket tunnel with the real guacd', { timeout: 120_000 }, () => {
       await waitFor(() => g.tunnel.sessions.size === 0, { timeoutMs: 1000, what: 'session gone' });
     }
   });
-});
+
+  it('joining a connection guacd does not have: RESOURCE_NOT_FOUND to the browser (1.3.0 hangs up, 1.5+ answers with an error)', async () => {
+    const records: SessionRecord[] = [];
+    const g = await gateway({ resolve: async () => ({ join: '$00000000-0000-0000-0000-000000000000', params: {}, readOnly: true }), onSessionEnd: (r) => { records.push(r); } });
+    const c = await open(g, 'view=1');
+    const closed = await c.waitClosed(10_000);
+    assert.equal(closed.reason, String(STATUS.RESOURCE_NOT_FOUND.guac));
+    assert.equal(closed.code, STATUS.RESOURCE_NOT_FOUND.ws);
+    const errors = c.instructions.filter((r) => r.opcode === 'error');
+    assert.deepEqual(errors.map((r) => r.args), [[
+      atLeast(version, '1.5.0')
+        ? 'guacd has no connection $00000000-0000-0000-0000-000000000000 to join (guacd: "No such connection.").'
+        : 'guacd closed the connection instead of joining $00000000-0000-0000-0000-000000000000: no such connection.',
+      String(STATUS.RESOURCE_NOT_FOUND.guac),
+    ]]);
+    await waitFor(() => records.length === 1, { what: 'history' });
+    assert.equal(records[0].status, STATUS.RESOURCE_NOT_FOUND);
+  });
+}));
