@@ -368,6 +368,14 @@ start_vnc() {
   start_xvnc vnc "$VNC_DISPLAY" "$VNC_PORT" steelblue
 }
 
+# A second VNC desktop whose size tests may change: guacd 1.6 resizes a VNC
+# desktop to the browser's size, and the page must follow a desktop that
+# changes size; the shared one (`vnc`) keeps its size for everything else.
+start_vnc_scratch() {
+  VNC2_DISPLAY="$(free_display "$RDP_DISPLAY")"
+  start_xvnc vnc-scratch "$VNC2_DISPLAY" "$VNC2_PORT" slategray
+}
+
 start_rdp() {
   local logf="$ENV_DIR/rdp.log"
   RDP_DISPLAY="$(free_display "$VNC_DISPLAY")"
@@ -446,6 +454,7 @@ write_env_json() {
   TE_GUACDS="$GUACDS" TE_GUACD_SKIPPED="$GUACD_SKIPPED" \
   TE_GUACD_PORT="$GUACD_PORT" TE_GUACD_WRAPPER="$GUACD_WRAPPER" TE_GUACD_BIN="$GUACD_BIN" TE_GUACD_LIBDIR="$GUACD_LIBDIR" \
   TE_SSH_PORT="$SSH_PORT" TE_VNC_PORT="$VNC_PORT" TE_VNC_PASSWORD="$VNC_PASSWORD" TE_VNC_DISPLAY="$VNC_DISPLAY" \
+  TE_VNC2_PORT="$VNC2_PORT" TE_VNC2_DISPLAY="$VNC2_DISPLAY" \
   TE_RDP_PORT="$RDP_PORT" TE_RDP_DISPLAY="$RDP_DISPLAY" TE_TELNET_PORT="$TELNET_PORT" \
   TE_PG_PORT="$PG_PORT" TE_PG_DB="$PG_DB" TE_PG_PASSWORD="$PG_PASSWORD" TE_PG_DIR="$PG_DIR" \
   TE_WIDTH="$WIDTH" TE_HEIGHT="$HEIGHT" \
@@ -488,6 +497,11 @@ write_env_json() {
         width: port(e.TE_WIDTH), height: port(e.TE_HEIGHT), pid: pids.vnc, log: log("vnc"),
         params: { hostname: host, port: e.TE_VNC_PORT, password: e.TE_VNC_PASSWORD },
       },
+      vncScratch: {
+        host, port: port(e.TE_VNC2_PORT), password: e.TE_VNC_PASSWORD, display: `:${e.TE_VNC2_DISPLAY}`,
+        width: port(e.TE_WIDTH), height: port(e.TE_HEIGHT), pid: pids["vnc-scratch"], log: log("vnc-scratch"),
+        params: { hostname: host, port: e.TE_VNC2_PORT, password: e.TE_VNC_PASSWORD },
+      },
       rdp: {
         host, port: port(e.TE_RDP_PORT), username: user, password, security: "tls", ignoreCert: true,
         display: `:${e.TE_RDP_DISPLAY}`, width: port(e.TE_WIDTH), height: port(e.TE_HEIGHT),
@@ -524,17 +538,18 @@ cmd_up() {
   rm -f "$ENV_DIR"/*.log
   ensure_system
   ensure_user
-  read -r GUACD_PORT SSH_PORT VNC_PORT RDP_PORT TELNET_PORT PG_PORT < <(free_ports 6)
+  read -r GUACD_PORT SSH_PORT VNC_PORT RDP_PORT TELNET_PORT PG_PORT VNC2_PORT < <(free_ports 7)
   : >"$PIDS"
   start_guacds
   start_sshd
   start_vnc
   start_rdp
+  start_vnc_scratch
   start_telnet
   start_postgres
   write_env_json
   log "up in $((SECONDS - t0)) s: guacd $(echo "$GUACDS" | awk 'NF { printf "%s%s on %s", sep, $1, $2; sep = ", " }'), ssh $SSH_PORT, vnc $VNC_PORT (:$VNC_DISPLAY)," \
-    "rdp $RDP_PORT (:$RDP_DISPLAY), telnet $TELNET_PORT, postgres $PG_PORT; see $ENV_JSON"
+    "rdp $RDP_PORT (:$RDP_DISPLAY), vnc-scratch $VNC2_PORT (:$VNC2_DISPLAY), telnet $TELNET_PORT, postgres $PG_PORT; see $ENV_JSON"
 }
 
 cmd_down() {

@@ -63,6 +63,12 @@ export interface TestEnv {
   /** TigerVNC Xvnc with VncAuth (password only), an xterm of the test user on the display. */
   vnc: Service & { password: string; display: string; width: number; height: number; params: GuacdParams };
   /**
+   * A second Xvnc like `vnc` (same password, xterm, initial size), for tests
+   * that change the desktop's size (guacd 1.6 resizes VNC desktops to the
+   * browser's size): they restore it; `vnc` keeps its size for all others.
+   */
+  vncScratch: TestEnv['vnc'];
+  /**
    * freerdp-shadow-cli sharing its own Xvnc display: TLS only with a self-signed
    * certificate (guacd needs `security` tls or any, and `ignore-cert`), PAM
    * login of the test user.

@@ -49,6 +49,7 @@ const services = {
   guacd: env.guacd,
   ssh: env.ssh,
   vnc: env.vnc,
+  vncScratch: env.vncScratch,
   rdp: env.rdp,
   telnet: env.telnet,
   postgres: env.postgres,
