@@ -25,14 +25,14 @@ export interface OwnGuacd {
 }
 
 /**
- * Starts the test environment's guacd 1.3.0 on a free port, in the
+ * Starts a guacd of the test environment (1.3.0 unless `wrapper` names
+ * another version's, see env.json `guacds`) on a free port, in the
  * foreground and in a process group of its own.
  * @throws Error when it does not listen within 15 s
  */
-export async function startOwnGuacd(): Promise<OwnGuacd> {
-  const env = loadTestEnv();
+export async function startOwnGuacd(wrapper: string = loadTestEnv().guacd.wrapper): Promise<OwnGuacd> {
   const port = await freePort();
-  const child: ChildProcess = spawn(env.guacd.wrapper, ['-f', '-b', '127.0.0.1', '-l', String(port), '-L', 'info'], {
+  const child: ChildProcess = spawn(wrapper, ['-f', '-b', '127.0.0.1', '-l', String(port), '-L', 'info'], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

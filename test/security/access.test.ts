@@ -1,5 +1,6 @@
 /**
- * Access, with the real guacd 1.3.0 (this file's own) and sshd: bad tokens refused with their
+ * Access, with the real guacd (this file's own: 1.3.0, and every version of
+ * the matrix for the read-only viewer, test/helpers/guacd-matrix.ts) and sshd: bad tokens refused with their
  * status before guacd is contacted; a read-only viewer tries every input
  * instruction and the SSH target sees none of it (while the same
  * instructions from the owner do act: keys, STDIN pipe, clipboard paste,
@@ -22,6 +23,7 @@ import { createAdminApi } from '../../src/server/admin-api.js';
 import { tokenResolver, type Resolver } from '../../src/tunnel/resolver.js';
 import { sealToken, type TokenInput } from '../../src/tunnel/token.js';
 import { loadTestEnv, waitFor } from '../helpers/env.js';
+import { forEachGuacd } from '../helpers/guacd-matrix.js';
 import { startTcpProxy } from '../helpers/faults.js';
 import { sqliteFixture, type RegistryFixture } from '../helpers/registry.js';
 import { Cleanups, clientFor, expectClosedWith, gatewayFor, markerPath, openSession, realGuacd, runInShell, shellReady, sshParams, typeText, useOwnGuacd } from '../helpers/security.js';
@@ -194,7 +196,8 @@ describe('access: tokens', { timeout: 120_000 }, () => {
   });
 });
 
-describe('access: a read-only viewer changes nothing on the target', { timeout: 120_000 }, () => {
+forEachGuacd((version) => describe('access: a read-only viewer changes nothing on the target', { timeout: 120_000 }, () => {
+  useOwnGuacd(version);
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
   const home = () => loadTestEnv().user.home;
 
@@ -293,7 +296,7 @@ describe('access: a read-only viewer changes nothing on the target', { timeout: 
     for (const path of v.paths()) assert.equal(existsSync(path), false, `the read-only session created ${path}`);
     assert.equal(viewer.ws.readyState, viewer.ws.OPEN);
   });
-});
+}));
 
 describe('access: the admin API', { timeout: 30_000 }, () => {
   it('refuses requests without the key or with a wrong one, changing nothing', async () => {
