@@ -124,6 +124,10 @@ export function mount(container: HTMLElement, options: MountOptions): MountHandl
         else delete view.root.dataset.unstable;
       }),
       onClipboard: live((text: string) => clipboard.fromRemote(text)),
+      onRequired: live((names: string[], answer: (values: Record<string, string>) => void) => {
+        keyboard.releaseAll();
+        view.askCredentials(names, answer);
+      }),
       onConnected: live(() => {
         clipboard.resend();
         if (doc.activeElement === view.sink) clipboard.pullLocal();

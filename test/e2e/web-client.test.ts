@@ -87,6 +87,12 @@ async function displayGeometry(page: Page): Promise<{ width: number; height: num
   })()`);
 }
 
+/** The scratch VNC desktop at its initial size (a test that failed may have left it otherwise). */
+async function resetScratch(): Promise<typeof env.vncScratch> {
+  await setScreenSize(env.vncScratch.display, env.vncScratch.width, env.vncScratch.height);
+  return env.vncScratch;
+}
+
 type Geometry = Awaited<ReturnType<typeof displayGeometry>>;
 
 /** The display fills the viewport with its aspect ratio kept: one side touches, none overflows. */
@@ -189,7 +195,7 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
   test(atLeast(version, '1.6.0')
     ? 'a VNC desktop takes the page\'s size (guacd 1.6 resizes it), draws, and takes pointer and keys'
     : 'a VNC desktop draws scaled to the page, and takes pointer and keys', async () => {
-    const scratch = env.vncScratch;
+    const scratch = await resetScratch();
     const page = await browser.newPage();
     try {
       const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
@@ -238,7 +244,7 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
   });
 
   test('the page follows a remote desktop that changes size; guacd 1.6 also follows the page', async () => {
-    const scratch = env.vncScratch;
+    const scratch = await resetScratch();
     const page = await browser.newPage();
     try {
       const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
@@ -262,6 +268,43 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
         await waitForFitted(page, (g) => g.viewport.width === 900 && g.width === 1280, 'the 1280x1024 display fitted to the new page size');
         assert.deepEqual(await screenSize(scratch.display), { width: 1280, height: 1024 }, 'the X screen keeps its size');
       }
+    } finally {
+      await page.close();
+      await setScreenSize(scratch.display, scratch.width, scratch.height);
+    }
+  });
+
+  test('a VNC connection without a stored password: guacd asks, the page shows a login form, the typed password logs in', async () => {
+    const scratch = await resetScratch();
+    const page = await browser.newPage();
+    try {
+      // The token carries no password: guacd's VNC plugin sends `required,password`.
+      const { password, ...withoutPassword } = scratch.params;
+      assert.ok(password);
+      const sent: string[] = [];
+      page.on('websocket', (ws) => ws.on('framesent', (frame) => { sent.push(String(frame.payload)); }));
+      await page.goto(`${gateway.url}/?token=${encodeURIComponent(await gateway.token(tokenArgs('vnc', withoutPassword)))}`);
+      const form = page.locator('form.gg-login');
+      await form.waitFor({ state: 'visible', timeout: 20_000 });
+      assert.equal(await page.locator('.gg-client').getAttribute('data-prompt'), 'credentials');
+      assert.equal((await page.locator('.gg-title').textContent())?.trim(), 'Log in');
+      assert.equal((await pageState(page)).state, 'connecting');
+      // Exactly what guacd asked for: the password, masked, focused.
+      assert.deepEqual(await form.locator('input').evaluateAll((inputs) => inputs.map((i) => [(i as { name: string }).name, (i as { type: string }).type])), [['password', 'password']]);
+      // While the form is open the page keeps guacd from dropping a silent user (15 s): `nop`.
+      await waitFor(() => sent.some((f) => f.includes('3.nop;')), { what: 'a nop while the form is open', timeoutMs: 10_000 });
+      await page.keyboard.type(scratch.password);
+      await page.screenshot({ path: `/tmp/gg-e2e-vnc-login-${version.version}.png` });
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(`document.body.dataset.state === 'connected'`, null, { timeout: 20_000 });
+      assert.equal(await page.locator('.gg-client').getAttribute('data-prompt'), null);
+      assert.equal(await form.count(), 0, 'the form is gone');
+      const variety = await waitFor(async () => {
+        const v = await displayVariety(page);
+        return v.colours >= 3 ? v : undefined;
+      }, { what: 'the desktop to draw', timeoutMs: 15_000 });
+      assert.ok(variety.width >= 640, `display ${variety.width}x${variety.height}`);
+      assert.ok(!(await page.content()).includes(scratch.password), 'the password stays out of the page');
     } finally {
       await page.close();
       await setScreenSize(scratch.display, scratch.width, scratch.height);
