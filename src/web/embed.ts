@@ -124,6 +124,7 @@ export function mount(container: HTMLElement, options: MountOptions): MountHandl
         else delete view.root.dataset.unstable;
       }),
       onClipboard: live((text: string) => clipboard.fromRemote(text)),
+      onNotice: live((text: string) => view.notify(text)),
       onRequired: live((names: string[], answer: (values: Record<string, string>) => void) => {
         keyboard.releaseAll();
         view.askCredentials(names, answer);

@@ -9,7 +9,7 @@ import { attachDisplay } from './display.js';
 import { attachPointer, type TouchMode } from './input.js';
 import { receiveClipboard, sendClipboardText } from './clipboard.js';
 import { sendCredentials } from './credentials.js';
-import { describeStatus, isHumanMessage } from './status-messages.js';
+import { describeNotice, describeStatus, isHumanMessage } from './status-messages.js';
 import type { SessionState, StatusView } from './view.js';
 
 /** How often a `nop` goes to guacd while its credential prompt is open (guacd's limit: 15 s of silence). */
@@ -30,6 +30,8 @@ export interface SessionOptions {
   readonly onClipboard: (text: string) => void;
   /** The session became usable (send pending clipboard text now). */
   readonly onConnected: () => void;
+  /** A notice for the user: someone joined or left this connection (guacd 1.5+ `msg`, sent to the owner). */
+  readonly onNotice: (text: string) => void;
   /** guacd asks for `names` (`required`): call `answer` once with the user's values. */
   readonly onRequired: (names: string[], answer: (values: Record<string, string>) => void) => void;
 }
@@ -119,6 +121,13 @@ export function openSession(options: SessionOptions): Session {
     }
   };
   client.onclipboard = (stream, mimetype) => receiveClipboard(stream, mimetype, options.onClipboard);
+  client.onmsg = (id, args) => {
+    const notice = describeNotice(id, args);
+    if (notice) options.onNotice(notice);
+    // guacamole-common-js's own onjoin/onleave are unused: one notice, ours.
+    return false;
+  };
+
   // While the user types credentials nothing else goes to guacd, which drops
   // a user silent for 15 s ("User is not responding"); guacamole-common-js
   // 1.5's WebSocket tunnel pings only the tunnel. A `nop` keeps guacd's side alive.

@@ -5,6 +5,9 @@
  */
 import { createCredentialsForm } from './credentials.js';
 
+/** How long a notice stays. */
+const NOTICE_MS = 6000;
+
 /** Session states, as exposed on `data-state`. */
 export type SessionState = 'connecting' | 'connected' | 'disconnected' | 'error';
 
@@ -42,6 +45,8 @@ export interface ClientView {
    * the answers once. The next {@link show} removes it.
    */
   askCredentials(names: readonly string[], submit: (values: Record<string, string>) => void): void;
+  /** Shows a short notice (who joined or left) over the display for a few seconds. */
+  notify(text: string): void;
   /** Removes the client's elements. */
   remove(): void;
 }
@@ -122,7 +127,12 @@ export function createView(container: HTMLElement): ClientView {
     else sink.focus({ preventScroll: true });
   });
 
-  root.append(sink, viewport, overlay, clipboardToggle, panel);
+  // Notices (who joined or left): a polite live region, each line gone after a few seconds.
+  const notices = el(doc, 'div', 'gg-notices');
+  notices.setAttribute('role', 'log');
+  notices.setAttribute('aria-live', 'polite');
+
+  root.append(sink, viewport, overlay, notices, clipboardToggle, panel);
   container.append(root);
 
   let login: HTMLFormElement | undefined;
@@ -163,6 +173,12 @@ export function createView(container: HTMLElement): ClientView {
       });
       card.append(login);
       login.querySelector('input')?.focus();
+    },
+    notify(text: string): void {
+      const line = el(doc, 'p', 'gg-notice', text);
+      notices.append(line);
+      while (notices.childElementCount > 4) notices.firstElementChild?.remove();
+      setTimeout(() => line.remove(), NOTICE_MS);
     },
     show(status: StatusView): void {
       closeLogin();

@@ -7,6 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { GuacdClient } from '../../src/guacd/index.js';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { readFile, rm } from 'node:fs/promises';
@@ -85,6 +89,20 @@ async function displayGeometry(page: Page): Promise<{ width: number; height: num
     return { width: parseFloat(inner.style.width), height: parseFloat(inner.style.height), box: { width: box.width, height: box.height },
       viewport: { width: viewport.clientWidth, height: viewport.clientHeight } };
   })()`);
+}
+
+/** guacd's id of the newest live session in a `serve` process's history (its SQLite file in the data folder). */
+function newestActiveGuacdId(dataDir: string): string | undefined {
+  for (const file of readdirSync(dataDir).filter((f) => /\.(db|sqlite3?)$/.test(f))) {
+    const db = new Database(join(dataDir, file), { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare('SELECT guacd_id FROM sessions WHERE ended_at IS NULL AND guacd_id IS NOT NULL ORDER BY started_at DESC LIMIT 1').get() as { guacd_id: string } | undefined;
+      if (row) return row.guacd_id;
+    } finally {
+      db.close();
+    }
+  }
+  return undefined;
 }
 
 /** The scratch VNC desktop at its initial size (a test that failed may have left it otherwise). */
@@ -308,6 +326,36 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
     } finally {
       await page.close();
       await setScreenSize(scratch.display, scratch.width, scratch.height);
+    }
+  });
+
+  test(atLeast(version, '1.5.0')
+    ? 'the owner\'s page shows who joined and who left (guacd\'s msg)'
+    : 'guacd 1.3.0 sends no msg: the owner\'s page shows no notice', async () => {
+    const page = await browser.newPage();
+    try {
+      await openTerminal(page, await sshToken());
+      const guacdId = await waitFor(() => newestActiveGuacdId(gateway.env.GATEWAY_DATA_DIR as string), { what: 'the session in the gateway\'s history' });
+      // Bob joins from elsewhere (straight to guacd, as another gateway would), read-only, named.
+      const bob = await GuacdClient.open({ host: version.host, port: version.port }, { join: guacdId, readOnly: true, name: 'bob' }, { autoSync: true });
+      void (async () => { for await (const _ of bob.client); })().catch(() => undefined);
+      const notice = page.locator('.gg-notice');
+      if (atLeast(version, '1.5.0')) {
+        await notice.filter({ hasText: 'bob joined the session.' }).waitFor({ timeout: 10_000 });
+        await page.screenshot({ path: `/tmp/gg-e2e-joined-${version.version}.png` });
+        await bob.client.close();
+        await notice.filter({ hasText: 'bob left the session.' }).waitFor({ timeout: 10_000 });
+        assert.equal(await page.locator('.gg-notices').getAttribute('aria-live'), 'polite');
+      } else {
+        await bob.client.close();
+        // The page is live and drawing after bob came and went: a command typed in it runs.
+        const { path, word } = tmpFile('nomsg');
+        await run(page, `echo ${word} > ${path}`);
+        await waitFor(() => readIfExists(path), { what: 'the file' });
+        assert.equal(await notice.count(), 0);
+      }
+    } finally {
+      await page.close();
     }
   });
 

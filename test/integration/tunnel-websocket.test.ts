@@ -216,6 +216,34 @@ forEachGuacd((version) => describe('WebSocket tunnel with the real guacd', { tim
     }
   });
 
+  it(atLeast(version, '1.5.0')
+    ? 'guacd tells the owner who joined and left (msg, with the name the joiner\'s gateway sent)'
+    : 'guacd 1.3.0 has no msg: the owner hears nothing of joiners', async () => {
+    const g = await gateway();
+    const owner = await open(g, `token=${encodeURIComponent(sshToken())}`);
+    await owner.waitForPrompt();
+    const connectionId = [...g.tunnel.sessions.values()].find((s) => s.info.id === owner.uuid)?.info.guacdConnectionId;
+    assert.ok(connectionId);
+    const viewers = await gateway({ resolve: async () => ({ join: connectionId, params: {}, readOnly: true, user: 'bob' }) });
+    const viewer = await open(viewers, 'view=1');
+    await viewer.waitForOpcode('sync', 10_000);
+    viewer.close();
+    await viewer.waitClosed();
+    if (atLeast(version, '1.5.0')) {
+      const joined = await owner.waitFor((r) => r.opcode === 'msg' && r.args[0] === '1', 10_000, 'msg USER_JOINED');
+      assert.equal(joined.args[2], 'bob');
+      assert.match(joined.args[1], /^@/, 'guacd\'s id of the joining user');
+      const left = await owner.waitFor((r) => r.opcode === 'msg' && r.args[0] === '2', 10_000, 'msg USER_LEFT');
+      assert.deepEqual(left.args, ['2', joined.args[1], 'bob']);
+    } else {
+      // Something the owner sees after the viewer left: a frame drawn for a key the owner typed.
+      const seen = owner.received.length;
+      typeText(owner, ' ');
+      await owner.waitFor((r) => r.opcode === 'sync', 10_000, 'a frame after the viewer left', seen);
+      assert.equal(owner.received.some((r) => r.opcode === 'msg'), false);
+    }
+  });
+
   it('joining a connection guacd does not have: RESOURCE_NOT_FOUND to the browser (1.3.0 hangs up, 1.5+ answers with an error)', async () => {
     const records: SessionRecord[] = [];
     const g = await gateway({ resolve: async () => ({ join: '$00000000-0000-0000-0000-000000000000', params: {}, readOnly: true }), onSessionEnd: (r) => { records.push(r); } });
