@@ -14,6 +14,8 @@ import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
 import { loadTestEnv, waitFor, type GuacdInstance, type TestEnv } from '../helpers/env.js';
 import { atLeast, forEachGuacd } from '../helpers/guacd-matrix.js';
 import { startTestGateway, TunnelClient, type TestGateway } from '../helpers/ws-client.js';
+import { sqliteFixture } from '../helpers/registry.js';
+import { registryResolver } from '../../src/registry/resolver.js';
 
 const SECRET = 'tunnel-websocket-test-secret-0123456789';
 const ENTER = 0xff0d;
@@ -242,6 +244,30 @@ forEachGuacd((version) => describe('WebSocket tunnel with the real guacd', { tim
       await owner.waitFor((r) => r.opcode === 'sync', 10_000, 'a frame after the viewer left', seen);
       assert.equal(owner.received.some((r) => r.opcode === 'msg'), false);
     }
+  });
+
+  it('a registry connection stored without its password: guacd asks (required), the browser\'s answer logs in', async () => {
+    const fx = await sqliteFixture();
+    cleanups.push(() => fx.cleanup());
+    const reg = await fx.open();
+    cleanups.push(() => reg.close());
+    // Left out on purpose: the user types it (the page's login form).
+    const { password: _password, ...params } = env.vnc.params;
+    await reg.createConnection({ name: 'desk', protocol: 'vnc', params });
+    await reg.grant('desk', 'alice');
+    const { token } = await reg.mintToken({ connection: 'desk', user: 'alice' });
+    assert.ok(!(await fx.dump()).includes(env.vnc.password), 'no password stored');
+    const g = await gateway({ resolve: registryResolver(reg, fx.secret) });
+    const c = await open(g, `token=${encodeURIComponent(token)}&width=${env.vnc.width}&height=${env.vnc.height}`);
+    const asked = await c.waitFor((r) => r.opcode === 'required', 15_000, 'required');
+    assert.deepEqual(asked.args, ['password']);
+    c.send('argv', 1, 'text/plain', 'password');
+    c.send('blob', 1, Buffer.from(env.vnc.password).toString('base64'));
+    c.send('end', 1);
+    const ack = await c.waitFor((r) => r.opcode === 'ack' && r.args[0] === '1', 10_000, 'the argv stream\'s ack');
+    assert.equal(ack.args[2], '0');
+    await c.waitFor((r) => r.opcode === 'img' && Number(r.args[2]) >= 0, 15_000, 'the desktop drawn');
+    assert.equal(c.instructions.some((r) => r.opcode === 'error'), false);
   });
 
   it('joining a connection guacd does not have: RESOURCE_NOT_FOUND to the browser (1.3.0 hangs up, 1.5+ answers with an error)', async () => {
