@@ -219,9 +219,12 @@ forEachGuacd((version) => describe('access: a read-only viewer changes nothing o
     c.send('put', 0, 24, 'text/plain', tag('put'));
     c.send('blob', 24, b64('put'));
     c.send('end', 24);
-    c.send('size', 320, 200, 96);
+    // A size and font that still leave the terminal rows and columns: guacd
+    // 1.6.0 aborts the connection's process (GUAC_ASSERT in
+    // guac_terminal_fit_to_range) when an owner makes it 320x200 at font size 48.
+    c.send('size', 640, 400, 96);
     c.send('argv', 25, 'text/plain', 'font-size');
-    c.send('blob', 25, b64('48'));
+    c.send('blob', 25, b64('20'));
     c.send('end', 25);
     c.send('touch', 0, 10, 10, 5, 5, 0, 1);
     c.send('audio', 26, 'audio/L16;rate=44100,channels=2');
@@ -278,9 +281,10 @@ forEachGuacd((version) => describe('access: a read-only viewer changes nothing o
     // The same instructions from the owner do act: the check can see them.
     const o = targets(`gg-ro-owner-${randomBytes(4).toString('hex')}`);
     attack(owner, o.tag);
-    for (const path of o.paths()) await waitFor(() => existsSync(path), { timeoutMs: 15_000, what: `the owner's ${path}` });
+    await waitFor(() => o.paths().every((path) => existsSync(path)), { timeoutMs: 15_000, what: 'every file of the owner' })
+      .catch((err: unknown) => { throw new Error(`${(err as Error).message}; missing: ${o.paths().filter((p) => !existsSync(p)).join(' ')}`); });
     for (const path of [...v.paths(), viewerOwnClipboard]) assert.equal(existsSync(path), false, `the read-only viewer created ${path}`);
-    assert.equal(viewer.ws.readyState, viewer.ws.OPEN, 'the viewer should still be watching');
+    assert.equal(viewer.ws.readyState, viewer.ws.OPEN, `the viewer should still be watching; it got ${JSON.stringify(viewer.instructions.filter((r) => r.opcode === 'error' || r.opcode === 'disconnect').map((r) => [r.opcode, ...r.args]))}`);
   });
 
   it('a read-only token on a new connection: nothing the viewer sends reaches the shell', async () => {
