@@ -5,6 +5,7 @@
  * status.
  */
 import { log } from '../log.js';
+import { STATUS } from '../protocol/status.js';
 import { abortError, errorFromInstruction, guacdError } from './errors.js';
 import { describeParam, isProtocol, normalizeWith, type ParamInput, type Protocol } from './params.js';
 import { LEGACY_VERSION, negotiateVersion, supports, type ProtocolVersion } from './versions.js';
@@ -147,7 +148,15 @@ export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, sign
       }
       throw guacdError('GUAC_GUACD_CLOSED', `guacd closed the connection while the handshake waited for "${opcode}".`);
     }
-    if (instruction.opcode === 'error') throw errorFromInstruction(instruction.args);
+    if (instruction.opcode === 'error') {
+      const err = errorFromInstruction(instruction.args);
+      // guacd 1.5+ answers `select,$id` for an unknown connection with
+      // `error,No such connection.,0x0204` where 1.3.0 just closes: one code for both.
+      if (step === 'select' && opts.join !== undefined && err.status.guac === STATUS.RESOURCE_NOT_FOUND.guac) {
+        throw guacdError('GUAC_JOIN_NOT_FOUND', `guacd has no connection ${target} to join (guacd: "${instruction.args[0] ?? ''}").`, err);
+      }
+      throw err;
+    }
     if (instruction.opcode !== opcode) {
       throw guacdError('GUAC_GUACD_PROTOCOL', `guacd sent "${instruction.opcode}" where the handshake expected "${opcode}".`);
     }

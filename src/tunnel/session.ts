@@ -45,6 +45,9 @@ import { pingEcho, sendInMessages } from './wire.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
+/** How long guacd may take to read the `disconnect` a session that ends on its own sends it. */
+const LEAVE_GRACE_MS = 250;
+const DISCONNECT = encode('disconnect');
 
 /** The browser side of a session, as a transport implements it. */
 export interface BrowserPort {
@@ -326,6 +329,12 @@ export class TunnelSession implements SessionHandle {
         socket.once('finish', () => socket.destroy());
         socket.end();
         setTimeout(() => socket.destroy(), FLUSH_GRACE_MS).unref();
+      } else if (!this.guacdDone && socket.writable) {
+        // guacd (1.3 to 1.6) notices a closed socket only when its 15 s read
+        // timeout runs out: until then the user stays in the connection (its
+        // owner hears of the leave, guacd 1.5+ `msg`, that late). Say so.
+        socket.end(DISCONNECT);
+        setTimeout(() => socket.destroy(), LEAVE_GRACE_MS).unref();
       } else {
         socket.destroy();
       }
