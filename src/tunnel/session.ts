@@ -329,10 +329,12 @@ export class TunnelSession implements SessionHandle {
         socket.once('finish', () => socket.destroy());
         socket.end();
         setTimeout(() => socket.destroy(), FLUSH_GRACE_MS).unref();
-      } else if (!this.guacdDone && socket.writable) {
+      } else if (!this.guacdDone && !opts.relayed && socket.writable) {
         // guacd (1.3 to 1.6) notices a closed socket only when its 15 s read
         // timeout runs out: until then the user stays in the connection (its
-        // owner hears of the leave, guacd 1.5+ `msg`, that late). Say so.
+        // owner hears of the leave, guacd 1.5+ `msg`, that late). Say so,
+        // unless guacd ended the connection itself (its `disconnect` or `error`).
+        socket.once('finish', () => socket.destroy());
         socket.end(DISCONNECT);
         setTimeout(() => socket.destroy(), LEAVE_GRACE_MS).unref();
       } else {

@@ -218,6 +218,8 @@ describe('tunnel session', () => {
     const life = (r.session as unknown as { life: Lifecycle }).life;
     assert.equal(life.to('handshaking'), false);
     endedWith(r, STATUS.SERVER_ERROR, 'The gateway hit an internal error.', true);
+    await tick();
+    assert.equal(r.guacd.text(), '10.disconnect;', 'guacd is told the user left');
     assert.ok(r.guacd.destroyed, 'guacd let go');
     const line = logLines.find((l) => l.msg === 'tunnel: invalid session transition');
     assert.ok(line, 'logged');
@@ -243,7 +245,7 @@ describe('tunnel session', () => {
     assert.equal(r.signals[0].aborted, true);
     assert.equal((r.signals[0].reason as GuacError).code, 'GUAC_ABORTED');
     r.session.input(Buffer.from('3.key,2.65,1.1;'));
-    assert.equal(r.guacd.text(), '', 'nothing written after close');
+    assert.equal(r.guacd.text(), '10.disconnect;', 'nothing written after close but the leave guacd is told of');
   });
 
   it('ends an open session that reaches its time limits, each once', async (t) => {
@@ -280,7 +282,7 @@ describe('tunnel session', () => {
     const r = await opened();
     r.session.input(Buffer.from('0.,4.size,1.1;'));
     endedWith(r, STATUS.CLIENT_BAD_REQUEST, 'The browser sent an invalid tunnel instruction.', true);
-    assert.equal(r.guacd.text(), '');
+    assert.equal(r.guacd.text(), '10.disconnect;', 'the instruction never reaches guacd; the leave does');
     assert.ok(logLines.some((l) => l.code === 'GUAC_TUNNEL_BAD_INTERNAL'));
   });
 
@@ -344,6 +346,7 @@ describe('tunnel session', () => {
     assert.deepEqual(r.port.sent, ['4.sync,1.0;5.error,13.Access denied,3.769;']);
     endedWith(r, STATUS.CLIENT_UNAUTHORIZED, 'Access denied', false);
     assert.ok(r.guacd.destroyed);
+    assert.equal(r.guacd.text(), '', 'guacd ended it: no disconnect sent back');
   });
 
   it('ends with SUCCESS on guacd\'s disconnect, and with UPSTREAM_ERROR when guacd ends without one', async () => {
