@@ -8,13 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 
 /**
  * The key in `path`, creating it (32 random bytes, base64url) if absent.
  * @throws GuacError `GUAC_KEY_FILE` when the file cannot be read or written, or is empty
  */
-export function loadOrCreateKeyFile(path: string): string {
+export function loadOrCreateKeyFile(path: string, logger: Logger = silentLogger): string {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (!existsSync(path)) {
@@ -23,7 +23,7 @@ export function loadOrCreateKeyFile(path: string): string {
       writeFileSync(tmp, randomBytes(32).toString('base64url') + '\n', { flag: 'wx', mode: 0o600 });
       try {
         linkSync(tmp, path);
-        log.info('generated a new key file', { path });
+        logger.info({ path }, 'generated a new key file');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       } finally {
@@ -31,7 +31,7 @@ export function loadOrCreateKeyFile(path: string): string {
       }
     }
     const mode = statSync(path).mode & 0o077;
-    if (mode !== 0) log.warn('key file is readable by other users; chmod 600 it', { path });
+    if (mode !== 0) logger.warn({ path }, 'key file is readable by other users; chmod 600 it');
     const key = readFileSync(path, 'utf8').trim();
     if (key === '') throw new Error('empty key file');
     return key;
@@ -46,10 +46,10 @@ export function dataDirFrom(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The admin API key: `GATEWAY_ADMIN_KEY`, else `<dataDir>/admin-key` generated once. */
-export function loadAdminKey(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
+export function loadAdminKey(dataDir: string, env: NodeJS.ProcessEnv = process.env, logger?: Logger): string {
   const fromEnv = env.GATEWAY_ADMIN_KEY;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  return loadOrCreateKeyFile(join(dataDir, 'admin-key'));
+  return loadOrCreateKeyFile(join(dataDir, 'admin-key'), logger);
 }
 
 /**
@@ -57,8 +57,8 @@ export function loadAdminKey(dataDir: string, env: NodeJS.ProcessEnv = process.e
  * once. A stand-in with the contract of docs/ARCHITECTURE.md; the server's
  * loader replaces it when it lands.
  */
-export function loadGatewaySecret(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
+export function loadGatewaySecret(dataDir: string, env: NodeJS.ProcessEnv = process.env, logger?: Logger): string {
   const fromEnv = env.GATEWAY_SECRET;
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  return loadOrCreateKeyFile(join(dataDir, 'secret'));
+  return loadOrCreateKeyFile(join(dataDir, 'secret'), logger);
 }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { sendHttpError } from '../tunnel/http.js';
 import type { Tunnel } from '../tunnel/tunnel.js';
@@ -31,6 +31,8 @@ export interface GatewayServerOptions {
   requestTimeoutMs?: number;
   /** The admin API (`createAdminApi`), served under `/api/`. */
   api?: AdminApiHandler;
+  /** Where failures are reported. Default: nowhere. */
+  logger?: Logger;
 }
 
 /**
@@ -72,6 +74,7 @@ function notFound(res: http.ServerResponse): void {
  */
 export function createGatewayServer(options: GatewayServerOptions): http.Server {
   const { tunnel } = options;
+  const log = options.logger ?? silentLogger;
   const files = staticFiles(options.webRoot);
   const guacdReachable = guacdHealth(options.guacd);
 
@@ -92,7 +95,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     }
     if (options.api && (path === '/api' || path.startsWith('/api/'))) {
       options.api(req, res).catch((err: unknown) => {
-        log.error('admin api failed', { error: err });
+        log.error({ error: err }, 'admin api failed');
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
@@ -107,7 +110,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     files(req, res).then(
       (served) => { if (!served) notFound(res); },
       (err: unknown) => {
-        log.error('static file failed', { error: err });
+        log.error({ error: err }, 'static file failed');
         if (!res.headersSent) res.writeHead(500);
         res.end();
       },

@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { isGuacError } from '../protocol/errors.js';
 import { normalizeParams, PROTOCOLS, type Protocol } from '../guacd/params.js';
 import type { GuacdAddress } from '../guacd/socket.js';
-import { log } from '../log.js';
+import type { Logger } from '../logger.js';
+import { createServerLogger, parseLogLevel } from './logger.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from '../registry/validate.js';
 import { CLIENT_LIMIT_DEFAULTS } from '../tunnel/options.js';
 import { sealToken } from '../tunnel/token.js';
@@ -37,6 +38,8 @@ export interface CliContext {
   readStdin?: () => Promise<string>;
   /** Stops `serve` (in addition to SIGINT/SIGTERM). */
   signal?: AbortSignal;
+  /** `serve`'s logger; default `createServerLogger` at `GATEWAY_LOG_LEVEL` on stderr. */
+  logger?: Logger;
 }
 
 const D = CLIENT_LIMIT_DEFAULTS;
@@ -213,6 +216,7 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
     maxSessionsPerAddress: values['max-sessions-per-address'], handshakeRate: values['handshake-rate'], trustProxy: values['trust-proxy'],
   }, env);
   const secret = loadSecret(config.dataDir, env);
+  const logger = ctx.logger ?? createServerLogger(parseLogLevel(env.GATEWAY_LOG_LEVEL));
 
   let guacd: GuacdProcess | undefined;
   let guacdAddress: () => GuacdAddress;
@@ -230,14 +234,14 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
   }
 
   const root = webRoot();
-  if (!existsSync(`${root}index.html`)) log.warn('client page not built (dist/web/index.html missing): run npm run build', { root });
+  if (!existsSync(`${root}index.html`)) logger.warn({ root }, 'client page not built (dist/web/index.html missing): run npm run build');
   // The registry opens first: a database that cannot be reached stops us before guacd starts or a port opens.
-  const gateway = await openGateway({ config, secret, guacd: guacdAddress, webRoot: root, env });
+  const gateway = await openGateway({ config, secret, guacd: guacdAddress, webRoot: root, env, logger });
   const { server } = gateway;
   const killGuacd = () => { if (guacd?.running) void guacd.stop(); };
   try {
     if (guacdBin) {
-      guacd = new GuacdProcess(guacdBin);
+      guacd = new GuacdProcess(guacdBin, logger);
       process.once('exit', killGuacd);
       await guacd.start();
     }
@@ -262,11 +266,11 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
   out(`guacamole-gateway listening on ${base}\n`);
   out(`registry: ${gateway.registry.kind} ${gateway.database}\n`);
   out(`admin API: ${base}${API_PATH.slice(1)} (Authorization: Bearer <key from ${gateway.adminKeySource}>)\n`);
-  log.info('gateway listening', { host: address, port, guacd: guacd ? 'local' : 'external', registry: gateway.registry.kind });
+  logger.info({ host: address, port, guacd: guacd ? 'local' : 'external', registry: gateway.registry.kind }, 'gateway listening');
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
-      log.info('shutting down', { signal: sig });
+      logger.info({ signal: sig }, 'shutting down');
       // A second signal does not wait for the graceful path.
       process.once('SIGINT', () => process.exit(130));
       process.once('SIGTERM', () => process.exit(143));

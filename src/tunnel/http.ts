@@ -24,7 +24,6 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, toGuacError } from '../protocol/errors.js';
 import type { StatusInfo } from '../protocol/status.js';
-import { log } from '../log.js';
 import type { TunnelHost } from './host.js';
 import { TunnelSession, type BrowserPort } from './session.js';
 import {
@@ -342,7 +341,7 @@ export class HttpTunnel {
       [TUNNEL_TOKEN_HEADER]: port.token,
     });
     res.end(session.id);
-    log.debug('tunnel: http session open', { id: session.id });
+    session.log.debug({}, 'tunnel: http session open');
   }
 }
 

@@ -29,7 +29,8 @@ import { InstructionSplitter } from '../protocol/splitter.js';
 import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
 import { GuacdClient, type GuacdAddress, type HandshakeOptions } from '../guacd/index.js';
 import { handshakeFor } from './connect-data.js';
-import { log } from '../log.js';
+import { publish } from '../diagnostics.js';
+import type { Logger } from '../logger.js';
 import { isActivity, viewerMaySend } from './read-only.js';
 import type { Target, TunnelRequest } from './resolver.js';
 import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
@@ -95,6 +96,8 @@ const enum Hold {
 export class TunnelSession implements SessionHandle {
   readonly id = randomUUID();
   readonly info: SessionInfo;
+  /** The tunnel's logger, every line carrying this session's id. */
+  readonly log: Logger;
   readonly stats: SessionStats = {
     bytesFromBrowser: 0, bytesToBrowser: 0, guacdPauses: 0, browserPauses: 0,
     browserBuffered: 0, maxBrowserBuffered: 0, guacdPaused: false,
@@ -155,8 +158,10 @@ export class TunnelSession implements SessionHandle {
     const { limits } = host.options;
     this.parser = new Parser(limits.parser);
     this.splitter = new InstructionSplitter(limits.parser);
+    this.log = host.options.logger.child({ session: this.id });
     this.info = { id: this.id, transport: port.transport, readOnly: false, start: new Date() };
     if (request.remoteAddress !== undefined) this.info.remoteAddress = request.remoteAddress;
+    publish('sessionOpen', () => ({ session: this.id, transport: port.transport, remoteAddress: request.remoteAddress }));
     this.startHeartbeat();
   }
 
@@ -198,7 +203,7 @@ export class TunnelSession implements SessionHandle {
       const opened = await GuacdClient.open(
         this.host.guacdAddress(),
         { ...handshake, signal, ...(options.handshakeTimeoutMs > 0 ? { timeoutMs: options.handshakeTimeoutMs } : {}) },
-        { timeoutMs: options.handshakeTimeoutMs || undefined, signal },
+        { timeoutMs: options.handshakeTimeoutMs || undefined, signal, logger: this.log },
       );
       client = opened.client;
       this.assertConnecting();
@@ -210,7 +215,7 @@ export class TunnelSession implements SessionHandle {
       if (client) void client.close().catch(() => undefined);
       if (this.current !== 'closed') {
         const e = toGuacError(err);
-        if (e.status.guac === STATUS.SERVER_ERROR.guac && !(err instanceof GuacError)) log.error('tunnel: connect failed', { id: this.id, error: err });
+        if (e.status.guac === STATUS.SERVER_ERROR.guac && !(err instanceof GuacError)) this.log.error({ error: err }, 'tunnel: connect failed');
         this.fail(e);
       }
       throw new GuacError(this.endCode, this.endStatus, this.endMessage);
@@ -308,6 +313,7 @@ export class TunnelSession implements SessionHandle {
    */
   close(status: StatusInfo = STATUS.SESSION_CLOSED, message: string = status.message, opts: CloseOptions = {}): void {
     if (this.current === 'closed') return;
+    const opened = this.current === 'open';
     this.current = 'closed';
     this.endStatus = status;
     this.endMessage = message;
@@ -337,24 +343,36 @@ export class TunnelSession implements SessionHandle {
       try {
         this.port.end(status, message, status.guac !== STATUS.SUCCESS.guac && !opts.relayed);
       } catch (err) {
-        log.warn('tunnel: closing the browser side failed', { id: this.id, error: err });
+        this.log.warn({ error: err }, 'tunnel: closing the browser side failed');
       }
     }
     this.host.unregister(this);
     const fields = {
-      id: this.id, transport: this.info.transport, status: status.guac, statusName: status.name, code: opts.code,
+      transport: this.info.transport, status: status.guac, statusName: status.name, code: opts.code,
       user: this.info.user, connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId,
       bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
     };
-    if (status.guac === STATUS.SUCCESS.guac) log.info('tunnel: session ended', fields);
-    else log.info('tunnel: session ended with an error', { ...fields, message });
+    if (status.guac === STATUS.SUCCESS.guac) this.log.info(fields, 'tunnel: session ended');
+    else this.log.info({ ...fields, message }, 'tunnel: session ended with an error');
+    this.report(opened, status, message, opts.code);
     if (this.resolved) {
       const record: SessionRecord = {
         ...this.info, end: new Date(), status, message,
         bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
       };
-      callHook('onSessionEnd', this.host.options.onSessionEnd, record);
+      callHook(this.log, 'onSessionEnd', this.host.options.onSessionEnd, record);
     }
+  }
+
+  /** The diagnostics of the end: the handshake's failure if it never got to `ready`, then the close. */
+  private report(opened: boolean, status: StatusInfo, message: string, code = this.endCode): void {
+    const durationMs = Date.now() - this.info.start.getTime();
+    const about = { session: this.id, code, status: status.guac, statusName: status.name, message, durationMs };
+    if (!opened) publish('handshakeFailed', () => about);
+    publish('sessionClose', () => ({
+      ...about, transport: this.info.transport, opened,
+      bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
+    }));
   }
 
   private fail(err: GuacError): void {
@@ -398,7 +416,7 @@ export class TunnelSession implements SessionHandle {
     socket.on('data', (chunk: Buffer) => this.fromGuacd(chunk));
     socket.on('drain', () => this.releaseInput(Hold.Guacd));
     socket.on('error', (err) => {
-      log.debug('tunnel: guacd socket error', { id: this.id, error: err });
+      this.log.debug({ error: err }, 'tunnel: guacd socket error');
       this.guacdGone();
     });
     socket.on('end', () => this.guacdGone());
@@ -423,7 +441,11 @@ export class TunnelSession implements SessionHandle {
       const left = Math.max(0, this.info.start.getTime() + max - Date.now());
       this.maxTimer = setTimeout(() => this.close(STATUS.SESSION_CLOSED, 'The session reached its maximum length.'), left);
     }
-    callHook('onSessionStart', this.host.options.onSessionStart, { ...this.info });
+    publish('handshakeDone', () => ({
+      session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,
+      connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId, durationMs: Date.now() - this.info.start.getTime(),
+    }));
+    callHook(this.log, 'onSessionStart', this.host.options.onSessionStart, { ...this.info });
 
     const queued = this.pending;
     this.pending = [];
@@ -493,7 +515,7 @@ export class TunnelSession implements SessionHandle {
     this.stats.guacdPauses++;
     this.socket?.pause();
     this.holdInput(Hold.Backlog);
-    log.debug('tunnel: browser backlogged, reading paused', { id: this.id, buffered });
+    this.log.debug({ buffered }, 'tunnel: browser backlogged, reading paused');
   }
 
   private fromGuacd(chunk: Buffer): void {
@@ -596,13 +618,13 @@ function decodeError(raw: Buffer): { status: StatusInfo; message: string } {
   return { status, message };
 }
 
-function callHook<T>(name: string, hook: ((arg: T) => unknown) | undefined, arg: T): void {
+function callHook<T>(log: Logger, name: string, hook: ((arg: T) => unknown) | undefined, arg: T): void {
   if (!hook) return;
   try {
     const r = hook(arg);
-    if (r instanceof Promise) r.catch((err: unknown) => log.error(`tunnel: ${name} hook failed`, { error: err }));
+    if (r instanceof Promise) r.catch((err: unknown) => log.error({ error: err }, `tunnel: ${name} hook failed`));
   } catch (err) {
-    log.error(`tunnel: ${name} hook failed`, { error: err });
+    log.error({ error: err }, `tunnel: ${name} hook failed`);
   }
 }
 
