@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { GuacError, STATUS, type StatusName } from '../../src/protocol/index.js';
 import { GuacdClient, type HandshakeOptions } from '../../src/guacd/index.js';
 import { captureLogs, testLogger } from '../helpers/log.js';
+import diagnostics_channel from 'node:diagnostics_channel';
+import { CHANNELS } from '../../src/diagnostics.js';
 import { startFakeGuacd, type FakeGuacd, type FakeGuacdOptions, type FakeScript } from '../helpers/fake-guacd.js';
 
 const open: { fakes: FakeGuacd[]; clients: GuacdClient[] } = { fakes: [], clients: [] };
@@ -277,6 +279,9 @@ test('GuacdClient.open retries a connection guacd did not start, and nothing aft
     await conn.handshake({ connectionId: '$second' });
     await conn.closed;
   });
+  const retries: unknown[] = [];
+  const onRetry = (m: unknown) => retries.push(m);
+  diagnostics_channel.subscribe(CHANNELS.guacdRetry, onRetry);
   const { lines: warnings } = await captureLogs(async () => {
     const opened = await GuacdClient.open({ host: flaky.host, port: flaky.port }, { protocol: 'ssh', params: SSH, selectTimeoutMs: 150 }, { logger: testLogger });
     open.clients.push(opened.client);
@@ -284,7 +289,9 @@ test('GuacdClient.open retries a connection guacd did not start, and nothing aft
     assert.equal(selects, 2);
     await flaky.connections[0].closed; // the hung attempt was let go
   });
+  diagnostics_channel.unsubscribe(CHANNELS.guacdRetry, onRetry);
   assert.ok(warnings.some((l) => /did not start the connection/.test(l)), warnings.join('\n'));
+  assert.deepEqual(retries, [{ code: 'GUAC_GUACD_NOT_STARTED', attempt: 1, guacd: `${flaky.host}:${flaky.port}` }]);
   // Never started: two attempts, then the error; both sockets closed.
   const dead = await fake(async (conn) => { await conn.closed; });
   await rejectsWith(GuacdClient.open({ host: dead.host, port: dead.port }, { protocol: 'ssh', selectTimeoutMs: 100 }), 'GUAC_GUACD_NOT_STARTED', 'UPSTREAM_TIMEOUT');
