@@ -215,8 +215,8 @@ async function serve(args: string[], ctx: CliContext, out: (s: string) => void, 
     maxSessionsPerToken: values['max-sessions-per-token'], maxSessionsPerUser: values['max-sessions-per-user'],
     maxSessionsPerAddress: values['max-sessions-per-address'], handshakeRate: values['handshake-rate'], trustProxy: values['trust-proxy'],
   }, env);
-  const secret = loadSecret(config.dataDir, env);
   const logger = ctx.logger ?? createServerLogger(parseLogLevel(env.GATEWAY_LOG_LEVEL));
+  const secret = loadSecret(config.dataDir, env, logger);
 
   let guacd: GuacdProcess | undefined;
   let guacdAddress: () => GuacdAddress;

@@ -6,6 +6,7 @@
  * this adds the length check with a message naming the variable.
  */
 import { GuacError } from '../protocol/errors.js';
+import type { Logger } from '../logger.js';
 import { loadGatewaySecret } from '../registry/key-file.js';
 
 /** Shortest `GATEWAY_SECRET` accepted (tokens derive their key from it). */
@@ -14,12 +15,13 @@ export const MIN_SECRET_LENGTH = 16;
 /**
  * Loads (or creates) the secret.
  * @param dataDir the data folder
+ * @param logger where a newly generated key file is reported
  * @throws GuacError `GUAC_CONFIG_INVALID` for a short GATEWAY_SECRET, `GUAC_KEY_FILE` when the file cannot be used
  */
-export function loadSecret(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
+export function loadSecret(dataDir: string, env: NodeJS.ProcessEnv = process.env, logger?: Logger): string {
   const fromEnv = env.GATEWAY_SECRET;
   if (fromEnv !== undefined && fromEnv !== '' && Buffer.byteLength(fromEnv) < MIN_SECRET_LENGTH) {
     throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', `GATEWAY_SECRET must be at least ${MIN_SECRET_LENGTH} bytes long.`);
   }
-  return loadGatewaySecret(dataDir, env);
+  return loadGatewaySecret(dataDir, env, logger);
 }
