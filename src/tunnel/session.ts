@@ -406,6 +406,11 @@ export class TunnelSession implements SessionHandle {
     clearTimeout(this.connectTimer);
     this.current = 'open';
     this.socket = socket;
+    // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
+    publish('handshakeDone', () => ({
+      session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,
+      connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId, durationMs: Date.now() - this.info.start.getTime(),
+    }));
     this.lastHeard = Date.now();
     const { firstFrameTimeoutMs } = this.host.options;
     if (firstFrameTimeoutMs > 0) {
@@ -441,10 +446,6 @@ export class TunnelSession implements SessionHandle {
       const left = Math.max(0, this.info.start.getTime() + max - Date.now());
       this.maxTimer = setTimeout(() => this.close(STATUS.SESSION_CLOSED, 'The session reached its maximum length.'), left);
     }
-    publish('handshakeDone', () => ({
-      session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,
-      connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId, durationMs: Date.now() - this.info.start.getTime(),
-    }));
     callHook(this.log, 'onSessionStart', this.host.options.onSessionStart, { ...this.info });
 
     const queued = this.pending;
