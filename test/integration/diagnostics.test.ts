@@ -19,6 +19,8 @@ import { createTunnel } from '../../src/tunnel/tunnel.js';
 import { listenOnLoopback, waitFor } from '../helpers/env.js';
 import { Cleanups, realGuacd, sshParams, useOwnGuacd } from '../helpers/security.js';
 import { NO_CLIENT_LIMITS, TunnelClient } from '../helpers/ws-client.js';
+import { encode } from '../../src/protocol/encoder.js';
+import { startFakeGuacd } from '../helpers/fake-guacd.js';
 
 const cleanups = new Cleanups();
 afterEach(() => cleanups.run());
@@ -36,8 +38,8 @@ before(() => { for (const [channel, fn] of listeners) diagnostics_channel.subscr
 after(() => { for (const [channel, fn] of listeners) diagnostics_channel.unsubscribe(channel, fn); });
 
 /** A host app as the README shows it: its own http server, the tunnel mounted on it, no logger. */
-async function hostApp(): Promise<{ wsUrl: string }> {
-  const tunnel = createTunnel({ guacd: realGuacd(), resolve: tokenResolver({ secret: SECRET }), limits: NO_CLIENT_LIMITS });
+async function hostApp(guacd: { host: string; port: number } = realGuacd()): Promise<{ wsUrl: string }> {
+  const tunnel = createTunnel({ guacd, resolve: tokenResolver({ secret: SECRET }), limits: NO_CLIENT_LIMITS });
   const server = http.createServer((req, res) => { if (!tunnel.handleHttp(req, res)) res.writeHead(404).end(); });
   server.on('upgrade', (req, socket, head) => tunnel.handleUpgrade(req, socket, head));
   const { port, close } = await listenOnLoopback(server, tunnel);
@@ -108,6 +110,28 @@ describe('diagnostics channels', () => {
     assert.equal(close.code, 'GUAC_TOKEN_EXPIRED');
     assert.equal(close.status, STATUS.CLIENT_TIMEOUT.guac);
     assertNoSecret(seen, [t, SECRET, sshParams().password!]);
+  });
+
+  it('guacd failing in the same write as its ready (a fault the real one shows only by chance): handshake:done still precedes session:close', { timeout: 60_000 }, async () => {
+    const fake = await startFakeGuacd({
+      script: async (conn) => {
+        await conn.expect('select');
+        conn.send('args', 'VERSION_1_3_0', 'hostname', 'port', 'username', 'password');
+        await conn.waitFor('connect');
+        conn.sendRaw(encode('ready', '$fake-at-once') + encode('error', 'The remote desktop went away.', STATUS.UPSTREAM_UNAVAILABLE.guac));
+        conn.end();
+      },
+    });
+    cleanups.add(() => fake.close());
+    const app = await hostApp({ host: fake.host, port: fake.port });
+    const c = await TunnelClient.connect(`${app.wsUrl}?token=${encodeURIComponent(token())}`);
+    cleanups.add(() => c.terminate());
+    await c.waitClosed(10_000);
+    const seen = await eventsOf(c.uuid!, CHANNELS.sessionClose);
+    assert.deepEqual(seen.map((e) => e.channel), [CHANNELS.sessionOpen, CHANNELS.handshakeDone, CHANNELS.sessionClose]);
+    assert.equal(seen[1]!.message.guacdConnectionId, '$fake-at-once');
+    assert.equal(seen[2]!.message.opened, true);
+    assert.equal(seen[2]!.message.status, STATUS.UPSTREAM_UNAVAILABLE.guac);
   });
 
   it('a library host that passes no logger writes nothing to stdout or stderr', { timeout: 120_000 }, async () => {
