@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # First command on a fresh Debian (bookworm) machine, as root or as a user
 # with sudo: the Debian packages the project and its test environment use,
-# the npm dependencies, the build, and guacd 1.3.0 in .cache/guacd/.
+# the npm dependencies, the build, guacd 1.3.0 in .cache/guacd/, and guacd
+# built from upstream's source in .cache/guacd-X.Y.Z/ for each source archive
+# in ../shared/vendor/ (scripts/build-guacd.sh; a few minutes the first time,
+# cached by the archive's checksum).
 # Idempotent and non-interactive; a second run asks apt and npm nothing.
 #
 #   bash scripts/install.sh
@@ -42,5 +45,11 @@ npm run build --if-present
 
 step "guacd 1.3.0"
 bash scripts/provision-guacd.sh >/dev/null
+
+step "guacd from upstream's source (../shared/vendor)"
+if ! bash scripts/build-guacd.sh >/dev/null; then
+  # The tests then skip that version and say why: not a reason to stop here.
+  echo "install: a guacd build failed (see above)" >&2
+fi
 
 step "done (tests: npm test)"

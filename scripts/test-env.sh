@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The real test environment: guacd 1.3.0 and what it connects to, each on a free
-# 127.0.0.1 port, described in .test-env/env.json (typed in test/helpers/env.ts).
+# The real test environment: guacd (1.3.0 from Debian, and every version built
+# from upstream's source by scripts/build-guacd.sh) and what it connects to,
+# each on a free 127.0.0.1 port, described in .test-env/env.json (typed in
+# test/helpers/env.ts).
 #
 #   bash scripts/test-env.sh up       start everything (no-op when already up)
 #   bash scripts/test-env.sh down     stop exactly what `up` started (safe twice)
 #   bash scripts/test-env.sh status   print each service; exit 1 unless all run
 #
-# Services: guacd (.cache/guacd/bin/guacd), sshd (own config and host key),
+# Services: guacd 1.3.0 (.cache/guacd/bin/guacd) and one guacd per version in
+# .cache/guacd-X.Y.Z/ (built first when ../shared/vendor has its source, see
+# scripts/build-guacd.sh; env.json lists the versions that run in `guacds` and
+# the missing ones with the reason in `guacdSkipped`), sshd (own config and host key),
 # Xvnc (VNC, VncAuth), freerdp-shadow-cli sharing a second Xvnc display (RDP,
 # TLS, PAM login of the test user), inetutils telnetd behind socat (telnet),
 # and a private PostgreSQL 15 cluster. The test user `guactest` (created when
@@ -193,6 +198,40 @@ ensure_system() {
   GUACD_WRAPPER="$(bash "$ROOT/scripts/provision-guacd.sh")"
   GUACD_LIBDIR="$ROOT/.cache/guacd/root/usr/lib/x86_64-linux-gnu"
   GUACD_BIN="$ROOT/.cache/guacd/root/usr/sbin/guacd"
+  ensure_upstream_guacds
+}
+
+# The guacd versions the tests expect besides Debian's 1.3.0: built from
+# upstream's source when it is at hand. Any other guacamole-server-*.tar.gz in
+# the vendor folder is built and run too.
+EXPECTED_GUACDS=(1.5.5 1.6.0)
+GUACD_VENDOR="${GUACD_VENDOR_DIR:-$ROOT/../shared/vendor}"
+
+# ensure_upstream_guacds: builds (or finds cached) the versions whose source is
+# present; sets UPSTREAM_GUACDS ("VERSION WRAPPER" lines) and GUACD_SKIPPED
+# ("VERSION REASON" lines).
+ensure_upstream_guacds() {
+  local out v w reason
+  local -A built=()
+  out="$(bash "$ROOT/scripts/build-guacd.sh")" || log "a guacd build failed (see above); that version is skipped"
+  while read -r v w; do
+    [ -n "$v" ] && built[$v]="$w"
+  done <<<"$out"
+  UPSTREAM_GUACDS=""
+  GUACD_SKIPPED=""
+  for v in $(printf '%s\n' "${EXPECTED_GUACDS[@]}" "${!built[@]}" | sort -uV); do
+    w="${built[$v]:-}"
+    if [ -z "$w" ]; then
+      reason="no source: $(readlink -m "$GUACD_VENDOR")/guacamole-server-$v.tar.gz is not there (see docs/guacd-versions.md)"
+    elif [ "$w" = - ]; then
+      reason="its build failed: see .cache/guacd-$v/build.log"
+    else
+      UPSTREAM_GUACDS+="$v $w"$'\n'
+      continue
+    fi
+    log "guacd $v skipped: $reason"
+    GUACD_SKIPPED+="$v $reason"$'\n'
+  done
 }
 
 ensure_user() {
@@ -234,10 +273,25 @@ ensure_user() {
   chmod 600 "$auth"
 }
 
+# start_guacd NAME WRAPPER PORT
 start_guacd() {
-  local logf="$ENV_DIR/guacd.log"
-  spawn guacd TERM "$logf" "$GUACD_WRAPPER" -f -b "$HOST" -l "$GUACD_PORT" -L "${GUACD_LOG_LEVEL:-info}"
-  wait_tcp guacd "$SPAWNED" "$logf" "$GUACD_PORT"
+  local logf="$ENV_DIR/$1.log"
+  spawn "$1" TERM "$logf" "$2" -f -b "$HOST" -l "$3" -L "${GUACD_LOG_LEVEL:-info}"
+  wait_tcp "$1" "$SPAWNED" "$logf" "$3"
+}
+
+# start_guacds: Debian's 1.3.0 as `guacd`, each built version as guacd-X.Y.Z;
+# sets GUACDS ("VERSION PORT WRAPPER NAME" lines) for env.json.
+start_guacds() {
+  local v w port
+  start_guacd guacd "$GUACD_WRAPPER" "$GUACD_PORT"
+  GUACDS="1.3.0 $GUACD_PORT $GUACD_WRAPPER guacd"$'\n'
+  while read -r v w; do
+    [ -n "$v" ] || continue
+    port="$(free_ports 1)"
+    start_guacd "guacd-$v" "$w" "$port"
+    GUACDS+="$v $port $w guacd-$v"$'\n'
+  done <<<"$UPSTREAM_GUACDS"
 }
 
 start_sshd() {
@@ -312,6 +366,14 @@ start_vnc() {
   chmod 600 "$ENV_DIR/vnc/passwd"
   VNC_DISPLAY="$(free_display)"
   start_xvnc vnc "$VNC_DISPLAY" "$VNC_PORT" steelblue
+}
+
+# A second VNC desktop whose size tests may change: guacd 1.6 resizes a VNC
+# desktop to the browser's size, and the page must follow a desktop that
+# changes size; the shared one (`vnc`) keeps its size for everything else.
+start_vnc_scratch() {
+  VNC2_DISPLAY="$(free_display "$RDP_DISPLAY")"
+  start_xvnc vnc-scratch "$VNC2_DISPLAY" "$VNC2_PORT" slategray
 }
 
 start_rdp() {
@@ -389,8 +451,10 @@ write_env_json() {
   local tmp="$ENV_JSON.tmp"
   TE_ROOT="$ROOT" TE_DIR="$ENV_DIR" TE_HOST="$HOST" TE_USER="$TEST_USER" TE_HOME="$USER_HOME" \
   TE_PASSWORD="$USER_PASSWORD" TE_KEY="$KEY" TE_PIDS="$PIDS" \
+  TE_GUACDS="$GUACDS" TE_GUACD_SKIPPED="$GUACD_SKIPPED" \
   TE_GUACD_PORT="$GUACD_PORT" TE_GUACD_WRAPPER="$GUACD_WRAPPER" TE_GUACD_BIN="$GUACD_BIN" TE_GUACD_LIBDIR="$GUACD_LIBDIR" \
   TE_SSH_PORT="$SSH_PORT" TE_VNC_PORT="$VNC_PORT" TE_VNC_PASSWORD="$VNC_PASSWORD" TE_VNC_DISPLAY="$VNC_DISPLAY" \
+  TE_VNC2_PORT="$VNC2_PORT" TE_VNC2_DISPLAY="$VNC2_DISPLAY" \
   TE_RDP_PORT="$RDP_PORT" TE_RDP_DISPLAY="$RDP_DISPLAY" TE_TELNET_PORT="$TELNET_PORT" \
   TE_PG_PORT="$PG_PORT" TE_PG_DB="$PG_DB" TE_PG_PASSWORD="$PG_PASSWORD" TE_PG_DIR="$PG_DIR" \
   TE_WIDTH="$WIDTH" TE_HEIGHT="$HEIGHT" \
@@ -415,6 +479,14 @@ write_env_json() {
         host, port: port(e.TE_GUACD_PORT), version: "1.3.0", pid: pids.guacd, log: log("guacd"),
         bin: e.TE_GUACD_BIN, wrapper: e.TE_GUACD_WRAPPER, ldLibraryPath: e.TE_GUACD_LIBDIR,
       },
+      guacds: e.TE_GUACDS.split("\n").filter(Boolean).map((line) => {
+        const [version, p, wrapper, name] = line.split(" ");
+        return { version, host, port: port(p), pid: pids[name], log: log(name), wrapper, source: version === "1.3.0" ? "debian" : "upstream" };
+      }),
+      guacdSkipped: e.TE_GUACD_SKIPPED.split("\n").filter(Boolean).map((line) => {
+        const at = line.indexOf(" ");
+        return { version: line.slice(0, at), reason: line.slice(at + 1) };
+      }),
       user: { username: user, password, home: e.TE_HOME, privateKeyPath: e.TE_KEY, publicKeyPath: `${e.TE_KEY}.pub` },
       ssh: {
         host, port: port(e.TE_SSH_PORT), username: user, password, privateKeyPath: e.TE_KEY, pid: pids.sshd, log: log("sshd"),
@@ -424,6 +496,11 @@ write_env_json() {
         host, port: port(e.TE_VNC_PORT), password: e.TE_VNC_PASSWORD, display: `:${e.TE_VNC_DISPLAY}`,
         width: port(e.TE_WIDTH), height: port(e.TE_HEIGHT), pid: pids.vnc, log: log("vnc"),
         params: { hostname: host, port: e.TE_VNC_PORT, password: e.TE_VNC_PASSWORD },
+      },
+      vncScratch: {
+        host, port: port(e.TE_VNC2_PORT), password: e.TE_VNC_PASSWORD, display: `:${e.TE_VNC2_DISPLAY}`,
+        width: port(e.TE_WIDTH), height: port(e.TE_HEIGHT), pid: pids["vnc-scratch"], log: log("vnc-scratch"),
+        params: { hostname: host, port: e.TE_VNC2_PORT, password: e.TE_VNC_PASSWORD },
       },
       rdp: {
         host, port: port(e.TE_RDP_PORT), username: user, password, security: "tls", ignoreCert: true,
@@ -461,17 +538,18 @@ cmd_up() {
   rm -f "$ENV_DIR"/*.log
   ensure_system
   ensure_user
-  read -r GUACD_PORT SSH_PORT VNC_PORT RDP_PORT TELNET_PORT PG_PORT < <(free_ports 6)
+  read -r GUACD_PORT SSH_PORT VNC_PORT RDP_PORT TELNET_PORT PG_PORT VNC2_PORT < <(free_ports 7)
   : >"$PIDS"
-  start_guacd
+  start_guacds
   start_sshd
   start_vnc
   start_rdp
+  start_vnc_scratch
   start_telnet
   start_postgres
   write_env_json
-  log "up in $((SECONDS - t0)) s: guacd $HOST:$GUACD_PORT, ssh $SSH_PORT, vnc $VNC_PORT (:$VNC_DISPLAY)," \
-    "rdp $RDP_PORT (:$RDP_DISPLAY), telnet $TELNET_PORT, postgres $PG_PORT; see $ENV_JSON"
+  log "up in $((SECONDS - t0)) s: guacd $(echo "$GUACDS" | awk 'NF { printf "%s%s on %s", sep, $1, $2; sep = ", " }'), ssh $SSH_PORT, vnc $VNC_PORT (:$VNC_DISPLAY)," \
+    "rdp $RDP_PORT (:$RDP_DISPLAY), vnc-scratch $VNC2_PORT (:$VNC2_DISPLAY), telnet $TELNET_PORT, postgres $PG_PORT; see $ENV_JSON"
 }
 
 cmd_down() {

@@ -12,7 +12,7 @@
  */
 
 /** guacd releases that changed a parameter list. */
-export type GuacdRelease = '1.0.0' | '1.1.0' | '1.2.0' | '1.3.0' | '1.4.0' | '1.5.0';
+export type GuacdRelease = '1.0.0' | '1.1.0' | '1.2.0' | '1.3.0' | '1.4.0' | '1.5.0' | '1.6.0';
 
 /** How guacd reads a value. */
 export type ParamType = 'string' | 'integer' | 'boolean' | 'enum';
@@ -191,6 +191,9 @@ const VNC = [
   bool('reverse-connect', { build: 'ENABLE_VNC_LISTEN' }),
   int('listen-timeout', { build: 'ENABLE_VNC_LISTEN' }),
   bool('force-lossless', { since: '1.4.0' }),
+  // 1.6.0 resizes the VNC desktop to the browser's size (when the server
+  // supports it) unless told not to.
+  bool('disable-display-resize', { since: '1.6.0' }),
   ...CLIPBOARD,
   ...SFTP_SIDECAR,
   ...RECORDING,

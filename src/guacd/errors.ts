@@ -14,7 +14,7 @@ export const GUACD_ERRORS = Object.freeze({
   GUAC_GUACD_NOT_STARTED: ['UPSTREAM_TIMEOUT', 'guacd did not answer `select` with `args` in time: no plugin for the protocol, or its new connection process hung (guacd 1.3.0 does under connection churn); nothing reached the remote desktop yet, so `GuacdClient.open` retries it'],
   GUAC_GUACD_ERROR: ['SERVER_ERROR', 'guacd sent an `error` instruction; status from its code, message is guacd\'s'],
   GUAC_GUACD_CLOSED: ['UPSTREAM_ERROR', 'guacd closed the connection during the handshake'],
-  GUAC_JOIN_NOT_FOUND: ['RESOURCE_NOT_FOUND', 'guacd closed the connection on `select,$id`: no such connection to join'],
+  GUAC_JOIN_NOT_FOUND: ['RESOURCE_NOT_FOUND', 'no such connection to join: guacd 1.3.0 closes the connection on `select,$id`, 1.5+ answers it with `error` RESOURCE_NOT_FOUND'],
   GUAC_PROTOCOL_UNSUPPORTED: ['UNSUPPORTED', 'guacd closed the connection on `select,<protocol>`: no plugin for it, or it could not start the connection\'s process'],
   GUAC_CREDENTIALS_REQUIRED: ['CLIENT_UNAUTHORIZED', 'guacd asked for credentials (`required`) and no `onRequired` answered'],
   GUAC_ABORTED: ['SESSION_CLOSED', 'the caller\'s AbortSignal ended the connection attempt'],

@@ -5,10 +5,27 @@
  * status.
  */
 import type { Logger } from '../logger.js';
+import { STATUS } from '../protocol/status.js';
 import { abortError, errorFromInstruction, guacdError } from './errors.js';
 import { describeParam, isProtocol, normalizeWith, type ParamInput, type Protocol } from './params.js';
 import { LEGACY_VERSION, negotiateVersion, supports, type ProtocolVersion } from './versions.js';
 import type { Instruction } from './reader.js';
+
+/**
+ * What the handshake announces when the caller says nothing: the one place
+ * these defaults live (the tunnel fills in what a browser leaves out from
+ * here too). Raw PCM (8 and 16 bit) is what guacamole-common-js's
+ * AudioPlayer plays in every browser; PNG and JPEG are what every browser
+ * decodes, while WebP is left to clients that announce it.
+ */
+export const HANDSHAKE_DEFAULTS = Object.freeze({
+  width: 1024,
+  height: 768,
+  dpi: 96,
+  audio: Object.freeze(['audio/L8', 'audio/L16']) as readonly string[],
+  video: Object.freeze([]) as readonly string[],
+  image: Object.freeze(['image/png', 'image/jpeg']) as readonly string[],
+});
 
 /** What to connect to and how the client presents itself. */
 export interface HandshakeOptions {
@@ -20,11 +37,11 @@ export interface HandshakeOptions {
   params?: ParamInput;
   /** Sets the `read-only` parameter: guacd then ignores this user's input. Typical when joining. */
   readOnly?: boolean;
-  /** Display size and resolution: default 1024 × 768 at 96 DPI. */
+  /** Display size and resolution: default 1024 × 768 at 96 DPI ({@link HANDSHAKE_DEFAULTS}). */
   width?: number;
   height?: number;
   dpi?: number;
-  /** Mimetypes the client accepts: audio default `['audio/L16']`, video `[]`, image `['image/png', 'image/jpeg', 'image/webp']`. */
+  /** Mimetypes the client accepts: default audio `['audio/L8', 'audio/L16']`, video `[]`, image `['image/png', 'image/jpeg']` ({@link HANDSHAKE_DEFAULTS}). */
   audio?: readonly string[];
   video?: readonly string[];
   image?: readonly string[];
@@ -113,9 +130,9 @@ export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, sign
   const scope = opts.protocol ?? '*';
   const values = normalizeWith(scope, opts.params ?? {});
   if (opts.readOnly) values.set('read-only', 'true');
-  const width = positive(opts.width, 1024, 'width');
-  const height = positive(opts.height, 768, 'height');
-  const dpi = positive(opts.dpi, 96, 'dpi');
+  const width = positive(opts.width, HANDSHAKE_DEFAULTS.width, 'width');
+  const height = positive(opts.height, HANDSHAKE_DEFAULTS.height, 'height');
+  const dpi = positive(opts.dpi, HANDSHAKE_DEFAULTS.dpi, 'dpi');
   const target = opts.join !== undefined ? (opts.join.startsWith('$') ? opts.join : `$${opts.join}`) : (opts.protocol as string);
 
   const expect = async (opcode: string, step: string): Promise<string[]> => {
@@ -133,7 +150,15 @@ export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, sign
       }
       throw guacdError('GUAC_GUACD_CLOSED', `guacd closed the connection while the handshake waited for "${opcode}".`);
     }
-    if (instruction.opcode === 'error') throw errorFromInstruction(instruction.args);
+    if (instruction.opcode === 'error') {
+      const err = errorFromInstruction(instruction.args);
+      // guacd 1.5+ answers `select,$id` for an unknown connection with
+      // `error,No such connection.,0x0204` where 1.3.0 just closes: one code for both.
+      if (step === 'select' && opts.join !== undefined && err.status.guac === STATUS.RESOURCE_NOT_FOUND.guac) {
+        throw guacdError('GUAC_JOIN_NOT_FOUND', `guacd has no connection ${target} to join (guacd: "${instruction.args[0] ?? ''}").`, err);
+      }
+      throw err;
+    }
     if (instruction.opcode !== opcode) {
       throw guacdError('GUAC_GUACD_PROTOCOL', `guacd sent "${instruction.opcode}" where the handshake expected "${opcode}".`);
     }
@@ -174,9 +199,9 @@ export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, sign
   }
 
   io.write('size', String(width), String(height), String(dpi));
-  io.write('audio', ...(opts.audio ?? ['audio/L16']));
-  io.write('video', ...(opts.video ?? []));
-  io.write('image', ...(opts.image ?? ['image/png', 'image/jpeg', 'image/webp']));
+  io.write('audio', ...(opts.audio ?? HANDSHAKE_DEFAULTS.audio));
+  io.write('video', ...(opts.video ?? HANDSHAKE_DEFAULTS.video));
+  io.write('image', ...(opts.image ?? HANDSHAKE_DEFAULTS.image));
   if (supports(version, 'TIMEZONE_HANDSHAKE') && opts.timezone !== null) {
     const tz = opts.timezone ?? hostTimezone();
     if (tz) io.write('timezone', tz);

@@ -4,7 +4,7 @@
  * parameters. Imported as `guacamole-gateway/guacd`.
  */
 export { GuacdClient, type ClientOptions, type ClientState, type Detached } from './client.js';
-export type { HandshakeOptions, HandshakeResult } from './handshake.js';
+export { HANDSHAKE_DEFAULTS, type HandshakeOptions, type HandshakeResult } from './handshake.js';
 export type { Instruction } from './reader.js';
 export { GUACD_DEFAULT_PORT, type GuacdAddress } from './socket.js';
 export { GUACD_ERRORS, errorFromInstruction, type GuacdErrorCode } from './errors.js';

@@ -17,9 +17,9 @@ export type {
   SessionStart,
 } from './types.js';
 export { SECRET_PLACEHOLDER } from './types.js';
-export { openRegistry, resolveDatabaseUrl, SQLITE_FILE, type OpenRegistryOptions } from './open.js';
+export { openRegistry, SQLITE_FILE, type OpenRegistryOptions } from './open.js';
 export { registryConnectionResolver, registryResolver, registrySessionHooks, sessionControl, type RegistryResolverOptions } from './resolver.js';
 export { guacamoleLiteResolver, decryptGuacamoleLiteToken, type GuacamoleLiteOptions, type GuacamoleLiteToken } from './guacamole-lite.js';
-export { dataDirFrom, loadAdminKey, loadGatewaySecret, loadOrCreateKeyFile } from './key-file.js';
+export { loadAdminKey, loadGatewaySecret, loadOrCreateKeyFile } from './key-file.js';
 export { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from './validate.js';
 export { REGISTRY_ERRORS } from './errors.js';

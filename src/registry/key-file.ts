@@ -1,12 +1,13 @@
 /**
  * Keys kept in the data folder: read if present, else generated once,
  * written with mode 0600 and linked into place so two processes starting together end
- * up with the same key. Used for `admin-key` (and `secret` until the server's
- * own loader exists).
+ * up with the same key. Used for `admin-key` and `secret`; the values that
+ * override them come from the caller (the server's settings), never from the
+ * environment.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GuacError } from '../protocol/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 
@@ -40,25 +41,19 @@ export function loadOrCreateKeyFile(path: string, logger: Logger = silentLogger)
   }
 }
 
-/** The data folder: `GATEWAY_DATA_DIR`, default `./data`. */
-export function dataDirFrom(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.GATEWAY_DATA_DIR && env.GATEWAY_DATA_DIR !== '' ? env.GATEWAY_DATA_DIR : 'data');
-}
-
-/** The admin API key: `GATEWAY_ADMIN_KEY`, else `<dataDir>/admin-key` generated once. */
-export function loadAdminKey(dataDir: string, env: NodeJS.ProcessEnv = process.env, logger?: Logger): string {
-  const fromEnv = env.GATEWAY_ADMIN_KEY;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  return loadOrCreateKeyFile(join(dataDir, 'admin-key'), logger);
+/**
+ * The admin API key: `key` when given (the server reads it from its
+ * settings), else `<dataDir>/admin-key` generated once.
+ * @param logger where a newly generated key file is reported
+ */
+export function loadAdminKey(dataDir: string, key?: string, logger?: Logger): string {
+  return key !== undefined && key !== '' ? key : loadOrCreateKeyFile(join(dataDir, 'admin-key'), logger);
 }
 
 /**
- * The gateway secret: `GATEWAY_SECRET`, else `<dataDir>/secret` generated
- * once. A stand-in with the contract of docs/ARCHITECTURE.md; the server's
- * loader replaces it when it lands.
+ * The gateway secret: `secret` when given, else `<dataDir>/secret` generated once.
+ * @param logger where a newly generated key file is reported
  */
-export function loadGatewaySecret(dataDir: string, env: NodeJS.ProcessEnv = process.env, logger?: Logger): string {
-  const fromEnv = env.GATEWAY_SECRET;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  return loadOrCreateKeyFile(join(dataDir, 'secret'), logger);
+export function loadGatewaySecret(dataDir: string, secret?: string, logger?: Logger): string {
+  return secret !== undefined && secret !== '' ? secret : loadOrCreateKeyFile(join(dataDir, 'secret'), logger);
 }

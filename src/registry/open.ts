@@ -30,15 +30,6 @@ export interface OpenRegistryOptions {
 export const SQLITE_FILE = 'gateway.db';
 
 /**
- * The database URL to use: the `--db` flag, else `DATABASE_URL`, else
- * undefined (SQLite in the data folder).
- */
-export function resolveDatabaseUrl(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const v = flag ?? env.DATABASE_URL;
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-/**
  * Opens, migrates and checks the registry.
  * @param url `postgres://…`, `sqlite:PATH`, `file:PATH`, a path, or undefined for `<dataDir>/gateway.db`
  * @throws GuacError `GUAC_REGISTRY_UNAVAILABLE`, `GUAC_REGISTRY_TOO_NEW`, `GUAC_REGISTRY_KEY_MISMATCH`, `GUAC_REGISTRY_URL_INVALID`

@@ -10,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, isGuacError } from '../protocol/errors.js';
 import { STATUS } from '../protocol/status.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { Registry, SessionControl, SessionQuery } from '../registry/types.js';
+import type { ConnectionInput, ConnectionPatch, MintOptions, Registry, RevokeTarget, SessionControl, SessionQuery } from '../registry/types.js';
+import { readJsonBody, sendJson, type JsonObject } from './json-http.js';
 
 /** Options of {@link createAdminApi}. */
 export interface AdminApiOptions {
@@ -44,90 +45,26 @@ export const ADMIN_API_ERRORS = Object.freeze({
   GUAC_INTERNAL: 500,
 } as const);
 
-type JsonObject = Record<string, unknown>;
-
 /** HTTP statuses that differ from the status table's mapping. */
 const HTTP_OVERRIDES: Record<string, number> = { GUAC_METHOD_NOT_ALLOWED: 405, GUAC_BODY_TOO_LARGE: 413 };
 
-function sendJson(res: ServerResponse, status: number, payload: unknown): void {
-  if (res.headersSent) return;
-  const body = payload === undefined ? '' : JSON.stringify(payload);
-  res.statusCode = status;
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  if (body !== '') res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(body);
-}
-
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
   sendJson(res, status, { error: { code, message, status } });
-}
-
-/**
- * Reads a JSON object body of at most `limit` bytes. An empty body is `{}`.
- * @throws GuacError `GUAC_BODY_TOO_LARGE` (413), `GUAC_CONTENT_TYPE` (415), `GUAC_JSON_INVALID` (400)
- */
-async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonObject> {
-  const tooLarge = (): GuacError => new GuacError('GUAC_BODY_TOO_LARGE', 'CLIENT_OVERRUN', `The request body exceeds ${limit} bytes.`);
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  await new Promise<void>((resolve, reject) => {
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > limit) {
-        cleanup();
-        // Stop reading; the answer goes out with Connection: close, which drops the rest.
-        req.pause();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
-  if (size === 0) return {};
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw new GuacError('GUAC_CONTENT_TYPE', 'CLIENT_BAD_TYPE', 'The request body must be JSON (Content-Type: application/json).');
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)));
-  } catch {
-    throw new GuacError('GUAC_JSON_INVALID', 'CLIENT_BAD_REQUEST', 'The request body is not valid UTF-8 JSON.');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new GuacError('GUAC_JSON_INVALID', 'CLIENT_BAD_REQUEST', 'The request body must be a JSON object.');
-  }
-  return parsed as JsonObject;
 }
 
 function bad(message: string, code = 'GUAC_REQUEST_INVALID'): GuacError {
   return new GuacError(code, 'CLIENT_BAD_REQUEST', message);
 }
 
-/** Refuses fields the endpoint does not know, naming the first. */
-function only(body: JsonObject, allowed: readonly string[]): JsonObject {
-  for (const k of Object.keys(body)) if (!allowed.includes(k)) throw bad(`Unknown field ${JSON.stringify(k)}; expected ${allowed.join(', ')}.`);
-  return body;
+/**
+ * The body as the registry's input `T`, once it holds only `allowed` fields
+ * (the first unknown one is named). Types and values are not checked here:
+ * the registry checks every field of every caller (registry/validate.ts), with
+ * the codes the API answers.
+ */
+function fields<T>(body: JsonObject, allowed: readonly (keyof T & string)[]): T {
+  for (const k of Object.keys(body)) if (!(allowed as readonly string[]).includes(k)) throw bad(`Unknown field ${JSON.stringify(k)}; expected ${allowed.join(', ')}.`);
+  return body as T;
 }
 
 function str(body: JsonObject, field: string): string {
@@ -162,116 +99,13 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
   const keyHash = createHash('sha256').update(opts.adminKey, 'utf8').digest();
   if (opts.adminKey.length < 16) throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', 'The admin key must be at least 16 characters long.');
 
+  const routes = adminRoutes(registry, opts.sessions);
+
   function authorized(req: IncomingMessage): boolean {
     const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
     // Hashing first makes both sides 32 bytes, so timingSafeEqual never leaks the key's length either.
     const given = createHash('sha256').update(m ? m[1]! : '', 'utf8').digest();
     return timingSafeEqual(given, keyHash) && m !== null;
-  }
-
-  async function route(method: string, parts: string[], query: URLSearchParams, req: IncomingMessage): Promise<[number, unknown]> {
-    const body = (): Promise<JsonObject> => readJsonBody(req, limit);
-    const [top, ref, sub, subRef, extra] = parts;
-    if (extra !== undefined) return notFound();
-
-    if (top === 'connections') {
-      if (ref === undefined) {
-        if (method === 'GET') return [200, { connections: await registry.listConnections() }];
-        if (method === 'POST') {
-          const b = only(await body(), ['name', 'protocol', 'params']);
-          return [201, await registry.createConnection(b as never)];
-        }
-        return notAllowed('GET, POST');
-      }
-      if (sub === undefined) {
-        if (method === 'GET') {
-          const c = await registry.getConnection(ref);
-          if (!c) throw connNotFound(ref);
-          return [200, c];
-        }
-        if (method === 'PATCH') {
-          const b = only(await body(), ['name', 'protocol', 'params', 'replaceParams']);
-          return [200, await registry.updateConnection(ref, b as never)];
-        }
-        if (method === 'DELETE') {
-          await registry.removeConnection(ref);
-          return [204, undefined];
-        }
-        return notAllowed('GET, PATCH, DELETE');
-      }
-      if (sub === 'grants') {
-        if (subRef === undefined) {
-          if (method === 'GET') return [200, { grants: await registry.listGrants(ref) }];
-          return notAllowed('GET');
-        }
-        if (method === 'PUT') {
-          const b = only(await body(), ['readOnly']);
-          return [200, await registry.grant(ref, subRef, b as { readOnly?: boolean })];
-        }
-        if (method === 'DELETE') {
-          if (!(await registry.ungrant(ref, subRef))) {
-            throw new GuacError('GUAC_GRANT_NOT_FOUND', 'RESOURCE_NOT_FOUND', `User ${JSON.stringify(subRef)} has no grant on this connection.`);
-          }
-          return [204, undefined];
-        }
-        return notAllowed('PUT, DELETE');
-      }
-      return notFound();
-    }
-
-    if (top === 'tokens') {
-      if (ref === undefined && method === 'POST') {
-        const b = only(await body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once']);
-        return [201, await registry.mintToken(b as never)];
-      }
-      if (ref === 'revoke' && sub === undefined && method === 'POST') {
-        const b = only(await body(), ['jti', 'user', 'connection']);
-        const keys = Object.keys(b);
-        if (keys.length !== 1) throw bad('Give exactly one of "jti", "user" or "connection".');
-        const field = keys[0]!;
-        await registry.revoke({ [field]: str(b, field) } as never);
-        return [200, { revoked: { [field]: b[field] } }];
-      }
-      return ref === undefined || ref === 'revoke' ? notAllowed('POST') : notFound();
-    }
-
-    if (top === 'sessions') {
-      if (ref === undefined) {
-        if (method !== 'GET') return notAllowed('GET');
-        for (const k of query.keys()) {
-          if (!['active', 'user', 'connection', 'limit', 'offset'].includes(k)) throw bad(`Unknown query parameter ${JSON.stringify(k)}.`);
-        }
-        const q: SessionQuery = {};
-        const active = boolParam(query, 'active');
-        if (active !== undefined) q.active = active;
-        const user = query.get('user');
-        if (user !== null) q.user = user;
-        const conn = query.get('connection');
-        if (conn !== null) {
-          const c = await registry.getConnection(conn);
-          // A removed connection's history is still reachable by its id.
-          q.connectionId = c ? c.id : conn;
-        }
-        const lim = intParam(query, 'limit');
-        if (lim !== undefined) q.limit = lim;
-        const off = intParam(query, 'offset');
-        if (off !== undefined) q.offset = off;
-        return [200, { sessions: await registry.listSessions(q) }];
-      }
-      const rec = await registry.getSession(ref);
-      if (!rec) throw new GuacError('GUAC_SESSION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No session has the id ${JSON.stringify(ref)}.`);
-      if (sub === undefined) return method === 'GET' ? [200, rec] : notAllowed('GET');
-      if (sub === 'end' && subRef === undefined) {
-        if (method !== 'POST') return notAllowed('POST');
-        if (rec.endedAt !== null) throw new GuacError('GUAC_SESSION_ENDED', 'RESOURCE_CONFLICT', 'The session has already ended.');
-        if (opts.sessions && (await opts.sessions.close(rec.id, STATUS.SESSION_CLOSED))) return [200, { id: rec.id, ended: true }];
-        // Not live here: ask the gateway that hosts it (PostgreSQL NOTIFY reaches every gateway).
-        await registry.requestSessionEnd(rec.id, STATUS.SESSION_CLOSED);
-        return [202, { id: rec.id, ended: false, requested: true }];
-      }
-      return notFound();
-    }
-    return notFound();
   }
 
   return async (req, res) => {
@@ -295,7 +129,7 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
         throw bad('The path is not valid percent-encoding.');
       }
       const query = new URL(rawUrl, 'http://localhost').searchParams;
-      const [code, payload] = await route(method, parts, query, req);
+      const [code, payload] = await dispatch(routes, method, parts, { query, body: () => readJsonBody(req, limit) });
       status = code;
       sendJson(res, code, payload);
     } catch (err) {
@@ -314,6 +148,129 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
     }
     return true;
   };
+}
+
+/** What a route handler gets: the path's named segments, the query, and the body (read on demand). */
+interface RouteRequest {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body(): Promise<JsonObject>;
+}
+type Handler = (r: RouteRequest) => Promise<[status: number, payload: unknown]>;
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/** A path under /api/ (`:name` segments are parameters) and its handler per method. */
+interface Route {
+  path: string;
+  methods: Partial<Record<Method, Handler>>;
+}
+
+/**
+ * Runs the route whose path matches `parts`: 404 when none does, 405 (with
+ * `Allow`) when it has no handler for the method.
+ */
+async function dispatch(routes: readonly Route[], method: string, parts: string[], r: Omit<RouteRequest, 'params'>): Promise<[number, unknown]> {
+  for (const route of routes) {
+    const pattern = route.path.split('/');
+    if (pattern.length !== parts.length || !pattern.every((p, i) => p.startsWith(':') || p === parts[i])) continue;
+    const handler = Object.hasOwn(route.methods, method) ? route.methods[method as Method] : undefined;
+    if (!handler) notAllowed(Object.keys(route.methods).join(', '));
+    const params = Object.fromEntries(pattern.flatMap((p, i) => (p.startsWith(':') ? [[p.slice(1), parts[i]!]] : [])));
+    return handler({ ...r, params });
+  }
+  notFound();
+}
+
+/** The API: every endpoint, its methods and what each does. */
+function adminRoutes(registry: Registry, sessions: SessionControl | undefined): readonly Route[] {
+  const session = async (id: string) => {
+    const rec = await registry.getSession(id);
+    if (!rec) throw new GuacError('GUAC_SESSION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No session has the id ${JSON.stringify(id)}.`);
+    return rec;
+  };
+  return [
+    { path: 'connections', methods: {
+      GET: async () => [200, { connections: await registry.listConnections() }],
+      POST: async (r) => [201, await registry.createConnection(fields<ConnectionInput>(await r.body(), ['name', 'protocol', 'params']))],
+    } },
+    { path: 'connections/:ref', methods: {
+      GET: async ({ params }) => {
+        const c = await registry.getConnection(params.ref!);
+        if (!c) throw connNotFound(params.ref!);
+        return [200, c];
+      },
+      PATCH: async (r) => [200, await registry.updateConnection(r.params.ref!, fields<ConnectionPatch>(await r.body(), ['name', 'protocol', 'params', 'replaceParams']))],
+      DELETE: async ({ params }) => {
+        await registry.removeConnection(params.ref!);
+        return [204, undefined];
+      },
+    } },
+    { path: 'connections/:ref/grants', methods: {
+      GET: async ({ params }) => [200, { grants: await registry.listGrants(params.ref!) }],
+    } },
+    { path: 'connections/:ref/grants/:user', methods: {
+      PUT: async (r) => [200, await registry.grant(r.params.ref!, r.params.user!, fields<{ readOnly?: boolean }>(await r.body(), ['readOnly']))],
+      DELETE: async ({ params }) => {
+        if (!(await registry.ungrant(params.ref!, params.user!))) {
+          throw new GuacError('GUAC_GRANT_NOT_FOUND', 'RESOURCE_NOT_FOUND', `User ${JSON.stringify(params.user)} has no grant on this connection.`);
+        }
+        return [204, undefined];
+      },
+    } },
+    { path: 'tokens', methods: {
+      POST: async (r) => [201, await registry.mintToken(fields<MintOptions>(await r.body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once']))],
+    } },
+    { path: 'tokens/revoke', methods: {
+      POST: async (r) => {
+        const b = fields<Record<'jti' | 'user' | 'connection', unknown>>(await r.body(), ['jti', 'user', 'connection']);
+        const keys = Object.keys(b) as (keyof typeof b)[];
+        if (keys.length !== 1) throw bad('Give exactly one of "jti", "user" or "connection".');
+        const field = keys[0]!;
+        const value = str(b, field);
+        const target: RevokeTarget = field === 'jti' ? { jti: value } : field === 'user' ? { user: value } : { connection: value };
+        await registry.revoke(target);
+        return [200, { revoked: { [field]: value } }];
+      },
+    } },
+    { path: 'sessions', methods: {
+      GET: async ({ query }) => [200, { sessions: await registry.listSessions(await sessionQuery(registry, query)) }],
+    } },
+    { path: 'sessions/:id', methods: {
+      GET: async ({ params }) => [200, await session(params.id!)],
+    } },
+    { path: 'sessions/:id/end', methods: {
+      POST: async ({ params }) => {
+        const rec = await session(params.id!);
+        if (rec.endedAt !== null) throw new GuacError('GUAC_SESSION_ENDED', 'RESOURCE_CONFLICT', 'The session has already ended.');
+        if (sessions && (await sessions.close(rec.id, STATUS.SESSION_CLOSED))) return [200, { id: rec.id, ended: true }];
+        // Not live here: ask the gateway that hosts it (PostgreSQL NOTIFY reaches every gateway).
+        await registry.requestSessionEnd(rec.id, STATUS.SESSION_CLOSED);
+        return [202, { id: rec.id, ended: false, requested: true }];
+      },
+    } },
+  ];
+}
+
+/** `GET /api/sessions`' filters, checked. */
+async function sessionQuery(registry: Registry, query: URLSearchParams): Promise<SessionQuery> {
+  for (const k of query.keys()) {
+    if (!['active', 'user', 'connection', 'limit', 'offset'].includes(k)) throw bad(`Unknown query parameter ${JSON.stringify(k)}.`);
+  }
+  const q: SessionQuery = {};
+  const active = boolParam(query, 'active');
+  if (active !== undefined) q.active = active;
+  const user = query.get('user');
+  if (user !== null) q.user = user;
+  const conn = query.get('connection');
+  if (conn !== null) {
+    const c = await registry.getConnection(conn);
+    // A removed connection's history is still reachable by its id.
+    q.connectionId = c ? c.id : conn;
+  }
+  const lim = intParam(query, 'limit');
+  if (lim !== undefined) q.limit = lim;
+  const off = intParam(query, 'offset');
+  if (off !== undefined) q.offset = off;
+  return q;
 }
 
 function notFound(): never {

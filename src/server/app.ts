@@ -13,6 +13,7 @@ import { sendHttpError } from '../tunnel/http.js';
 import type { Tunnel } from '../tunnel/tunnel.js';
 import type { AdminApiHandler } from './admin-api.js';
 import { guacdHealth } from './health.js';
+import { sendJson } from './json-http.js';
 import { PAGE_HEADERS, staticFiles } from './static.js';
 
 /** Path of the tunnel endpoints. */
@@ -57,12 +58,6 @@ function pathOf(url: string | undefined): string {
   return q < 0 ? u : u.slice(0, q);
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': String(Buffer.byteLength(text)) });
-  res.end(text);
-}
-
 function notFound(res: http.ServerResponse): void {
   res.writeHead(404, { ...PAGE_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' });
   res.end('Not found\n');
@@ -103,7 +98,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     }
     if (path === '/healthz') {
       void guacdReachable().then((reachable) => {
-        json(res, reachable ? 200 : 503, { ok: reachable, guacd: { reachable }, sessions: tunnel.sessions.size });
+        sendJson(res, reachable ? 200 : 503, { ok: reachable, guacd: { reachable }, sessions: tunnel.sessions.size });
       });
       return;
     }

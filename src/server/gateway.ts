@@ -19,7 +19,7 @@ import { tokenResolver, type Resolver } from '../tunnel/resolver.js';
 import { createTunnel, type Tunnel } from '../tunnel/tunnel.js';
 import { createAdminApi } from './admin-api.js';
 import { createGatewayServer } from './app.js';
-import type { ServeConfig } from './config.js';
+import { clientLimits, type Settings } from './settings.js';
 
 /** Path prefix of the admin API. */
 export const API_PATH = '/api/';
@@ -30,16 +30,19 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 /** How often open sessions of dead gateways are looked for. */
 const ORPHAN_SWEEP_MS = 60_000;
 
+/** The settings a gateway runs on (settings.ts). */
+export type GatewaySettings = Pick<Settings, 'dataDir' | 'db' | 'adminKey' | 'guacamoleLiteKey' | 'idleTimeoutMs' | 'maxSessionMs'
+  | 'maxSessionsPerToken' | 'maxSessionsPerUser' | 'maxSessionsPerAddress' | 'handshakeRate' | 'trustedProxies'>;
+
 /** What {@link openGateway} needs. */
 export interface GatewayOptions {
-  config: ServeConfig;
+  config: GatewaySettings;
   /** The gateway secret: seals tokens and, through HKDF, the stored passwords. */
   secret: string;
   /** guacd's current address (a supervised guacd may move). */
   guacd: () => GuacdAddress;
   /** Folder of the built client page. */
   webRoot: string;
-  env?: NodeJS.ProcessEnv;
   /** The server's logger (`createServerLogger`); every layer reports through it. Default: nowhere. */
   logger?: Logger;
 }
@@ -78,15 +81,13 @@ export function gatewayResolver(registry: Registry, secret: string, guacamoleLit
  */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, secret } = options;
-  const env = options.env ?? process.env;
   const logger = options.logger ?? silentLogger;
   const registry = await openRegistry(config.db, { dataDir: config.dataDir, secretKey: secret, logger });
   const database = config.db === undefined
     ? join(config.dataDir, SQLITE_FILE)
     : /^postgres(ql)?:/i.test(config.db) ? redactUrl(config.db) : config.db;
   try {
-    const fromEnv = env.GATEWAY_ADMIN_KEY !== undefined && env.GATEWAY_ADMIN_KEY !== '';
-    const adminKey = loadAdminKey(config.dataDir, env, logger);
+    const adminKey = loadAdminKey(config.dataDir, config.adminKey, logger);
     const resolve = gatewayResolver(registry, secret, config.guacamoleLiteKey, logger);
 
     // History writes still running; close() waits for them before closing the registry.
@@ -102,7 +103,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       resolve,
       idleTimeoutMs: config.idleTimeoutMs,
       maxSessionMs: config.maxSessionMs,
-      limits: config.clientLimits,
+      limits: clientLimits(config),
       trustedProxies: config.trustedProxies,
       logger,
       onSessionStart: (info) => track(hooks.onSessionStart(info)),
@@ -140,7 +141,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       tunnel,
       registry,
       database,
-      adminKeySource: fromEnv ? 'GATEWAY_ADMIN_KEY' : join(config.dataDir, 'admin-key'),
+      adminKeySource: config.adminKey !== undefined ? 'GATEWAY_ADMIN_KEY' : join(config.dataDir, 'admin-key'),
       close() {
         closing ??= (async () => {
           clearInterval(prune);

@@ -1,8 +1,8 @@
 /**
- * A local guacd for `serve` without `--guacd`: the one provisioned by
- * scripts/provision-guacd.sh (`.cache/guacd/bin/guacd`, a wrapper that sets
- * LD_LIBRARY_PATH), else `GATEWAY_GUACD_BIN`, else `guacd` on PATH. Started
- * in the foreground on a free loopback port, restarted with backoff when it
+ * A local guacd for `serve` without `--guacd`: `--guacd-bin`
+ * (`GATEWAY_GUACD_BIN`), else the one scripts/provision-guacd.sh put in
+ * `.cache/guacd/bin/guacd` (a wrapper that sets LD_LIBRARY_PATH), else
+ * `guacd` on PATH. Started in the foreground on a free loopback port, restarted with backoff when it
  * dies (on the same port when it can), stopped with the gateway.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -42,14 +42,16 @@ function projectRoot(): string | undefined {
 
 /**
  * Finds a guacd to run.
+ * @param bin the executable the settings name (`--guacd-bin`), used alone when given
+ * @param searchPath the `PATH` to look in last
  * @returns the executable's path, or undefined
  */
-export function findGuacd(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.GATEWAY_GUACD_BIN) return isExecutable(env.GATEWAY_GUACD_BIN) ? env.GATEWAY_GUACD_BIN : undefined;
+export function findGuacd(bin: string | undefined, searchPath: string): string | undefined {
+  if (bin) return isExecutable(bin) ? bin : undefined;
   const root = projectRoot();
   const wrapper = root ? join(root, '.cache', 'guacd', 'bin', 'guacd') : undefined;
   if (wrapper && isExecutable(wrapper)) return wrapper;
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
+  for (const dir of searchPath.split(delimiter)) {
     if (dir && isExecutable(join(dir, 'guacd'))) return join(dir, 'guacd');
   }
   return undefined;
@@ -90,12 +92,12 @@ export class GuacdProcess {
   private failures = 0;
   private restartTimer: NodeJS.Timeout | undefined;
 
-  /** @param bin the guacd executable (see {@link findGuacd}) */
   /**
-   * @param bin the guacd executable
+   * @param bin the guacd executable (see {@link findGuacd})
+   * @param logLevel guacd's `-L` (default info)
    * @param log where guacd's own lines and its restarts are reported
    */
-  constructor(readonly bin: string, private readonly log: Logger = silentLogger) {}
+  constructor(readonly bin: string, readonly logLevel = 'info', private readonly log: Logger = silentLogger) {}
 
   /** guacd's address for the tunnel. */
   get address(): { host: string; port: number } {
@@ -130,7 +132,7 @@ export class GuacdProcess {
   }
 
   private async spawnOnce(): Promise<void> {
-    const child = spawn(this.bin, ['-f', '-b', HOST, '-l', String(this.port), '-L', process.env.GATEWAY_GUACD_LOG_LEVEL ?? 'info'], {
+    const child = spawn(this.bin, ['-f', '-b', HOST, '-l', String(this.port), '-L', this.logLevel], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

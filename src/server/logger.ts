@@ -10,9 +10,9 @@
  */
 import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
 import { CATALOGUE, camelCase, PROTOCOLS } from '../guacd/params.js';
-import { GuacError } from '../protocol/errors.js';
+import { parseOneOf } from './config.js';
 
-/** The levels `GATEWAY_LOG_LEVEL` accepts. */
+/** The levels of the server's log: the `logLevel` setting (`--log-level`, `GATEWAY_LOG_LEVEL`; settings.ts). */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -68,12 +68,14 @@ export function createServerLogger(level: LogLevel = 'info', destination?: Desti
   }, destination ?? pino.destination({ fd: 2, sync: true }));
 }
 
+const oneOfLevels = parseOneOf(LOG_LEVELS);
+
 /**
- * The level named by `GATEWAY_LOG_LEVEL`'s value; `info` when unset.
+ * The level a value names; `info` when unset. The settings table's parser of
+ * `logLevel`, so its message names where the value came from.
+ * @param what the flag or variable it came from, for the message
  * @throws GuacError `GUAC_CONFIG_INVALID` for a name that is not a level
  */
-export function parseLogLevel(value: string | undefined): LogLevel {
-  if (value === undefined || value === '') return 'info';
-  if ((LOG_LEVELS as readonly string[]).includes(value)) return value as LogLevel;
-  throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', `GATEWAY_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
+export function parseLogLevel(value: string | undefined, what = 'GATEWAY_LOG_LEVEL'): LogLevel {
+  return value === undefined || value === '' ? 'info' : oneOfLevels(value, what);
 }

@@ -6,14 +6,10 @@
  * `audio`, `video`, `image` (repeated or comma-separated mimetypes).
  */
 import { GuacError } from '../protocol/errors.js';
-import { normalizeParams, type HandshakeOptions } from '../guacd/index.js';
+import { HANDSHAKE_DEFAULTS, normalizeParams, type HandshakeOptions } from '../guacd/index.js';
 import type { Target } from './resolver.js';
 
-const DEFAULT_SIZE = { width: 1024, height: 768, dpi: 96 };
-/** Raw PCM: every browser plays it through Guacamole.AudioPlayer. */
-const DEFAULT_AUDIO = ['audio/L8', 'audio/L16'];
-/** What every browser decodes; webp is left to clients that announce it. */
-const DEFAULT_IMAGE = ['image/png', 'image/jpeg'];
+// What the browser leaves out takes guacd's layer's defaults (HANDSHAKE_DEFAULTS): one source for both.
 
 const badData = (message: string): GuacError => new GuacError('GUAC_TUNNEL_BAD_CONNECT_DATA', 'CLIENT_BAD_REQUEST', message);
 
@@ -44,12 +40,12 @@ export function handshakeFor(target: Target, query: URLSearchParams): { handshak
   const handshake: HandshakeOptions = {
     params,
     readOnly,
-    width: dimension(query.get('width'), DEFAULT_SIZE.width, 16, 16384, 'width'),
-    height: dimension(query.get('height'), DEFAULT_SIZE.height, 16, 16384, 'height'),
-    dpi: dimension(query.get('dpi'), DEFAULT_SIZE.dpi, 1, 2400, 'dpi'),
-    audio: mimetypes(query.getAll('audio'), DEFAULT_AUDIO),
-    video: mimetypes(query.getAll('video'), []),
-    image: mimetypes(query.getAll('image'), DEFAULT_IMAGE),
+    width: dimension(query.get('width'), HANDSHAKE_DEFAULTS.width, 16, 16384, 'width'),
+    height: dimension(query.get('height'), HANDSHAKE_DEFAULTS.height, 16, 16384, 'height'),
+    dpi: dimension(query.get('dpi'), HANDSHAKE_DEFAULTS.dpi, 1, 2400, 'dpi'),
+    audio: mimetypes(query.getAll('audio'), HANDSHAKE_DEFAULTS.audio),
+    video: mimetypes(query.getAll('video'), HANDSHAKE_DEFAULTS.video),
+    image: mimetypes(query.getAll('image'), HANDSHAKE_DEFAULTS.image),
   };
   const zone = query.get('timezone');
   if (zone && /^[A-Za-z0-9_+\-/]{1,64}$/.test(zone)) handshake.timezone = zone;
@@ -66,7 +62,7 @@ function dimension(value: string | null, fallback: number, min: number, max: num
   return n;
 }
 
-function mimetypes(values: string[], fallback: string[]): string[] {
+function mimetypes(values: string[], fallback: readonly string[]): readonly string[] {
   const list = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   if (list.length === 0) return fallback;
   for (const v of list) {

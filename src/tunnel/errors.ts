@@ -28,6 +28,7 @@ export const TUNNEL_ERRORS = Object.freeze({
   GUAC_TUNNEL_FULL: ['SERVER_BUSY', '`maxSessions` sessions are open'],
   GUAC_TUNNEL_TOO_MANY: ['CLIENT_TOO_MANY', 'the token, the user or the client address already has its cap of live sessions (`maxSessionsPerToken`, `maxSessionsPerUser`, `maxSessionsPerAddress`)'],
   GUAC_TUNNEL_RATE_LIMITED: ['CLIENT_TOO_MANY', 'the client address started more than `handshakesPerAddress` handshakes in `handshakeWindowMs`'],
+  GUAC_TUNNEL_BAD_TRANSITION: ['SERVER_ERROR', 'a bug: the session tried a lifecycle transition its table does not allow (logged); it is closed'],
   GUAC_TUNNEL_CLOSED: ['SUCCESS', 'the session ended before it opened for a reason that was not an error (e.g. the browser left); the status is the session\'s own'],
   GUAC_TUNNEL_BAD_OPTION: ['SERVER_ERROR', 'createTunnel was given an invalid option (thrown to the caller)'],
   GUAC_TUNNEL_BAD_METHOD: ['CLIENT_BAD_REQUEST', 'an HTTP tunnel request that is neither GET nor POST'],

@@ -1,49 +1,62 @@
 /**
- * What the transports share: the options, the live sessions and admission.
+ * What the transports share: the options, the live sessions, admission, the
+ * way to guacd, and the one sequence that starts a session (admit → session
+ * → register) for both of them.
  */
 import type { IncomingMessage } from 'node:http';
 import { GuacError } from '../protocol/errors.js';
-import type { GuacdAddress } from '../guacd/socket.js';
+import type { HandshakeOptions } from '../guacd/index.js';
+import type { Logger } from '../logger.js';
 import { Admission, type Claimant } from './admission.js';
 import { clientAddress } from './client-address.js';
+import { guacdConnector, type GuacdConnection, type GuacdConnector } from './connector.js';
 import type { ResolvedOptions } from './options.js';
-import type { SessionHost, TunnelSession } from './session.js';
+import { TunnelSession, type BrowserPort, type SessionHost } from './session.js';
+
+/** A transport's browser side, which learns its session once it exists. */
+export interface SessionPort extends BrowserPort {
+  session: TunnelSession | undefined;
+}
 
 /** The tunnel as its transports see it. */
 export class TunnelHost implements SessionHost {
   readonly sessions = new Map<string, TunnelSession>();
   readonly admission: Admission;
   closing = false;
+  private readonly connector: GuacdConnector;
 
-  constructor(readonly options: ResolvedOptions) {
+  /**
+   * @param options the tunnel's options
+   * @param connector how sessions reach guacd (default: GuacdClient at `options.guacd`)
+   */
+  constructor(readonly options: ResolvedOptions, connector?: GuacdConnector) {
     this.admission = new Admission(options.limits);
+    this.connector = connector ?? guacdConnector(() => {
+      const g = this.options.guacd;
+      return typeof g === 'function' ? g() : g;
+    }, options.handshakeTimeoutMs);
   }
 
-  guacdAddress(): GuacdAddress {
-    const g = this.options.guacd;
-    return typeof g === 'function' ? g() : g;
+  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger): Promise<GuacdConnection> {
+    return this.connector(handshake, signal, logger);
   }
 
   /**
-   * Why a new session from `req` may not start now, if it may not; else the
-   * client's address (with `trustedProxies` applied) for its request. Takes
-   * one handshake from the address's rate limit. Register the session in the
-   * same turn, so the per-address count cannot be overtaken.
+   * Starts a session for `req` on `port`, if it may start now: admission
+   * (closing, the address's rate and count, `maxSessions`), then the
+   * session, registered in the same turn so that the per-address count
+   * cannot be overtaken. The caller then calls `open()`.
+   * @param query the connect data (WebSocket query string, HTTP `?connect` body)
+   * @returns the session, or why it may not start (nothing was counted)
    */
-  admit(req: IncomingMessage): GuacError | { remoteAddress?: string } {
-    if (this.closing) return new GuacError('GUAC_TUNNEL_CLOSING', 'SESSION_CLOSED', 'The gateway is shutting down.');
-    const remoteAddress = clientAddress(req.socket.remoteAddress, req.headers, this.options.trustedProxies);
-    const refused = this.admission.checkAddress(remoteAddress);
-    if (refused) return refused;
-    if (this.sessions.size >= this.options.limits.maxSessions) {
-      return new GuacError('GUAC_TUNNEL_FULL', 'SERVER_BUSY', 'The gateway has too many sessions open.');
-    }
-    return remoteAddress === undefined ? {} : { remoteAddress };
-  }
-
-  register(session: TunnelSession): void {
+  start(req: IncomingMessage, port: SessionPort, query: URLSearchParams): TunnelSession | GuacError {
+    const admitted = this.admit(req);
+    if (admitted instanceof GuacError) return admitted;
+    const session = new TunnelSession(this, port, { query, headers: req.headers, ...admitted });
+    port.session = session;
     this.sessions.set(session.id, session);
     this.admission.claimAddress(session, session.info.remoteAddress);
+    return session;
   }
 
   admitTarget(session: TunnelSession, who: Claimant): GuacError | undefined {
@@ -53,5 +66,17 @@ export class TunnelHost implements SessionHost {
   unregister(session: TunnelSession): void {
     this.sessions.delete(session.id);
     this.admission.release(session);
+  }
+
+  /** Why a session from `req` may not start now, if it may not; else its client's address. Takes one handshake from the address's rate. */
+  private admit(req: IncomingMessage): GuacError | { remoteAddress?: string } {
+    if (this.closing) return new GuacError('GUAC_TUNNEL_CLOSING', 'SESSION_CLOSED', 'The gateway is shutting down.');
+    const remoteAddress = clientAddress(req.socket.remoteAddress, req.headers, this.options.trustedProxies);
+    const refused = this.admission.checkAddress(remoteAddress);
+    if (refused) return refused;
+    if (this.sessions.size >= this.options.limits.maxSessions) {
+      return new GuacError('GUAC_TUNNEL_FULL', 'SERVER_BUSY', 'The gateway has too many sessions open.');
+    }
+    return remoteAddress === undefined ? {} : { remoteAddress };
   }
 }

@@ -24,8 +24,9 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, toGuacError } from '../protocol/errors.js';
 import type { StatusInfo } from '../protocol/status.js';
-import type { TunnelHost } from './host.js';
-import { TunnelSession, type BrowserPort } from './session.js';
+import { readBody } from './body.js';
+import type { SessionPort, TunnelHost } from './host.js';
+import type { TunnelSession } from './session.js';
 import {
   END_OF_RESPONSE, ERROR_MESSAGE_HEADER, STATUS_CODE_HEADER, TUNNEL_TOKEN_HEADER,
   errorInstruction, headerSafe, parseHttpOperation,
@@ -40,7 +41,7 @@ const UNREAD_GRACE_MS = 5000;
 const STREAM_HEADERS = { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-cache' } as const;
 
 /** The browser side of an HTTP tunnel session. */
-export class HttpPort implements BrowserPort {
+export class HttpPort implements SessionPort {
   readonly transport = 'http';
   readonly echoPings = false;
   /** The `Guacamole-Tunnel-Token` value (33 random bytes, as the servlet's). */
@@ -248,7 +249,7 @@ export class HttpTunnel {
     const q = url.indexOf('?');
     const op = q < 0 ? undefined : parseHttpOperation(url.slice(q + 1));
     if (!op) return false;
-    if (!this.cors(req, res)) return true;
+    this.cors(req, res);
     if (req.method === 'OPTIONS') {
       res.writeHead(204);
       res.end();
@@ -283,10 +284,18 @@ export class HttpTunnel {
     this.ports.clear();
   }
 
-  /** Applies CORS for allowed origins; false when the request was answered (refused). */
-  private cors(req: IncomingMessage, res: ServerResponse): boolean {
+  /**
+   * CORS for the origins of `allowedOrigins`; by default none: same origin
+   * only. An unlisted origin gets no CORS headers, so its browser shows the
+   * page no answer, and never sends the reads and writes at all: their
+   * `Guacamole-Tunnel-Token` header needs a preflight that is not granted.
+   * Requests are not refused by their Origin: the token is the credential
+   * here as on the WebSocket tunnel, and behind a proxy that rewrites Host
+   * the page's own origin cannot be told from a foreign one.
+   */
+  private cors(req: IncomingMessage, res: ServerResponse): void {
     const origin = req.headers.origin;
-    if (typeof origin !== 'string' || !this.host.options.allowedOrigins(origin)) return true;
+    if (typeof origin !== 'string' || !this.host.options.allowedOrigins(origin)) return;
     res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Access-Control-Allow-Credentials', 'true');
     res.setHeader('Access-Control-Expose-Headers', [TUNNEL_TOKEN_HEADER, STATUS_CODE_HEADER, ERROR_MESSAGE_HEADER].join(', '));
@@ -296,27 +305,22 @@ export class HttpTunnel {
       res.setHeader('Access-Control-Allow-Headers', `Content-Type, ${TUNNEL_TOKEN_HEADER}`);
       res.setHeader('Access-Control-Max-Age', '600');
     }
-    return true;
   }
 
   private async connect(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let body: string;
     try {
-      body = req.method === 'POST' ? await readBody(req, this.host.options.limits.maxConnectBodyBytes) : '';
+      body = req.method === 'POST' ? (await readBody(req, this.host.options.limits.maxConnectBodyBytes)).toString('utf8') : '';
     } catch (err) {
       sendHttpError(res, toGuacError(err, 'GUAC_TUNNEL_BAD_BODY', 'CLIENT_BAD_REQUEST'));
       return;
     }
-    const admitted = this.host.admit(req);
-    if (admitted instanceof GuacError) {
-      sendHttpError(res, admitted);
+    const port = new HttpPort(this.forget);
+    const session = this.host.start(req, port, new URLSearchParams(body));
+    if (session instanceof GuacError) {
+      sendHttpError(res, session);
       return;
     }
-    const port = new HttpPort(this.forget);
-    const request = { query: new URLSearchParams(body), headers: req.headers, ...admitted };
-    const session = new TunnelSession(this.host, port, request);
-    port.session = session;
-    this.host.register(session);
     const abandon = (): void => {
       if (!res.writableFinished) session.browserGone('The browser abandoned the connect request.');
     };
@@ -343,23 +347,4 @@ export class HttpTunnel {
     res.end(session.id);
     session.log.debug({}, 'tunnel: http session open');
   }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new GuacError('GUAC_TUNNEL_BODY_TOO_LARGE', 'CLIENT_OVERRUN', 'The connect request is too large.'));
-        return;
-      }
-      parts.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts, size).toString('utf8')));
-    req.on('error', (err) => reject(new GuacError('GUAC_TUNNEL_BAD_BODY', 'CLIENT_BAD_REQUEST', 'The connect request could not be read.', { cause: err })));
-  });
 }

@@ -1,8 +1,9 @@
 /**
  * One browser ↔ guacd session, whatever the transport: the state machine
- * (connecting → open → closed), the relay in both directions with
- * backpressure, the read-only filter, the timers, and the one `close()` that
- * ends both sides exactly once and reports history once.
+ * (resolving → handshaking → open → closed; the table is session-state.ts),
+ * the relay in both directions with backpressure, the read-only filter, the
+ * timers, and the one `close()` that ends both sides exactly once and
+ * reports history once.
  *
  * Browser → guacd: fully parsed (guacd's limits), internal instructions
  * answered here and never forwarded, the rest re-encoded and written in one
@@ -18,28 +19,36 @@
  * guacd does not drain what the session writes to it, the browser is not
  * read either. The two reasons to hold the browser's input are kept apart,
  * so that one clearing never resumes input the other still holds.
+ *
+ * guacd is reached through the host's `connect` (a {@link GuacdConnector}):
+ * the session only needs a stream, so its unit tests run without sockets.
  */
 import { randomUUID } from 'node:crypto';
-import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { GuacError, toGuacError } from '../protocol/errors.js';
 import { encode } from '../protocol/encoder.js';
 import { INTERNAL_OPCODE } from '../protocol/constants.js';
 import { Parser } from '../protocol/parser.js';
 import { InstructionSplitter } from '../protocol/splitter.js';
 import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
-import { GuacdClient, type GuacdAddress, type HandshakeOptions } from '../guacd/index.js';
+import type { HandshakeOptions } from '../guacd/index.js';
 import { handshakeFor } from './connect-data.js';
 import { publish } from '../diagnostics.js';
 import type { Logger } from '../logger.js';
 import { isActivity, viewerMaySend } from './read-only.js';
 import type { Target, TunnelRequest } from './resolver.js';
 import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
+import type { GuacdConnection } from './connector.js';
+import { Lifecycle, type Phase } from './session-state.js';
 import type { ResolvedOptions } from './options.js';
 import type { Claimant } from './admission.js';
 import { pingEcho, sendInMessages } from './wire.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
+/** How long guacd may take to read the `disconnect` a session that ends on its own sends it. */
+const LEAVE_GRACE_MS = 250;
+const DISCONNECT = encode('disconnect');
 
 /** The browser side of a session, as a transport implements it. */
 export interface BrowserPort {
@@ -62,7 +71,8 @@ export interface BrowserPort {
 /** What the tunnel gives each session. */
 export interface SessionHost {
   readonly options: ResolvedOptions;
-  guacdAddress(): GuacdAddress;
+  /** Connects to guacd and completes the handshake (a {@link GuacdConnector}), reporting through `logger`. */
+  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger): Promise<GuacdConnection>;
   /** Counts the session against its token and user (per-client caps); the refusal if one is at its cap. */
   admitTarget(session: TunnelSession, who: Claimant): GuacError | undefined;
   unregister(session: TunnelSession): void;
@@ -103,11 +113,11 @@ export class TunnelSession implements SessionHandle {
     browserBuffered: 0, maxBrowserBuffered: 0, guacdPaused: false,
   };
 
-  private current: SessionState = 'connecting';
+  private readonly life = new Lifecycle((from, to) => this.invalidTransition(from, to));
   private readonly abort = new AbortController();
   private readonly parser: Parser;
   private readonly splitter: InstructionSplitter;
-  private socket: net.Socket | undefined;
+  private socket: Duplex | undefined;
   private readOnly = false;
   private resolved = false;
   private pending: string[] = [];
@@ -167,7 +177,7 @@ export class TunnelSession implements SessionHandle {
 
   /** Where the session stands. */
   get state(): SessionState {
-    return this.current;
+    return this.life.state;
   }
 
   /**
@@ -178,42 +188,34 @@ export class TunnelSession implements SessionHandle {
   async open(): Promise<void> {
     const { options } = this.host;
     const signal = this.abort.signal;
-    let resolving = true;
     if (options.handshakeTimeoutMs > 0) {
       this.connectTimer = setTimeout(() => {
         // A resolver that hangs (its database stopped answering) is the gateway's problem, not the desktop's.
-        this.fail(resolving
+        this.fail(this.life.phase === 'resolving'
           ? new GuacError('GUAC_TUNNEL_RESOLVE_TIMEOUT', 'SERVER_ERROR', 'The gateway could not check access in time; try again later.')
           : new GuacError('GUAC_TUNNEL_CONNECT_TIMEOUT', 'UPSTREAM_TIMEOUT', 'The remote desktop server did not answer in time.'));
       }, options.handshakeTimeoutMs);
     }
-    let client: GuacdClient | undefined;
     try {
       const claim = (who: Claimant): void => {
         // A resolver still running after the session ended must not count it again.
-        this.assertConnecting();
+        this.assertLive();
         const refused = this.host.admitTarget(this, who);
         if (refused) throw refused;
       };
       const target = await options.resolve({ ...this.request, signal, claim });
-      resolving = false;
-      this.assertConnecting();
+      this.assertLive();
       claim({ tokenId: target.tokenId, user: target.user });
       const handshake = this.applyTarget(target);
-      const opened = await GuacdClient.open(
-        this.host.guacdAddress(),
-        { ...handshake, signal, ...(options.handshakeTimeoutMs > 0 ? { timeoutMs: options.handshakeTimeoutMs } : {}) },
-        { timeoutMs: options.handshakeTimeoutMs || undefined, signal, logger: this.log },
-      );
-      client = opened.client;
-      this.assertConnecting();
-      this.info.guacdConnectionId = opened.connectionId;
-      const { socket, pending, ended } = client.detach();
-      client = undefined;
-      this.attach(socket, pending, ended);
+      if (!this.transition('handshaking')) this.assertLive();
+      const connection = await this.host.connect(handshake, signal, this.log);
+      if (this.life.phase === 'closed') {
+        connection.socket.destroy();
+        this.assertLive();
+      }
+      this.attach(connection);
     } catch (err) {
-      if (client) void client.close().catch(() => undefined);
-      if (this.current !== 'closed') {
+      if (this.life.phase !== 'closed') {
         const e = toGuacError(err);
         if (e.status.guac === STATUS.SERVER_ERROR.guac && !(err instanceof GuacError)) this.log.error({ error: err }, 'tunnel: connect failed');
         this.fail(e);
@@ -224,7 +226,7 @@ export class TunnelSession implements SessionHandle {
 
   /** Bytes from the browser. */
   input(chunk: Buffer): void {
-    if (this.current === 'closed') return;
+    if (this.life.phase === 'closed') return;
     this.stats.bytesFromBrowser += chunk.length;
     this.inputSeen = true;
     if (!this.backlogged) this.lastHeard = Date.now();
@@ -233,7 +235,7 @@ export class TunnelSession implements SessionHandle {
       this.fail(err.status.guac === STATUS.SERVER_ERROR.guac ? err : new GuacError(err.code, 'CLIENT_BAD_REQUEST', err.message));
       return;
     }
-    // The handler may have closed the session (`state` is re-read: TS narrowed `current`).
+    // The handler may have closed the session (`state` is re-read: TS narrowed `life.phase`).
     if (this.state === 'closed') return;
     if (this.echoes !== '') {
       this.sendBrowser(this.echoes);
@@ -244,7 +246,7 @@ export class TunnelSession implements SessionHandle {
     if (this.out.length === 0) return;
     const data = this.out.length === 1 ? this.out[0] : this.out.join('');
     this.out = [];
-    if (this.current === 'open') {
+    if (this.life.phase === 'open') {
       this.writeGuacd(data);
       if (this.browserLeaving) this.leave();
     } else if (this.browserLeaving) {
@@ -261,7 +263,7 @@ export class TunnelSession implements SessionHandle {
 
   /** Sends a tunnel-internal instruction (the UUID) to the browser. */
   sendInternal(instruction: string): void {
-    if (this.current !== 'closed') this.sendBrowser(instruction);
+    if (this.life.phase !== 'closed') this.sendBrowser(instruction);
   }
 
   /**
@@ -282,7 +284,7 @@ export class TunnelSession implements SessionHandle {
    * down to the low-water mark, guacd and the browser are read again.
    */
   browserDrained(): void {
-    if (!this.backlogged || this.current === 'closed') return;
+    if (!this.backlogged || this.life.phase === 'closed') return;
     const buffered = this.port.bufferedAmount;
     this.stats.browserBuffered = buffered;
     if (buffered < this.backlogLow) {
@@ -312,9 +314,10 @@ export class TunnelSession implements SessionHandle {
    * @param opts what the browser already knows
    */
   close(status: StatusInfo = STATUS.SESSION_CLOSED, message: string = status.message, opts: CloseOptions = {}): void {
-    if (this.current === 'closed') return;
-    const opened = this.current === 'open';
-    this.current = 'closed';
+    if (this.life.phase === 'closed') return;
+    // Reached guacd's `ready`: decides between `handshake:failed` and a plain `session:close`.
+    const opened = this.life.phase === 'open';
+    this.life.to('closed');
     this.endStatus = status;
     this.endMessage = message;
     clearTimeout(this.connectTimer);
@@ -329,9 +332,16 @@ export class TunnelSession implements SessionHandle {
       socket.removeAllListeners('drain');
       socket.on('error', () => undefined);
       if (opts.flush) {
-        // FIN after the queued bytes; a guacd that stops reading cannot keep the socket.
-        socket.destroySoon();
+        // FIN after the queued bytes, then let go (net.Socket's destroySoon); a guacd that stops reading cannot keep the socket.
+        socket.once('finish', () => socket.destroy());
+        socket.end();
         setTimeout(() => socket.destroy(), FLUSH_GRACE_MS).unref();
+      } else if (!this.guacdDone && socket.writable) {
+        // guacd (1.3 to 1.6) notices a closed socket only when its 15 s read
+        // timeout runs out: until then the user stays in the connection (its
+        // owner hears of the leave, guacd 1.5+ `msg`, that late). Say so.
+        socket.end(DISCONNECT);
+        setTimeout(() => socket.destroy(), LEAVE_GRACE_MS).unref();
       } else {
         socket.destroy();
       }
@@ -376,13 +386,27 @@ export class TunnelSession implements SessionHandle {
   }
 
   private fail(err: GuacError): void {
-    if (this.current === 'closed') return;
+    if (this.life.phase === 'closed') return;
     this.endCode = err.code;
     this.close(err.status, err.message, { code: err.code });
   }
 
-  private assertConnecting(): void {
-    if (this.current !== 'connecting') throw new GuacError(this.endCode, this.endStatus, this.endMessage);
+  /** Throws why the session ended, once it has (its close outran the step that awaited). */
+  private assertLive(): void {
+    if (this.life.phase === 'closed') throw new GuacError(this.endCode, this.endStatus, this.endMessage);
+  }
+
+  /** Moves through the lifecycle table; false if it refused (the session is then closed). */
+  private transition(to: Phase): boolean {
+    return this.life.to(to);
+  }
+
+  /** A transition the table does not allow: a bug here, never the peer's doing. */
+  private invalidTransition(from: Phase, to: Phase): void {
+    this.log.error({ from, to }, 'tunnel: invalid session transition');
+    if (from !== 'closed') {
+      this.fail(new GuacError('GUAC_TUNNEL_BAD_TRANSITION', 'SERVER_ERROR', 'The gateway hit an internal error.'));
+    }
   }
 
   /** Records the target and builds the handshake; validates parameters before guacd is contacted. */
@@ -402,9 +426,14 @@ export class TunnelSession implements SessionHandle {
     return handshake;
   }
 
-  private attach(socket: net.Socket, pending: Buffer, ended: boolean): void {
+  private attach({ socket, pending, ended, connectionId }: GuacdConnection): void {
+    if (!this.transition('open')) {
+      socket.destroy();
+      this.assertLive();
+      return;
+    }
     clearTimeout(this.connectTimer);
-    this.current = 'open';
+    this.info.guacdConnectionId = connectionId;
     this.socket = socket;
     // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
     publish('handshakeDone', () => ({
@@ -429,7 +458,7 @@ export class TunnelSession implements SessionHandle {
     if (pending.length > 0) this.fromGuacd(pending);
     // guacd already hung up (right after `ready`): its socket has no end left to report.
     if (ended) this.guacdGone();
-    if (this.current !== 'open') return;
+    if (this.life.phase !== 'open') return;
     // A browser already backlogged (pings while connecting) keeps guacd paused until it drains.
     if (this.backlogged) {
       this.stats.guacdPaused = true;
@@ -498,7 +527,7 @@ export class TunnelSession implements SessionHandle {
   private releaseInput(reason: Hold): void {
     if ((this.inputHolds & reason) === 0) return;
     this.inputHolds &= ~reason;
-    if (this.inputHolds === 0 && this.current !== 'closed') this.port.resumeInput();
+    if (this.inputHolds === 0 && this.life.phase !== 'closed') this.port.resumeInput();
   }
 
   /**
@@ -520,7 +549,7 @@ export class TunnelSession implements SessionHandle {
   }
 
   private fromGuacd(chunk: Buffer): void {
-    if (this.current === 'closed') return;
+    if (this.life.phase === 'closed') return;
     const ends = this.ends;
     ends.length = 0;
     let error: Buffer | undefined;
@@ -582,7 +611,7 @@ export class TunnelSession implements SessionHandle {
   private armIdle(idleMs: number): void {
     const due = this.lastActivity + idleMs - Date.now();
     this.idleTimer = setTimeout(() => {
-      if (this.current === 'closed') return;
+      if (this.life.phase === 'closed') return;
       if (Date.now() - this.lastActivity >= idleMs) this.close(STATUS.SESSION_TIMEOUT, 'The session was idle for too long.');
       else this.armIdle(idleMs);
     }, Math.max(0, due));
@@ -597,7 +626,7 @@ export class TunnelSession implements SessionHandle {
       // connecting, the handshake timeout applies instead. A backlogged
       // browser is alive only while it reads (see browserDrained), whatever
       // guacd does: guacd may well stop reading while we do not read it.
-      if (!this.backlogged && ((this.inputHolds & Hold.Guacd) !== 0 || this.current !== 'open')) this.lastHeard = Date.now();
+      if (!this.backlogged && ((this.inputHolds & Hold.Guacd) !== 0 || this.life.phase !== 'open')) this.lastHeard = Date.now();
       if (Date.now() - this.lastHeard >= timeoutMs) {
         if (this.backlogged) this.fail(new GuacError('GUAC_TUNNEL_BROWSER_STALLED', 'CLIENT_TIMEOUT', 'The browser stopped reading what the gateway sent.'));
         else this.close(STATUS.CLIENT_TIMEOUT, 'The browser stopped responding.');

@@ -13,15 +13,15 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { GuacError } from '../protocol/errors.js';
 import { STATUS, type StatusInfo } from '../protocol/status.js';
-import { TunnelSession, type BrowserPort } from './session.js';
-import type { TunnelHost } from './host.js';
+import type { TunnelSession } from './session.js';
+import type { SessionPort, TunnelHost } from './host.js';
 import { SUBPROTOCOL, closeReason, errorInstruction, uuidInstruction } from './wire.js';
 
 /** After our close frame, how long a browser gets to answer before the socket is cut. */
 const CLOSE_GRACE_MS = 5000;
 
 /** The browser side of a WebSocket session. */
-export class WebSocketPort implements BrowserPort {
+export class WebSocketPort implements SessionPort {
   readonly transport = 'websocket';
   readonly echoPings = true;
   session: TunnelSession | undefined;
@@ -128,16 +128,12 @@ export class WebSocketTunnel {
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
     const port = new WebSocketPort(ws, socket);
-    const admitted = this.host.admit(req);
-    if (admitted instanceof GuacError) {
-      port.end(admitted.status, admitted.message, true);
+    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    const session = this.host.start(req, port, url.searchParams);
+    if (session instanceof GuacError) {
+      port.end(session.status, session.message, true);
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-    const request = { query: url.searchParams, headers: req.headers, ...admitted };
-    const session = new TunnelSession(this.host, port, request);
-    port.session = session;
-    this.host.register(session);
 
     ws.on('message', (data: RawData) => session.input(toBuffer(data)));
     ws.on('pong', () => session.heard());

@@ -128,6 +128,11 @@ export function mount(container: HTMLElement, options: MountOptions): MountHandl
         else delete view.root.dataset.unstable;
       }),
       onClipboard: live((text: string) => clipboard.fromRemote(text)),
+      onNotice: live((text: string) => view.notify(text)),
+      onRequired: live((names: string[], answer: (values: Record<string, string>) => void) => {
+        keyboard.releaseAll();
+        view.askCredentials(names, answer);
+      }),
       onConnected: live(() => {
         clipboard.resend();
         if (doc.activeElement === view.sink) clipboard.pullLocal();

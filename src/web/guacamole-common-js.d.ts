@@ -94,6 +94,12 @@ declare module 'guacamole-common-js' {
       sendKeyEvent(pressed: 0 | 1 | boolean, keysym: number): void;
       sendMouseState(state: Mouse.State, applyDisplayScale?: boolean): void;
       createClipboardStream(mimetype: string): OutputStream;
+      /** An `argv` stream: the value of connection parameter `name` (answers `required`). */
+      createArgumentValueStream(mimetype: string, name: string): OutputStream;
+      /** guacd asks for connection parameters it lacks (protocol 1.3.0+). */
+      onrequired: ((names: string[]) => void) | null;
+      /** guacd's `msg` notifications (protocol 1.5.0+); return false to skip onjoin/onleave. */
+      onmsg: ((id: number, args: string[]) => boolean | void) | null;
       onstatechange: ((state: number) => void) | null;
       onerror: ((status: Status) => void) | null;
       onclipboard: ((stream: InputStream, mimetype: string) => void) | null;

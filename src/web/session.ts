@@ -8,8 +8,12 @@ import { buildConnectData, measureDisplay, type TunnelUrls } from './connect-dat
 import { attachDisplay } from './display.js';
 import { attachPointer, type TouchMode } from './input.js';
 import { receiveClipboard, sendClipboardText } from './clipboard.js';
-import { describeStatus, isHumanMessage } from './status-messages.js';
+import { sendCredentials } from './credentials.js';
+import { describeNotice, describeStatus, isHumanMessage } from './status-messages.js';
 import type { SessionState, StatusView } from './view.js';
+
+/** How often a `nop` goes to guacd while its credential prompt is open (guacd's limit: 15 s of silence). */
+const PROMPT_KEEPALIVE_MS = 5000;
 
 /** What a session needs. */
 export interface SessionOptions {
@@ -26,6 +30,10 @@ export interface SessionOptions {
   readonly onClipboard: (text: string) => void;
   /** The session became usable (send pending clipboard text now). */
   readonly onConnected: () => void;
+  /** A notice for the user: someone joined or left this connection (guacd 1.5+ `msg`, sent to the owner). */
+  readonly onNotice: (text: string) => void;
+  /** guacd asks for `names` (`required`): call `answer` once with the user's values. */
+  readonly onRequired: (names: string[], answer: (values: Record<string, string>) => void) => void;
 }
 
 /** A running connection attempt. */
@@ -67,7 +75,10 @@ export function openSession(options: SessionOptions): Session {
     if (state === 'disconnected' || state === 'error') return false;
     if (next === state && next !== 'connecting') return false;
     state = next;
-    if (next === 'disconnected' || next === 'error') pointer.detach();
+    if (next === 'disconnected' || next === 'error') {
+      pointer.detach();
+      stopKeepAlive();
+    }
     options.onStatus(status);
     return true;
   };
@@ -110,6 +121,34 @@ export function openSession(options: SessionOptions): Session {
     }
   };
   client.onclipboard = (stream, mimetype) => receiveClipboard(stream, mimetype, options.onClipboard);
+  client.onmsg = (id, args) => {
+    const notice = describeNotice(id, args);
+    if (notice) options.onNotice(notice);
+    // guacamole-common-js's own onjoin/onleave are unused: one notice, ours.
+    return false;
+  };
+
+  // While the user types credentials nothing else goes to guacd, which drops
+  // a user silent for 15 s ("User is not responding"); guacamole-common-js
+  // 1.5's WebSocket tunnel pings only the tunnel. A `nop` keeps guacd's side alive.
+  let keepAlive: ReturnType<typeof setInterval> | undefined;
+  const stopKeepAlive = (): void => {
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+  };
+  client.onrequired = (parameters) => {
+    // A copy: the tunnel reuses (and empties) the array once the handler returns.
+    const names = [...parameters];
+    let answered = false;
+    stopKeepAlive();
+    keepAlive = setInterval(() => tunnel.sendMessage('nop'), PROMPT_KEEPALIVE_MS);
+    options.onRequired(names, (values) => {
+      if (answered || state === 'disconnected' || state === 'error') return;
+      answered = true;
+      stopKeepAlive();
+      sendCredentials(client, names, values);
+    });
+  };
 
   options.onStatus({ state: 'connecting', title: 'Connecting…', detail: 'Opening the remote session.' });
   try {

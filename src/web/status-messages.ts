@@ -99,3 +99,21 @@ export function isHumanMessage(message: string | undefined): message is string {
   if (!/\p{L}{2}/u.test(text)) return false;
   return !STOCK_MESSAGES.has(text.toLowerCase());
 }
+
+/** guacd's `msg` ids (protocol 1.5.0, libguac `GUAC_MESSAGE_*`). */
+const USER_JOINED = 0x0001;
+const USER_LEFT = 0x0002;
+
+/**
+ * What to tell the owner about guacd's `msg,<id>,<user id>,<name>`: who
+ * joined or left the connection (the name is what the joiner's gateway sent
+ * in the handshake; empty for an anonymous viewer). Other ids say nothing.
+ * @param id - the message id.
+ * @param args - its arguments after the id.
+ */
+export function describeNotice(id: number, args: readonly string[]): string | undefined {
+  if (id !== USER_JOINED && id !== USER_LEFT) return undefined;
+  const name = (args[1] ?? '').trim().slice(0, 64);
+  const who = name !== '' && /\p{L}|\p{N}/u.test(name) ? name : 'Someone';
+  return `${who} ${id === USER_JOINED ? 'joined' : 'left'} the session.`;
+}

@@ -1,8 +1,12 @@
 /**
- * The client's DOM: the display viewport, the status overlay and the
- * clipboard panel. Built with DOM calls (never innerHTML: guacd's messages
- * are shown as text).
+ * The client's DOM: the display viewport, the status overlay (with the login
+ * form when guacd asks for credentials) and the clipboard panel. Built with
+ * DOM calls (never innerHTML: guacd's messages are shown as text).
  */
+import { createCredentialsForm } from './credentials.js';
+
+/** How long a notice stays. */
+const NOTICE_MS = 6000;
 
 /** Session states, as exposed on `data-state`. */
 export type SessionState = 'connecting' | 'connected' | 'disconnected' | 'error';
@@ -35,6 +39,14 @@ export interface ClientView {
   readonly reconnectButton: HTMLButtonElement;
   /** Shows a state on the overlay and on `data-state`/`data-status-code`. */
   show(status: StatusView): void;
+  /**
+   * Shows a login form for what guacd asks (`required`) on the overlay, with
+   * `data-prompt="credentials"` on the root while it is open; `submit` gets
+   * the answers once. The next {@link show} removes it.
+   */
+  askCredentials(names: readonly string[], submit: (values: Record<string, string>) => void): void;
+  /** Shows a short notice (who joined or left) over the display for a few seconds. */
+  notify(text: string): void;
   /** Removes the client's elements. */
   remove(): void;
 }
@@ -115,8 +127,20 @@ export function createView(container: HTMLElement): ClientView {
     else sink.focus({ preventScroll: true });
   });
 
-  root.append(sink, viewport, overlay, clipboardToggle, panel);
+  // Notices (who joined or left): a polite live region, each line gone after a few seconds.
+  const notices = el(doc, 'div', 'gg-notices');
+  notices.setAttribute('role', 'log');
+  notices.setAttribute('aria-live', 'polite');
+
+  root.append(sink, viewport, overlay, notices, clipboardToggle, panel);
   container.append(root);
+
+  let login: HTMLFormElement | undefined;
+  const closeLogin = (): void => {
+    login?.remove();
+    login = undefined;
+    delete root.dataset.prompt;
+  };
 
   return {
     root,
@@ -124,7 +148,40 @@ export function createView(container: HTMLElement): ClientView {
     sink,
     clipboardText,
     reconnectButton,
+    askCredentials(names: readonly string[], submit: (values: Record<string, string>) => void): void {
+      closeLogin();
+      root.dataset.prompt = 'credentials';
+      overlay.hidden = false;
+      spinner.hidden = true;
+      reconnectButton.hidden = true;
+      title.textContent = 'Log in';
+      detail.textContent = 'The remote desktop asks for your credentials.';
+      detail.hidden = false;
+      serverMessage.hidden = true;
+      code.hidden = true;
+      login = createCredentialsForm(doc, names, (values) => {
+        closeLogin();
+        spinner.hidden = false;
+        title.textContent = 'Logging in…';
+        detail.textContent = 'Sending your credentials to the remote desktop.';
+        submit(values);
+        // A prompt during a live session (not before the first frame): back to the display.
+        if (root.dataset.state === 'connected') {
+          overlay.hidden = true;
+          sink.focus({ preventScroll: true });
+        }
+      });
+      card.append(login);
+      login.querySelector('input')?.focus();
+    },
+    notify(text: string): void {
+      const line = el(doc, 'p', 'gg-notice', text);
+      notices.append(line);
+      while (notices.childElementCount > 4) notices.firstElementChild?.remove();
+      setTimeout(() => line.remove(), NOTICE_MS);
+    },
     show(status: StatusView): void {
+      closeLogin();
       root.dataset.state = status.state;
       if (status.code !== undefined) root.dataset.statusCode = formatCode(status.code);
       else delete root.dataset.statusCode;

@@ -1,15 +1,23 @@
 /**
  * The web client end to end: Chromium opens the gateway's page, which talks
  * through the gateway to the real guacd, sshd and Xvnc of the test
- * environment. Effects are checked where they land: files on disk, pixels
- * on the canvas, the gateway's guacd sockets.
+ * environment, once per guacd version (test/helpers/guacd-matrix.ts).
+ * Effects are checked where they land: files on disk, pixels on the canvas,
+ * the size of the X display, the gateway's guacd sockets.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { GuacdClient } from '../../src/guacd/index.js';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { readFile, rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { loadTestEnv, waitFor } from '../helpers/env.js';
+import { atLeast, forEachGuacd } from '../helpers/guacd-matrix.js';
 import {
   countConnectionsTo,
   displayVariety,
@@ -56,9 +64,78 @@ async function run(page: Page, command: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
-describe('web client through the gateway', { timeout: 180_000 }, () => {
+/** The X screen size of a display, as xrandr reports it. */
+async function screenSize(display: string): Promise<{ width: number; height: number }> {
+  const { stdout } = await promisify(execFile)('xrandr', ['-d', display], { timeout: 5000 });
+  const m = /current (\d+) x (\d+)/.exec(stdout);
+  if (!m) throw new Error(`xrandr -d ${display}: no current size in ${stdout.slice(0, 120)}`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** Sets the X screen size of a display (one of Xvnc's modes). */
+async function setScreenSize(display: string, width: number, height: number): Promise<void> {
+  await promisify(execFile)('xrandr', ['-d', display, '-s', `${width}x${height}`], { timeout: 5000 });
+}
+
+/** The remote display's size (its default layer) and its element's box on the page. */
+async function displayGeometry(page: Page): Promise<{ width: number; height: number; box: { width: number; height: number }; viewport: { width: number; height: number } }> {
+  return page.evaluate(`(() => {
+    const viewport = document.querySelector('.gg-viewport');
+    // Guacamole.Display: the bounds element (scaled size) holds the display
+    // element, styled with the remote size in pixels (canvases are rounded up).
+    const element = viewport.firstElementChild;
+    const inner = element.firstElementChild;
+    const box = element.getBoundingClientRect();
+    return { width: parseFloat(inner.style.width), height: parseFloat(inner.style.height), box: { width: box.width, height: box.height },
+      viewport: { width: viewport.clientWidth, height: viewport.clientHeight } };
+  })()`);
+}
+
+/** guacd's id of the newest live session in a `serve` process's history (its SQLite file in the data folder). */
+function newestActiveGuacdId(dataDir: string): string | undefined {
+  for (const file of readdirSync(dataDir).filter((f) => /\.(db|sqlite3?)$/.test(f))) {
+    const db = new Database(join(dataDir, file), { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare('SELECT guacd_id FROM sessions WHERE ended_at IS NULL AND guacd_id IS NOT NULL ORDER BY started_at DESC LIMIT 1').get() as { guacd_id: string } | undefined;
+      if (row) return row.guacd_id;
+    } finally {
+      db.close();
+    }
+  }
+  return undefined;
+}
+
+/** The scratch VNC desktop at its initial size (a test that failed may have left it otherwise). */
+async function resetScratch(): Promise<typeof env.vncScratch> {
+  await setScreenSize(env.vncScratch.display, env.vncScratch.width, env.vncScratch.height);
+  return env.vncScratch;
+}
+
+type Geometry = Awaited<ReturnType<typeof displayGeometry>>;
+
+/** The display fills the viewport with its aspect ratio kept: one side touches, none overflows. */
+function fitted(g: Geometry): boolean {
+  const scale = Math.min(g.viewport.width / g.width, g.viewport.height / g.height);
+  return Math.abs(g.box.width - g.width * scale) <= 1 && Math.abs(g.box.height - g.height * scale) <= 1;
+}
+
+/** Waits until the page shows a display that `match`es, fitted to the viewport. */
+async function waitForFitted(page: Page, match: (g: Geometry) => boolean, what: string): Promise<Geometry> {
+  let last: Geometry | undefined;
+  try {
+    return await waitFor(async () => {
+      last = await displayGeometry(page);
+      return match(last) && fitted(last) ? last : undefined;
+    }, { what, timeoutMs: 10_000 });
+  } catch (err) {
+    const g = last;
+    throw new Error(`${(err as Error).message}; last: ${g ? `a ${g.width}x${g.height} display shown ${g.box.width}x${g.box.height} in a ${g.viewport.width}x${g.viewport.height} viewport` : 'none'}`);
+  }
+}
+
+forEachGuacd((version) => describe('web client through the gateway', { timeout: 180_000 }, () => {
   before(async () => {
-    gateway = await startGateway({ guacd: `${env.guacd.host}:${env.guacd.port}` });
+    gateway = await startGateway({ guacd: `${version.host}:${version.port}` });
     browser = await launchBrowser({ width: 1024, height: 640 });
   });
 
@@ -133,10 +210,13 @@ describe('web client through the gateway', { timeout: 180_000 }, () => {
     }
   });
 
-  test('a VNC desktop draws a non-blank display', async () => {
+  test(atLeast(version, '1.6.0')
+    ? 'a VNC desktop takes the page\'s size (guacd 1.6 resizes it), draws, and takes pointer and keys'
+    : 'a VNC desktop draws scaled to the page, and takes pointer and keys', async () => {
+    const scratch = await resetScratch();
     const page = await browser.newPage();
     try {
-      const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', env.vnc.params)));
+      const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
       assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
       const variety = await waitFor(
         async () => {
@@ -152,7 +232,16 @@ describe('web client through the gateway', { timeout: 180_000 }, () => {
       const box = await page.locator('.gg-viewport > div').boundingBox();
       assert.ok(box, 'display has a box');
       const scale = box.width / variety.width;
-      assert.ok(scale < 1, `a 1024x640 window shows the ${variety.width}x${variety.height} desktop scaled down`);
+      if (atLeast(version, '1.6.0')) {
+        // guacd 1.6 asks the VNC server (ExtendedDesktopSize) for the browser's size.
+        const geometry = await displayGeometry(page);
+        assert.deepEqual({ width: variety.width, height: variety.height }, geometry.viewport, 'the desktop is the viewport\'s size');
+        assert.deepEqual(await screenSize(scratch.display), geometry.viewport, 'the X screen itself was resized');
+        assert.equal(scale, 1);
+      } else {
+        assert.deepEqual(await screenSize(scratch.display), { width: scratch.width, height: scratch.height }, 'the X screen keeps its size');
+        assert.ok(scale < 1, `a 1024x640 window shows the ${variety.width}x${variety.height} desktop scaled down`);
+      }
       const { path, word } = tmpFile('vnc');
       // The desktop is shared: another session typing at once garbles the
       // line, so cancel it (Ctrl+C) and type again.
@@ -166,6 +255,105 @@ describe('web client through the gateway', { timeout: 180_000 }, () => {
         { what: 'the file the xterm writes', timeoutMs: 15_000, intervalMs: 0 },
       );
       assert.equal(content.trim(), word);
+    } finally {
+      await page.close();
+      await setScreenSize(scratch.display, scratch.width, scratch.height);
+    }
+  });
+
+  test('the page follows a remote desktop that changes size; guacd 1.6 also follows the page', async () => {
+    const scratch = await resetScratch();
+    const page = await browser.newPage();
+    try {
+      const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
+      assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
+      await waitFor(async () => (await displayVariety(page)).colours >= 3, { what: 'the desktop to draw', timeoutMs: 15_000 });
+      // The desktop changes size on the server side (a user changing the resolution): smaller, then larger than the page.
+      for (const [width, height] of [[800, 600], [1280, 1024]] as const) {
+        await setScreenSize(scratch.display, width, height);
+        await waitForFitted(page, (g) => g.width === width && g.height === height, `the page's display to become ${width}x${height}, fitted`);
+      }
+      // The page changes size: guacd 1.6 resizes the desktop to it; older guacd leave VNC desktops alone.
+      await page.setViewportSize({ width: 900, height: 500 });
+      if (atLeast(version, '1.6.0')) {
+        const viewport = (await displayGeometry(page)).viewport;
+        await waitFor(async () => {
+          const s = await screenSize(scratch.display);
+          return s.width === viewport.width && s.height === viewport.height;
+        }, { what: `the X screen to become ${viewport.width}x${viewport.height}`, timeoutMs: 10_000 });
+        await waitForFitted(page, (g) => g.width === viewport.width && g.height === viewport.height, 'the page\'s display to follow, fitted');
+      } else {
+        await waitForFitted(page, (g) => g.viewport.width === 900 && g.width === 1280, 'the 1280x1024 display fitted to the new page size');
+        assert.deepEqual(await screenSize(scratch.display), { width: 1280, height: 1024 }, 'the X screen keeps its size');
+      }
+    } finally {
+      await page.close();
+      await setScreenSize(scratch.display, scratch.width, scratch.height);
+    }
+  });
+
+  test('a VNC connection without a stored password: guacd asks, the page shows a login form, the typed password logs in', async () => {
+    const scratch = await resetScratch();
+    const page = await browser.newPage();
+    try {
+      // The token carries no password: guacd's VNC plugin sends `required,password`.
+      const { password, ...withoutPassword } = scratch.params;
+      assert.ok(password);
+      const sent: string[] = [];
+      page.on('websocket', (ws) => ws.on('framesent', (frame) => { sent.push(String(frame.payload)); }));
+      await page.goto(`${gateway.url}/?token=${encodeURIComponent(await gateway.token(tokenArgs('vnc', withoutPassword)))}`);
+      const form = page.locator('form.gg-login');
+      await form.waitFor({ state: 'visible', timeout: 20_000 });
+      assert.equal(await page.locator('.gg-client').getAttribute('data-prompt'), 'credentials');
+      assert.equal((await page.locator('.gg-title').textContent())?.trim(), 'Log in');
+      assert.equal((await pageState(page)).state, 'connecting');
+      // Exactly what guacd asked for: the password, masked, focused.
+      assert.deepEqual(await form.locator('input').evaluateAll((inputs) => inputs.map((i) => [(i as { name: string }).name, (i as { type: string }).type])), [['password', 'password']]);
+      // While the form is open the page keeps guacd from dropping a silent user (15 s): `nop`.
+      await waitFor(() => sent.some((f) => f.includes('3.nop;')), { what: 'a nop while the form is open', timeoutMs: 10_000 });
+      await page.keyboard.type(scratch.password);
+      await page.screenshot({ path: `/tmp/gg-e2e-vnc-login-${version.version}.png` });
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(`document.body.dataset.state === 'connected'`, null, { timeout: 20_000 });
+      assert.equal(await page.locator('.gg-client').getAttribute('data-prompt'), null);
+      assert.equal(await form.count(), 0, 'the form is gone');
+      const variety = await waitFor(async () => {
+        const v = await displayVariety(page);
+        return v.colours >= 3 ? v : undefined;
+      }, { what: 'the desktop to draw', timeoutMs: 15_000 });
+      assert.ok(variety.width >= 640, `display ${variety.width}x${variety.height}`);
+      assert.ok(!(await page.content()).includes(scratch.password), 'the password stays out of the page');
+    } finally {
+      await page.close();
+      await setScreenSize(scratch.display, scratch.width, scratch.height);
+    }
+  });
+
+  test(atLeast(version, '1.5.0')
+    ? 'the owner\'s page shows who joined and who left (guacd\'s msg)'
+    : 'guacd 1.3.0 sends no msg: the owner\'s page shows no notice', async () => {
+    const page = await browser.newPage();
+    try {
+      await openTerminal(page, await sshToken());
+      const guacdId = await waitFor(() => newestActiveGuacdId(gateway.env.GATEWAY_DATA_DIR as string), { what: 'the session in the gateway\'s history' });
+      // Bob joins from elsewhere (straight to guacd, as another gateway would), read-only, named.
+      const bob = await GuacdClient.open({ host: version.host, port: version.port }, { join: guacdId, readOnly: true, name: 'bob' }, { autoSync: true });
+      void (async () => { for await (const _ of bob.client); })().catch(() => undefined);
+      const notice = page.locator('.gg-notice');
+      if (atLeast(version, '1.5.0')) {
+        await notice.filter({ hasText: 'bob joined the session.' }).waitFor({ timeout: 10_000 });
+        await page.screenshot({ path: `/tmp/gg-e2e-joined-${version.version}.png` });
+        await bob.client.close();
+        await notice.filter({ hasText: 'bob left the session.' }).waitFor({ timeout: 10_000 });
+        assert.equal(await page.locator('.gg-notices').getAttribute('aria-live'), 'polite');
+      } else {
+        await bob.client.close();
+        // The page is live and drawing after bob came and went: a command typed in it runs.
+        const { path, word } = tmpFile('nomsg');
+        await run(page, `echo ${word} > ${path}`);
+        await waitFor(() => readIfExists(path), { what: 'the file' });
+        assert.equal(await notice.count(), 0);
+      }
     } finally {
       await page.close();
     }
@@ -206,16 +394,16 @@ describe('web client through the gateway', { timeout: 180_000 }, () => {
 
   test('closing the tab closes the guacd connection within a second', async () => {
     const pid = gateway.child.pid!;
-    const before = await countConnectionsTo(pid, env.guacd.port);
+    const before = await countConnectionsTo(pid, version.port);
     const page = await browser.newPage();
     let closed = false;
     try {
       await openTerminal(page, await sshToken());
-      assert.equal(await countConnectionsTo(pid, env.guacd.port), before + 1);
+      assert.equal(await countConnectionsTo(pid, version.port), before + 1);
       const start = Date.now();
       await page.close();
       closed = true;
-      await waitFor(async () => (await countConnectionsTo(pid, env.guacd.port)) === before, {
+      await waitFor(async () => (await countConnectionsTo(pid, version.port)) === before, {
         what: 'the guacd connection to close',
         timeoutMs: 1000,
         intervalMs: 20,
@@ -349,4 +537,4 @@ describe('web client through the gateway', { timeout: 180_000 }, () => {
       await page.close();
     }
   });
-});
+}));

@@ -20,6 +20,16 @@ export interface Service {
   log: string;
 }
 
+/** One running guacd of the matrix (see {@link TestEnv.guacds}). */
+export interface GuacdInstance extends Service {
+  /** `1.3.0`, `1.5.5`, `1.6.0`: what `guacd -v` says. */
+  version: string;
+  /** Runs this guacd with its libraries (LD_LIBRARY_PATH set): `WRAPPER -f -b 127.0.0.1 -l PORT`. */
+  wrapper: string;
+  /** Debian's package (1.3.0) or built from upstream's source archive (scripts/build-guacd.sh). */
+  source: 'debian' | 'upstream';
+}
+
 /** The shape of `.test-env/env.json` (version 1). Every port is on 127.0.0.1. */
 export interface TestEnv {
   version: 1;
@@ -38,12 +48,26 @@ export interface TestEnv {
     wrapper: string;
     ldLibraryPath: string;
   };
+  /**
+   * Every guacd that runs, oldest first: Debian's 1.3.0 (the same process as
+   * `guacd`) and each version built from upstream's source
+   * (test/helpers/guacd-matrix.ts runs tests on each).
+   */
+  guacds: GuacdInstance[];
+  /** Versions the matrix expects that do not run, and why (no source archive, failed build). */
+  guacdSkipped: { version: string; reason: string }[];
   /** The local account every target logs in as (its password is kept for the machine). */
   user: { username: string; password: string; home: string; privateKeyPath: string; publicKeyPath: string };
   /** OpenSSH: password and public-key auth. For the key, pass `private-key` = {@link readPrivateKey}(). */
   ssh: Service & { username: string; password: string; privateKeyPath: string; params: GuacdParams };
   /** TigerVNC Xvnc with VncAuth (password only), an xterm of the test user on the display. */
   vnc: Service & { password: string; display: string; width: number; height: number; params: GuacdParams };
+  /**
+   * A second Xvnc like `vnc` (same password, xterm, initial size), for tests
+   * that change the desktop's size (guacd 1.6 resizes VNC desktops to the
+   * browser's size): they restore it; `vnc` keeps its size for all others.
+   */
+  vncScratch: TestEnv['vnc'];
   /**
    * freerdp-shadow-cli sharing its own Xvnc display: TLS only with a self-signed
    * certificate (guacd needs `security` tls or any, and `ignore-cert`), PAM

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { freePort, loadTestEnv } from './env.js';
+import { freePort, loadTestEnv, waitFor } from './env.js';
 
 export { freePort };
 
@@ -25,14 +25,14 @@ export interface OwnGuacd {
 }
 
 /**
- * Starts the test environment's guacd 1.3.0 on a free port, in the
+ * Starts a guacd of the test environment (1.3.0 unless `wrapper` names
+ * another version's, see env.json `guacds`) on a free port, in the
  * foreground and in a process group of its own.
  * @throws Error when it does not listen within 15 s
  */
-export async function startOwnGuacd(): Promise<OwnGuacd> {
-  const env = loadTestEnv();
+export async function startOwnGuacd(wrapper: string = loadTestEnv().guacd.wrapper): Promise<OwnGuacd> {
   const port = await freePort();
-  const child: ChildProcess = spawn(env.guacd.wrapper, ['-f', '-b', '127.0.0.1', '-l', String(port), '-L', 'info'], {
+  const child: ChildProcess = spawn(wrapper, ['-f', '-b', '127.0.0.1', '-l', String(port), '-L', 'info'], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -76,7 +76,23 @@ export async function startOwnGuacd(): Promise<OwnGuacd> {
     await kill();
     throw new Error(`own guacd did not start (${outcome}): ${lines.slice(-5).join(' | ')}`);
   }
+  // guacd logs "Listening on host" after bind() and before listen(): until then connections are refused.
+  try {
+    await waitFor(() => accepts(port), { timeoutMs: 5000, intervalMs: 20, what: `guacd to accept connections on port ${port}` });
+  } catch (err) {
+    await kill();
+    throw err;
+  }
   return { host: '127.0.0.1', port, pid, log: lines, kill };
+}
+
+/** Whether something accepts a TCP connection on 127.0.0.1:`port` (closed again at once). */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** Pids of the processes in session `sid` (field 6 of /proc/PID/stat). */

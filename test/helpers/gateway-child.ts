@@ -81,6 +81,7 @@ export async function startGatewayChild(guacd: { host: string; port: number }, s
 
 async function main(): Promise<void> {
   const [host, port, handshakeTimeoutMs, browserTimeoutMs] = process.argv.slice(2);
+  // startTestGateway logs through testLogger, which writes the lines at the parent's GATEWAY_LOG_LEVEL to stderr.
   const g = await startTestGateway({
     guacd: { host, port: Number(port) },
     handshakeTimeoutMs: Number(handshakeTimeoutMs),

@@ -13,7 +13,7 @@ import { createGatewayServer, type GatewayServerOptions } from '../../src/server
 import { createTunnel } from '../../src/tunnel/tunnel.js';
 import type { TunnelOptions } from '../../src/tunnel/types.js';
 import { after, before } from 'node:test';
-import { listenOnLoopback, loadTestEnv, waitFor } from './env.js';
+import { listenOnLoopback, loadTestEnv, waitFor, type GuacdInstance } from './env.js';
 import { startOwnGuacd, type OwnGuacd } from './faults.js';
 import { sqliteFixture, type RegistryFixture } from './registry.js';
 import type { Registry } from '../../src/registry/types.js';
@@ -36,30 +36,39 @@ export class Cleanups {
   }
 }
 
-let fileGuacd: OwnGuacd | undefined;
+/** The guacds started by {@link useOwnGuacd}, innermost suite's last. */
+const ownGuacds: OwnGuacd[] = [];
 
 /**
- * The real guacd 1.3.0 the tests of this file use: their own (see
- * {@link useOwnGuacd}) once started, else the test environment's shared one.
+ * The real guacd the tests of this file use: their own (see
+ * {@link useOwnGuacd}; the innermost suite's) once started, else the test
+ * environment's shared 1.3.0.
  */
 export function realGuacd(): { host: string; port: number } {
-  if (fileGuacd) return { host: fileGuacd.host, port: fileGuacd.port };
+  const own = ownGuacds[ownGuacds.length - 1];
+  if (own) return { host: own.host, port: own.port };
   const env = loadTestEnv();
   return { host: env.guacd.host, port: env.guacd.port };
 }
 
 /**
- * Gives the calling test file a guacd of its own (`before`/`after` hooks at
- * the file's top level), which {@link realGuacd} then returns. The shared
- * guacd is then spared this file's connection churn, which in guacd 1.3.0
- * makes other connections' handshakes hang now and then (see
- * {@link guacdHandshakeFailed}), and sockets to it are this file's alone.
+ * Gives the calling test file (hooks at its top level) or suite (hooks in
+ * its `describe`) a guacd of its own, 1.3.0 or `version`'s, which
+ * {@link realGuacd} then returns. The shared guacd is then spared this
+ * file's connection churn, which in guacd 1.3.0 makes other connections'
+ * handshakes hang now and then (see {@link guacdHandshakeFailed}), and
+ * sockets to it are this file's alone.
  */
-export function useOwnGuacd(): void {
-  before(async () => { fileGuacd = await startOwnGuacd(); });
+export function useOwnGuacd(version?: GuacdInstance): void {
+  let mine: OwnGuacd | undefined;
+  before(async () => {
+    mine = await startOwnGuacd(version?.wrapper);
+    ownGuacds.push(mine);
+  });
   after(async () => {
-    await fileGuacd?.kill();
-    fileGuacd = undefined;
+    if (!mine) return;
+    ownGuacds.splice(ownGuacds.indexOf(mine), 1);
+    await mine.kill();
   });
 }
 

@@ -49,6 +49,7 @@ const services = {
   guacd: env.guacd,
   ssh: env.ssh,
   vnc: env.vnc,
+  vncScratch: env.vncScratch,
   rdp: env.rdp,
   telnet: env.telnet,
   postgres: env.postgres,
@@ -69,18 +70,31 @@ test('every process the environment started is alive', () => {
   }
 });
 
-for (const protocol of ['ssh', 'vnc', 'rdp', 'telnet']) {
-  test(`guacd answers select ${protocol} with args, version first`, async () => {
-    const socket = await connect(env.guacd.host, env.guacd.port);
-    try {
-      const select = `6.select,${protocol.length}.${protocol};`;
-      const reply = await exchange(socket, select);
-      assert.ok(reply.startsWith('4.args,'), `reply starts with 4.args, — got ${JSON.stringify(reply.slice(0, 60))}`);
-      assert.ok(reply.startsWith('4.args,13.VERSION_1_3_0,8.hostname,'), reply.slice(0, 60));
-    } finally {
-      socket.destroy();
-    }
-  });
+test('env.json lists guacd 1.3.0 first in the matrix, each version once, and every expected version runs or says why not', () => {
+  assert.deepEqual(env.guacds[0], { version: '1.3.0', host: env.guacd.host, port: env.guacd.port, pid: env.guacd.pid, log: env.guacd.log, wrapper: env.guacd.wrapper, source: 'debian' });
+  const versions = [...env.guacds.map((g) => g.version), ...env.guacdSkipped.map((s) => s.version)];
+  assert.equal(new Set(versions).size, versions.length, versions.join(' '));
+  for (const v of ['1.3.0', '1.5.5', '1.6.0']) assert.ok(versions.includes(v), `${v} runs or is listed as skipped`);
+  for (const s of env.guacdSkipped) assert.match(s.reason, /^(no source|its build failed)/);
+  assert.equal(new Set(env.guacds.map((g) => g.port)).size, env.guacds.length, 'each guacd on its own port');
+});
+
+for (const g of env.guacds) {
+  // guacd 1.5 and 1.6 both speak (and announce) protocol version 1.5.0.
+  const announced = g.version === '1.3.0' ? 'VERSION_1_3_0' : 'VERSION_1_5_0';
+  for (const protocol of ['ssh', 'vnc', 'rdp', 'telnet']) {
+    test(`guacd ${g.version} answers select ${protocol} with args, ${announced} first`, async () => {
+      const socket = await connect(g.host, g.port);
+      try {
+        const select = `6.select,${protocol.length}.${protocol};`;
+        const reply = await exchange(socket, select);
+        assert.ok(reply.startsWith('4.args,'), `reply starts with 4.args, — got ${JSON.stringify(reply.slice(0, 60))}`);
+        assert.ok(reply.startsWith(`4.args,13.${announced},8.hostname,`), reply.slice(0, 60));
+      } finally {
+        socket.destroy();
+      }
+    });
+  }
 }
 
 test('the SSH private key is an unencrypted PEM RSA key (what guacd 1.3.0 reads)', () => {

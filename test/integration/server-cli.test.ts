@@ -14,7 +14,8 @@ import { testLogger } from '../helpers/log.js';
 import { fileURLToPath } from 'node:url';
 import { isGuacError } from '../../src/protocol/errors.js';
 import { main } from '../../src/server/cli.js';
-import { parseHostPort, serveConfig } from '../../src/server/config.js';
+import { parseHostPort } from '../../src/server/config.js';
+import { clientLimits, readSettings, SETTINGS } from '../../src/server/settings.js';
 import { resolveStaticPath } from '../../src/server/static.js';
 import { openToken } from '../../src/tunnel/token.js';
 import { loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
@@ -84,6 +85,11 @@ function startCli(args: string[], extraEnv: Record<string, string> = {}): Child 
   };
 }
 
+/** serve's settings from flags (by flag name) and an environment. */
+function serveSettings(flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) {
+  return readSettings(SETTINGS.map((s) => s.name), flags, env);
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -100,32 +106,32 @@ describe('configuration', () => {
     for (const bad of ['4822', 'host:', 'host:0', 'host:70000', ':4822', 'a:b:c']) {
       assert.throws(() => parseHostPort(bad, '--guacd'), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && /--guacd/.test(e.message), bad);
     }
-    assert.equal(serveConfig({ port: '0' }).port, 0);
-    assert.equal(serveConfig({}).port, 8080);
-    assert.equal(serveConfig({}).host, '127.0.0.1');
-    assert.throws(() => serveConfig({ port: '65536' }), /--port must be a port number/);
-    assert.throws(() => serveConfig({ port: 'http' }), /--port/);
-    assert.throws(() => serveConfig({ idleTimeout: '-1' }), /--idle-timeout/);
+    assert.equal(serveSettings({ port: '0' }).port, 0);
+    assert.equal(serveSettings({}).port, 8080);
+    assert.equal(serveSettings({}).host, '127.0.0.1');
+    assert.throws(() => serveSettings({ port: '65536' }), /--port must be a port number/);
+    assert.throws(() => serveSettings({ port: 'http' }), /--port/);
+    assert.throws(() => serveSettings({ 'idle-timeout': '-1' }), /--idle-timeout/);
   });
 
   it('reads the per-client limits and trusted proxies from flags, else the environment', () => {
-    assert.deepEqual(serveConfig({}, {}).clientLimits, {}, 'the tunnel\'s defaults apply');
-    assert.deepEqual(serveConfig({}, {}).trustedProxies, []);
-    const c = serveConfig({ maxSessionsPerToken: '2', maxSessionsPerUser: '0', handshakeRate: '10/30', trustProxy: '127.0.0.1, ::1' },
+    assert.deepEqual(clientLimits(serveSettings({})), {}, 'the tunnel\'s defaults apply');
+    assert.deepEqual(serveSettings({}).trustedProxies, []);
+    const c = serveSettings({ 'max-sessions-per-token': '2', 'max-sessions-per-user': '0', 'handshake-rate': '10/30', 'trust-proxy': '127.0.0.1, ::1' },
       { GATEWAY_MAX_SESSIONS_PER_TOKEN: '9', GATEWAY_MAX_SESSIONS_PER_ADDRESS: '7' });
-    assert.deepEqual(c.clientLimits, { maxSessionsPerToken: 2, maxSessionsPerUser: 0, maxSessionsPerAddress: 7, handshakesPerAddress: 10, handshakeWindowMs: 30_000 });
+    assert.deepEqual(clientLimits(c), { maxSessionsPerToken: 2, maxSessionsPerUser: 0, maxSessionsPerAddress: 7, handshakesPerAddress: 10, handshakeWindowMs: 30_000 });
     assert.deepEqual(c.trustedProxies, ['127.0.0.1', '::1']);
-    assert.deepEqual(serveConfig({}, { GATEWAY_HANDSHAKE_RATE: '0', GATEWAY_TRUST_PROXY: '10.0.0.1' }).clientLimits, { handshakesPerAddress: 0 });
-    const bad: [Parameters<typeof serveConfig>[0], NodeJS.ProcessEnv, RegExp][] = [
-      [{ maxSessionsPerToken: '-1' }, {}, /--max-sessions-per-token must be a whole number/],
-      [{ maxSessionsPerUser: 'lots' }, {}, /--max-sessions-per-user/],
+    assert.deepEqual(clientLimits(serveSettings({}, { GATEWAY_HANDSHAKE_RATE: '0', GATEWAY_TRUST_PROXY: '10.0.0.1' })), { handshakesPerAddress: 0 });
+    const bad: [Record<string, string>, NodeJS.ProcessEnv, RegExp][] = [
+      [{ 'max-sessions-per-token': '-1' }, {}, /--max-sessions-per-token must be a whole number/],
+      [{ 'max-sessions-per-user': 'lots' }, {}, /--max-sessions-per-user/],
       [{}, { GATEWAY_MAX_SESSIONS_PER_ADDRESS: '1e3' }, /--max-sessions-per-address \(GATEWAY_MAX_SESSIONS_PER_ADDRESS\)/],
-      [{ handshakeRate: '30' }, {}, /--handshake-rate must be N\/SECONDS/],
-      [{ handshakeRate: '30/0' }, {}, /--handshake-rate/],
-      [{ trustProxy: 'nginx.local' }, {}, /--trust-proxy must list IP addresses/],
+      [{ 'handshake-rate': '30' }, {}, /--handshake-rate must be N\/SECONDS/],
+      [{ 'handshake-rate': '30/0' }, {}, /--handshake-rate/],
+      [{ 'trust-proxy': 'nginx.local' }, {}, /--trust-proxy must list IP addresses/],
     ];
     for (const [input, env, message] of bad) {
-      assert.throws(() => serveConfig(input, env), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && message.test(e.message), message.source);
+      assert.throws(() => serveSettings(input, env), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && message.test(e.message), message.source);
     }
   });
 
@@ -294,7 +300,7 @@ describe('guacamole-gateway serve', { timeout: 120_000 }, () => {
     assert.match(unknown.err, /No session has the id/);
     const usage = await run(['session', 'end'], { GATEWAY_SECRET: SECRET });
     assert.equal(usage.code, 2);
-    assert.match(usage.err, /session end expects a session id/);
+    assert.match(usage.err, /session end expects ID/);
     child.proc.kill('SIGTERM');
     assert.equal(await child.exited, 0);
   });

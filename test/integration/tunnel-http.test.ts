@@ -1,5 +1,6 @@
 /**
- * The HTTP tunnel against the real guacd and sshd: a client that behaves as
+ * The HTTP tunnel against every real guacd of the test environment
+ * (test/helpers/guacd-matrix.ts) and its sshd: a client that behaves as
  * guacamole-common-js 1.5's HTTPTunnel (next read issued as soon as the
  * current one has a status, `Guacamole-Tunnel-Token` on every request,
  * responses ending with `0.;`), then the unmodified library itself in
@@ -22,7 +23,8 @@ import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
 import { CHROMIUM_PATH, launchBrowser } from '../helpers/browser.js';
-import { listenOnLoopback, loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { listenOnLoopback, loadTestEnv, waitFor, type GuacdInstance, type TestEnv } from '../helpers/env.js';
+import { forEachGuacd } from '../helpers/guacd-matrix.js';
 import { uncapped } from '../helpers/ws-client.js';
 
 const SECRET = 'tunnel-http-test-secret-0123456789abc';
@@ -36,6 +38,9 @@ before(() => {
   env = loadTestEnv();
 });
 
+/** The guacd of the version under test (set by each version's suites). */
+let current: GuacdInstance;
+
 interface Served {
   tunnel: Tunnel;
   base: string;
@@ -43,7 +48,7 @@ interface Served {
 
 /** The tunnel at /tunnel, plus a page running the unmodified guacamole-common-js at /. */
 async function serve(options: Partial<TunnelOptions> = {}): Promise<Served> {
-  const tunnel = createTunnel(uncapped({ guacd: { host: env.guacd.host, port: env.guacd.port }, resolve: tokenResolver({ secret: SECRET }), ...options }));
+  const tunnel = createTunnel(uncapped({ guacd: { host: current.host, port: current.port }, resolve: tokenResolver({ secret: SECRET }), ...options }));
   // The ESM build, served as is.
   const library = readFileSync(createRequire(import.meta.url).resolve('guacamole-common-js').replace('/cjs/', '/esm/'), 'utf8');
   const server = http.createServer((req, res) => {
@@ -159,11 +164,18 @@ class HttpTunnelClient {
     return found - 1;
   }
 
-  /** The shell prompt is drawn: glyphs (`blob`) in a frame after the first one. */
+  /**
+   * The shell prompt is drawn: glyphs (an `img` on a visible layer; guacd
+   * draws its cursor into a buffer, layer below 0, first), then the end of
+   * that frame. As in ws-client's: the glyphs may come in the very first
+   * frame (guacd 1.5.5 flushes it after the prompt is printed).
+   */
   async waitForPrompt(): Promise<void> {
-    const first = await this.waitFor('sync');
-    const glyphs = await this.waitFor('blob', 10_000, first + 1);
-    await this.waitFor('sync', 10_000, glyphs + 1);
+    const glyphs = await waitFor(() => {
+      const i = this.received.findIndex((r) => r.opcode === 'img' && Number(r.args[2]) >= 0);
+      return i >= 0 ? i + 1 : 0;
+    }, { timeoutMs: 10_000, what: 'glyphs on a visible layer over HTTP' });
+    await this.waitFor('sync', 10_000, glyphs);
   }
 
   private async flush(): Promise<void> {
@@ -227,6 +239,9 @@ function typeText(c: HttpTunnelClient, text: string): void {
     c.send('key', k, 0);
   }
 }
+
+forEachGuacd((version) => {
+before(() => { current = version; });
 
 describe('HTTP tunnel with the real guacd', { timeout: 120_000 }, () => {
   it('runs an SSH session over ?connect / ?read / ?write, each read ending with 0.;', async () => {
@@ -298,6 +313,14 @@ describe('HTTP tunnel with the real guacd', { timeout: 120_000 }, () => {
     const other = await fetch(`${base}/tunnel?connect`, { method: 'POST', body: 'token=x', headers: { Origin: 'https://evil.example' } });
     assert.equal(other.headers.get('Access-Control-Allow-Origin'), null);
     await other.arrayBuffer();
+    // An unlisted origin's preflight grants nothing: its browser never sends the token-carrying reads and writes.
+    const otherPre = await fetch(`${base}/tunnel?read:${uuid}:0`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://evil.example', 'Access-Control-Request-Headers': 'guacamole-tunnel-token' },
+    });
+    assert.equal(otherPre.status, 204);
+    for (const h of ['Access-Control-Allow-Origin', 'Access-Control-Allow-Headers', 'Access-Control-Allow-Methods']) assert.equal(otherPre.headers.get(h), null, h);
+    await otherPre.arrayBuffer();
   });
 
   it('answers 502 / 519 when guacd is unreachable', async () => {
@@ -358,4 +381,5 @@ describe('unmodified guacamole-common-js 1.5 in Chromium', { timeout: 120_000, s
       assert.equal(log.errors[0][0], 0x0308);
     });
   }
+});
 });

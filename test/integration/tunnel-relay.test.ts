@@ -306,7 +306,7 @@ describe('tunnel relay (fake guacd)', { timeout: 60_000 }, () => {
     assert.ok(c.instructions.some((r) => r.opcode === 'error' && r.args[1] === String(0x020b)));
   });
 
-  it('closes the guacd socket at once when the browser leaves, and reports history exactly once', async () => {
+  it('sends guacd disconnect and closes its socket at once when the browser leaves, and reports history exactly once', async () => {
     let conn: FakeConnection | undefined;
     const f = await fake({ afterReady: async (c) => { conn = c; c.send('sync', 1); await c.closed; } });
     const records: SessionRecord[] = [];
@@ -318,6 +318,8 @@ describe('tunnel relay (fake guacd)', { timeout: 60_000 }, () => {
     await conn!.waitFor('key');
     const t0 = Date.now();
     c.terminate();
+    // guacd is told (it would notice the closed socket only after 15 s, the owner's leave notice with it).
+    await conn!.waitFor('disconnect', 1000);
     await conn!.closed;
     assert.ok(Date.now() - t0 < 1000, `guacd socket closed after ${Date.now() - t0} ms`);
     // A late guacd-side close must not report again.

@@ -1,6 +1,6 @@
 /**
- * The WebSocket tunnel against the real guacd 1.3.0 and sshd of the test
- * environment (`bash scripts/test-env.sh up`).
+ * The WebSocket tunnel against every real guacd of the test environment
+ * (test/helpers/guacd-matrix.ts) and its sshd (`bash scripts/test-env.sh up`).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,8 +11,11 @@ import { STATUS } from '../../src/protocol/status.js';
 import { tokenResolver, type Resolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
-import { loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { loadTestEnv, waitFor, type GuacdInstance, type TestEnv } from '../helpers/env.js';
+import { atLeast, forEachGuacd } from '../helpers/guacd-matrix.js';
 import { startTestGateway, TunnelClient, type TestGateway } from '../helpers/ws-client.js';
+import { sqliteFixture } from '../helpers/registry.js';
+import { registryResolver } from '../../src/registry/resolver.js';
 
 const SECRET = 'tunnel-websocket-test-secret-0123456789';
 const ENTER = 0xff0d;
@@ -27,8 +30,11 @@ before(() => {
   env = loadTestEnv();
 });
 
+/** The guacd of the version under test (set by each version's suite). */
+let current: GuacdInstance;
+
 function guacd(): { host: string; port: number } {
-  return { host: env.guacd.host, port: env.guacd.port };
+  return { host: current.host, port: current.port };
 }
 
 async function gateway(options: Partial<TunnelOptions> = {}): Promise<TestGateway> {
@@ -95,7 +101,9 @@ async function guacdProxy(): Promise<{ port: number; opened: number; closedAt: n
   return result;
 }
 
-describe('WebSocket tunnel with the real guacd', { timeout: 120_000 }, () => {
+forEachGuacd((version) => describe('WebSocket tunnel with the real guacd', { timeout: 120_000 }, () => {
+  before(() => { current = version; });
+
   it('sends the UUID as the first message and echoes pings', async () => {
     const g = await gateway();
     const c = await open(g, `token=${encodeURIComponent(sshToken())}`);
@@ -209,4 +217,74 @@ describe('WebSocket tunnel with the real guacd', { timeout: 120_000 }, () => {
       await waitFor(() => g.tunnel.sessions.size === 0, { timeoutMs: 1000, what: 'session gone' });
     }
   });
-});
+
+  it(atLeast(version, '1.5.0')
+    ? 'guacd tells the owner who joined and left (msg, with the name the joiner\'s gateway sent)'
+    : 'guacd 1.3.0 has no msg: the owner hears nothing of joiners', async () => {
+    const g = await gateway();
+    const owner = await open(g, `token=${encodeURIComponent(sshToken())}`);
+    await owner.waitForPrompt();
+    const connectionId = [...g.tunnel.sessions.values()].find((s) => s.info.id === owner.uuid)?.info.guacdConnectionId;
+    assert.ok(connectionId);
+    const viewers = await gateway({ resolve: async () => ({ join: connectionId, params: {}, readOnly: true, user: 'bob' }) });
+    const viewer = await open(viewers, 'view=1');
+    await viewer.waitForOpcode('sync', 10_000);
+    viewer.close();
+    await viewer.waitClosed();
+    if (atLeast(version, '1.5.0')) {
+      const joined = await owner.waitFor((r) => r.opcode === 'msg' && r.args[0] === '1', 10_000, 'msg USER_JOINED');
+      assert.equal(joined.args[2], 'bob');
+      assert.match(joined.args[1], /^@/, 'guacd\'s id of the joining user');
+      const left = await owner.waitFor((r) => r.opcode === 'msg' && r.args[0] === '2', 10_000, 'msg USER_LEFT');
+      assert.deepEqual(left.args, ['2', joined.args[1], 'bob']);
+    } else {
+      // Something the owner sees after the viewer left: a frame drawn for a key the owner typed.
+      const seen = owner.received.length;
+      typeText(owner, ' ');
+      await owner.waitFor((r) => r.opcode === 'sync', 10_000, 'a frame after the viewer left', seen);
+      assert.equal(owner.received.some((r) => r.opcode === 'msg'), false);
+    }
+  });
+
+  it('a registry connection stored without its password: guacd asks (required), the browser\'s answer logs in', async () => {
+    const fx = await sqliteFixture();
+    cleanups.push(() => fx.cleanup());
+    const reg = await fx.open();
+    cleanups.push(() => reg.close());
+    // Left out on purpose: the user types it (the page's login form).
+    const { password: _password, ...params } = env.vnc.params;
+    await reg.createConnection({ name: 'desk', protocol: 'vnc', params });
+    await reg.grant('desk', 'alice');
+    const { token } = await reg.mintToken({ connection: 'desk', user: 'alice' });
+    assert.ok(!(await fx.dump()).includes(env.vnc.password), 'no password stored');
+    const g = await gateway({ resolve: registryResolver(reg, fx.secret) });
+    const c = await open(g, `token=${encodeURIComponent(token)}&width=${env.vnc.width}&height=${env.vnc.height}`);
+    const asked = await c.waitFor((r) => r.opcode === 'required', 15_000, 'required');
+    assert.deepEqual(asked.args, ['password']);
+    c.send('argv', 1, 'text/plain', 'password');
+    c.send('blob', 1, Buffer.from(env.vnc.password).toString('base64'));
+    c.send('end', 1);
+    const ack = await c.waitFor((r) => r.opcode === 'ack' && r.args[0] === '1', 10_000, 'the argv stream\'s ack');
+    assert.equal(ack.args[2], '0');
+    await c.waitFor((r) => r.opcode === 'img' && Number(r.args[2]) >= 0, 15_000, 'the desktop drawn');
+    assert.equal(c.instructions.some((r) => r.opcode === 'error'), false);
+  });
+
+  it('joining a connection guacd does not have: RESOURCE_NOT_FOUND to the browser (1.3.0 hangs up, 1.5+ answers with an error)', async () => {
+    const records: SessionRecord[] = [];
+    const g = await gateway({ resolve: async () => ({ join: '$00000000-0000-0000-0000-000000000000', params: {}, readOnly: true }), onSessionEnd: (r) => { records.push(r); } });
+    const c = await open(g, 'view=1');
+    const closed = await c.waitClosed(10_000);
+    assert.equal(closed.reason, String(STATUS.RESOURCE_NOT_FOUND.guac));
+    assert.equal(closed.code, STATUS.RESOURCE_NOT_FOUND.ws);
+    const errors = c.instructions.filter((r) => r.opcode === 'error');
+    assert.deepEqual(errors.map((r) => r.args), [[
+      atLeast(version, '1.5.0')
+        ? 'guacd has no connection $00000000-0000-0000-0000-000000000000 to join (guacd: "No such connection.").'
+        : 'guacd closed the connection instead of joining $00000000-0000-0000-0000-000000000000: no such connection.',
+      String(STATUS.RESOURCE_NOT_FOUND.guac),
+    ]]);
+    await waitFor(() => records.length === 1, { what: 'history' });
+    assert.equal(records[0].status, STATUS.RESOURCE_NOT_FOUND);
+  });
+}));

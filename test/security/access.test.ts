@@ -1,5 +1,6 @@
 /**
- * Access, with the real guacd 1.3.0 (this file's own) and sshd: bad tokens refused with their
+ * Access, with the real guacd (this file's own: 1.3.0, and every version of
+ * the matrix for the read-only viewer, test/helpers/guacd-matrix.ts) and sshd: bad tokens refused with their
  * status before guacd is contacted; a read-only viewer tries every input
  * instruction and the SSH target sees none of it (while the same
  * instructions from the owner do act: keys, STDIN pipe, clipboard paste,
@@ -22,6 +23,7 @@ import { createAdminApi } from '../../src/server/admin-api.js';
 import { tokenResolver, type Resolver } from '../../src/tunnel/resolver.js';
 import { sealToken, type TokenInput } from '../../src/tunnel/token.js';
 import { loadTestEnv, waitFor } from '../helpers/env.js';
+import { forEachGuacd } from '../helpers/guacd-matrix.js';
 import { startTcpProxy } from '../helpers/faults.js';
 import { sqliteFixture, type RegistryFixture } from '../helpers/registry.js';
 import { Cleanups, clientFor, expectClosedWith, gatewayFor, markerPath, openSession, realGuacd, runInShell, shellReady, sshParams, typeText, useOwnGuacd } from '../helpers/security.js';
@@ -190,7 +192,8 @@ describe('access: tokens', { timeout: 120_000 }, () => {
   });
 });
 
-describe('access: a read-only viewer changes nothing on the target', { timeout: 120_000 }, () => {
+forEachGuacd((version) => describe('access: a read-only viewer changes nothing on the target', { timeout: 120_000 }, () => {
+  useOwnGuacd(version);
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
   const home = () => loadTestEnv().user.home;
 
@@ -212,9 +215,12 @@ describe('access: a read-only viewer changes nothing on the target', { timeout: 
     c.send('put', 0, 24, 'text/plain', tag('put'));
     c.send('blob', 24, b64('put'));
     c.send('end', 24);
-    c.send('size', 320, 200, 96);
+    // A size and font that still leave the terminal rows and columns: guacd
+    // 1.6.0 aborts the connection's process (GUAC_ASSERT in
+    // guac_terminal_fit_to_range) when an owner makes it 320x200 at font size 48.
+    c.send('size', 640, 400, 96);
     c.send('argv', 25, 'text/plain', 'font-size');
-    c.send('blob', 25, b64('48'));
+    c.send('blob', 25, b64('20'));
     c.send('end', 25);
     c.send('touch', 0, 10, 10, 5, 5, 0, 1);
     c.send('audio', 26, 'audio/L16;rate=44100,channels=2');
@@ -271,9 +277,10 @@ describe('access: a read-only viewer changes nothing on the target', { timeout: 
     // The same instructions from the owner do act: the check can see them.
     const o = targets(`gg-ro-owner-${randomBytes(4).toString('hex')}`);
     attack(owner, o.tag);
-    for (const path of o.paths()) await waitFor(() => existsSync(path), { timeoutMs: 15_000, what: `the owner's ${path}` });
+    await waitFor(() => o.paths().every((path) => existsSync(path)), { timeoutMs: 15_000, what: 'every file of the owner' })
+      .catch((err: unknown) => { throw new Error(`${(err as Error).message}; missing: ${o.paths().filter((p) => !existsSync(p)).join(' ')}`); });
     for (const path of [...v.paths(), viewerOwnClipboard]) assert.equal(existsSync(path), false, `the read-only viewer created ${path}`);
-    assert.equal(viewer.ws.readyState, viewer.ws.OPEN, 'the viewer should still be watching');
+    assert.equal(viewer.ws.readyState, viewer.ws.OPEN, `the viewer should still be watching; it got ${JSON.stringify(viewer.instructions.filter((r) => r.opcode === 'error' || r.opcode === 'disconnect').map((r) => [r.opcode, ...r.args]))}`);
   });
 
   it('a read-only token on a new connection: nothing the viewer sends reaches the shell', async () => {
@@ -289,7 +296,7 @@ describe('access: a read-only viewer changes nothing on the target', { timeout: 
     for (const path of v.paths()) assert.equal(existsSync(path), false, `the read-only session created ${path}`);
     assert.equal(viewer.ws.readyState, viewer.ws.OPEN);
   });
-});
+}));
 
 describe('access: the admin API', { timeout: 30_000 }, () => {
   it('refuses requests without the key or with a wrong one, changing nothing', async () => {

@@ -56,9 +56,9 @@ test('guacd 1.5 offers VERSION_1_5_0: we answer it, with timezone and name', asy
   assert.deepEqual(seen, [
     ['select', 'ssh'],
     ['size', '1024', '768', '96'],
-    ['audio', 'audio/L16'],
+    ['audio', 'audio/L8', 'audio/L16'],
     ['video'],
-    ['image', 'image/png', 'image/jpeg', 'image/webp'],
+    ['image', 'image/png', 'image/jpeg'],
     ['timezone', 'Europe/Paris'],
     ['name', 'Alice'],
     ['connect', 'VERSION_1_5_0', 'target', '', 'alice', 'pw'],
@@ -344,6 +344,33 @@ test('guacd closing mid-handshake: no such connection, no such protocol, or clos
   await rejectsWith((await client(closeAfterSelect)).handshake({ protocol: 'kubernetes' }), 'GUAC_PROTOCOL_UNSUPPORTED', 'UNSUPPORTED', /kubernetes/);
   const closeAfterConnect = await fake(async (conn) => { await conn.expect('select'); conn.send('args', 'VERSION_1_3_0'); await conn.waitFor('connect'); conn.end(); });
   await rejectsWith((await client(closeAfterConnect)).handshake({ protocol: 'ssh' }), 'GUAC_GUACD_CLOSED', 'UPSTREAM_ERROR', /waited for "ready"/);
+});
+
+test('joining an unknown connection: guacd 1.5+ answers select with error RESOURCE_NOT_FOUND, GUAC_JOIN_NOT_FOUND as for 1.3.0', async () => {
+  // guacd 1.5.5 and 1.6.0 (src/guacd/connection.c) send this instead of closing.
+  const noSuch = await fake(async (conn) => { await conn.expect('select'); conn.send('error', 'No such connection.', 0x0204); await conn.closed; });
+  const err = await rejectsWith(GuacdClient.open({ host: noSuch.host, port: noSuch.port }, { join: '$gone' }), 'GUAC_JOIN_NOT_FOUND', 'RESOURCE_NOT_FOUND');
+  assert.equal(err.message, 'guacd has no connection $gone to join (guacd: "No such connection.").');
+  assert.equal(noSuch.connections.length, 1, 'an answer, not retried');
+  // Another error to a join, or the same error to a new connection, stays guacd's own.
+  const busy = await fake(async (conn) => { await conn.expect('select'); conn.send('error', 'Busy', 0x0201); await conn.closed; });
+  await rejectsWith(GuacdClient.open({ host: busy.host, port: busy.port }, { join: '$x' }), 'GUAC_GUACD_ERROR', 'SERVER_BUSY', /^Busy$/);
+  await rejectsWith(GuacdClient.open({ host: noSuch.host, port: noSuch.port }, { protocol: 'ssh' }), 'GUAC_GUACD_ERROR', 'RESOURCE_NOT_FOUND', /^No such connection\.$/);
+});
+
+test('guacd 1.6 ends frames with sync,<timestamp>,<frames>: autoSync echoes the timestamp alone', async () => {
+  const f = await fake(async (conn) => {
+    await conn.handshake({ version: 'VERSION_1_5_0', connectionId: '$six' });
+    conn.send('sync', 1234, 2);
+    conn.send('sync', 1250);
+    await conn.closed;
+  });
+  const c = await client(f, { autoSync: true });
+  const [, conn] = await Promise.all([c.handshake({ protocol: 'ssh' }), f.nextConnection()]);
+  assert.deepEqual((await c.receive())?.args, ['1234', '2']);
+  assert.deepEqual((await c.receive())?.args, ['1250']);
+  const echoes = [await conn.waitFor('sync'), await conn.waitFor('sync')];
+  assert.deepEqual(echoes.map((i) => i.args), [['1234'], ['1250']]);
 });
 
 test('a second handshake is refused', async () => {

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { GuacError } from '../../src/protocol/errors.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
 import { createServerLogger, parseLogLevel } from '../../src/server/logger.js';
+import { setting } from '../../src/server/settings.js';
 import { createTunnel } from '../../src/tunnel/tunnel.js';
 import { listenOnLoopback } from '../helpers/env.js';
 import { NO_CLIENT_LIMITS, TunnelClient } from '../helpers/ws-client.js';
@@ -55,7 +56,11 @@ test('the server logger honours its level; GATEWAY_LOG_LEVEL values are checked'
   assert.deepEqual(lines.map((l) => l.msg), ['shown']);
   assert.equal(parseLogLevel(undefined), 'info');
   assert.equal(parseLogLevel('silent'), 'silent');
-  assert.throws(() => parseLogLevel('loud'), { name: 'GuacError', code: 'GUAC_CONFIG_INVALID', message: /GATEWAY_LOG_LEVEL must be one of debug, info, warn, error, silent/ });
+  assert.equal(parseLogLevel(''), 'info');
+  // The settings table's parser: the message names where the value came from, in the table's style.
+  assert.throws(() => parseLogLevel('loud'), { name: 'GuacError', code: 'GUAC_CONFIG_INVALID', message: 'GATEWAY_LOG_LEVEL must be one of debug, info, warn, error, silent, not "loud".' });
+  assert.throws(() => parseLogLevel('LOUD', '--log-level'), { code: 'GUAC_CONFIG_INVALID', message: '--log-level must be one of debug, info, warn, error, silent, not "LOUD".' });
+  assert.equal(setting('logLevel').parse, parseLogLevel);
 });
 
 test('the library default writes nothing and its children are itself', () => {

@@ -1,4 +1,4 @@
-/** The registry CLI commands, run in process against SQLite in a temporary data folder. */
+/** The registry CLI commands, run in process (main) against SQLite in a temporary data folder. */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,16 +6,16 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openRegistry } from '../../src/registry/open.js';
 import { registryResolver } from '../../src/registry/resolver.js';
-import { runConnectionCommand, runRegistryTokenCommand, type RegistryCliContext } from '../../src/server/registry-cli.js';
+import { main, type CliContext } from '../../src/server/cli.js';
 import { rejectsWith, tokenRequest } from '../helpers/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'guacgw-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(fn: typeof runConnectionCommand, argv: string[], ctx: Partial<RegistryCliContext> = {}) {
+async function run(argv: string[], ctx: CliContext = {}) {
   let out = '';
   let err = '';
-  const code = await fn(argv, {
+  const code = await main(argv, {
     out: (s) => void (out += s),
     err: (s) => void (err += s),
     env: { GATEWAY_DATA_DIR: join(dir, 'data') },
@@ -23,9 +23,11 @@ async function run(fn: typeof runConnectionCommand, argv: string[], ctx: Partial
   });
   return { code, out, err };
 }
+const connection = (argv: string[], ctx?: CliContext) => run(['connection', ...argv], ctx);
+const token = (argv: string[], ctx?: CliContext) => run(['token', ...argv], ctx);
 
 test('connection add/list/show/remove and token, with the secret generated once', async () => {
-  const add = await run(runConnectionCommand, ['add', '--name', 'box', '--protocol', 'ssh', '--param', 'hostname=h', '--param', 'port=22', '--param', 'username=u', '--param', 'password=p=w ü', '--grant', 'alice', '--grant', 'bob:ro']);
+  const add = await connection(['add', '--name', 'box', '--protocol', 'ssh', '--param', 'hostname=h', '--param', 'port=22', '--param', 'username=u', '--param', 'password=p=w ü', '--grant', 'alice', '--grant', 'bob:ro']);
   assert.equal(add.code, 0, add.err);
   const id = add.out.trim();
   assert.match(id, /^[0-9a-f-]{36}$/);
@@ -33,15 +35,15 @@ test('connection add/list/show/remove and token, with the secret generated once'
   assert.equal(statSync(secretFile).mode & 0o777, 0o600);
   const secret = readFileSync(secretFile, 'utf8').trim();
 
-  const list = await run(runConnectionCommand, ['list']);
+  const list = await connection(['list']);
   assert.match(list.out, new RegExp(`^${id}\\s+ssh\\s+box$`, 'm'));
-  const show = await run(runConnectionCommand, ['show', 'box']);
+  const show = await connection(['show', 'box']);
   const shown = JSON.parse(show.out);
   assert.equal(shown.params.password, '[set]');
   assert.deepEqual(shown.grants.map((g: { user: string; readOnly: boolean }) => [g.user, g.readOnly]), [['alice', false], ['bob', true]]);
   assert.ok(!show.out.includes('p=w'));
 
-  const tok = await run(runRegistryTokenCommand, ['--connection', 'box', '--user', 'alice', '--ttl', '120', '--once']);
+  const tok = await token(['--connection', 'box', '--user', 'alice', '--ttl', '120', '--once']);
   assert.equal(tok.code, 0, tok.err);
   const reg = await openRegistry(undefined, { dataDir: join(dir, 'data'), secretKey: secret });
   try {
@@ -51,8 +53,8 @@ test('connection add/list/show/remove and token, with the secret generated once'
   } finally {
     await reg.close();
   }
-  const bobs = await run(runRegistryTokenCommand, ['--connection', 'box', '--user', 'bob']);
-  assert.equal((await run(runRegistryTokenCommand, ['revoke', '--user', 'bob'])).code, 0);
+  const bobs = await token(['--connection', 'box', '--user', 'bob']);
+  assert.equal((await token(['revoke', '--user', 'bob'])).code, 0);
   const reg2 = await openRegistry(undefined, { dataDir: join(dir, 'data'), secretKey: secret });
   try {
     await rejectsWith(registryResolver(reg2, secret)(tokenRequest(bobs.out.trim())), 'GUAC_TOKEN_REVOKED', 0x0303);
@@ -60,40 +62,40 @@ test('connection add/list/show/remove and token, with the secret generated once'
     await reg2.close();
   }
 
-  const upd = await run(runConnectionCommand, ['update', 'box', '--unset', 'username', '--secret-stdin', 'password'], { readStdin: async () => 'from-stdin\n' });
+  const upd = await connection(['update', 'box', '--unset', 'username', '--secret-stdin', 'password'], { readStdin: async () => 'from-stdin\n' });
   assert.equal(upd.code, 0, upd.err);
-  const sessions = await run(runConnectionCommand, ['sessions', '--active', '--limit', '5']);
+  const sessions = await connection(['sessions', '--active', '--limit', '5']);
   assert.deepEqual([sessions.code, sessions.out], [0, '']);
-  assert.equal((await run(runConnectionCommand, ['remove', 'box'])).code, 0);
-  assert.equal((await run(runConnectionCommand, ['list'])).out, '');
+  assert.equal((await connection(['remove', 'box'])).code, 0);
+  assert.equal((await connection(['list'])).out, '');
 });
 
-test('refusals: usage errors exit 2, registry errors exit 1 with the code', async () => {
-  const noSub = await run(runConnectionCommand, []);
+test('refusals: usage errors and bad input exit 2, failures exit 1, each with the code', async () => {
+  const noSub = await connection([]);
   assert.equal(noSub.code, 2);
   assert.match(noSub.err, /usage:/);
-  const badFlag = await run(runConnectionCommand, ['add', '--nmae', 'x']);
+  const badFlag = await connection(['add', '--nmae', 'x']);
   assert.equal(badFlag.code, 2);
-  const badParam = await run(runConnectionCommand, ['add', '--name', 'x', '--protocol', 'ssh', '--param', 'hostnam=h']);
-  assert.equal(badParam.code, 1);
+  const badParam = await connection(['add', '--name', 'x', '--protocol', 'ssh', '--param', 'hostnam=h']);
+  assert.equal(badParam.code, 2, 'a parameter the protocol does not have is bad input');
   assert.match(badParam.err, /Unknown parameter "hostnam".*GUAC_PARAM_UNKNOWN/);
-  const proto = await run(runConnectionCommand, ['add', '--name', 'x', '--protocol', 'ftp']);
+  const proto = await connection(['add', '--name', 'x', '--protocol', 'ftp']);
   assert.match(proto.err, /GUAC_PROTOCOL_UNKNOWN/);
-  assert.equal((await run(runConnectionCommand, ['show', 'missing'])).code, 1);
-  const noGrant = await run(runConnectionCommand, ['add', '--name', 'ng', '--protocol', 'vnc', '--param', 'hostname=v']);
+  assert.equal((await connection(['show', 'missing'])).code, 1);
+  const noGrant = await connection(['add', '--name', 'ng', '--protocol', 'vnc', '--param', 'hostname=v']);
   assert.equal(noGrant.code, 0);
-  const t = await run(runRegistryTokenCommand, ['--connection', 'ng', '--user', 'zed']);
+  const t = await token(['--connection', 'ng', '--user', 'zed']);
   assert.equal(t.code, 1);
   assert.match(t.err, /GUAC_GRANT_MISSING/);
-  assert.equal((await run(runRegistryTokenCommand, ['--connection', 'ng'])).code, 2);
-  assert.equal((await run(runRegistryTokenCommand, ['--connection', 'ng', '--user', 'zed', '--ttl', '1h'])).code, 2);
+  assert.equal((await token(['--connection', 'ng'])).code, 2);
+  assert.equal((await token(['--connection', 'ng', '--user', 'zed', '--ttl', '1h'])).code, 2);
 });
 
 test('--db and DATABASE_URL choose the database; GATEWAY_SECRET the secret', async () => {
   const file = join(dir, 'elsewhere.db');
   const env = { GATEWAY_DATA_DIR: join(dir, 'data2'), GATEWAY_SECRET: 'an-explicit-secret-of-enough-length' };
-  assert.equal((await run(runConnectionCommand, ['add', '--db', `sqlite:${file}`, '--name', 'e', '--protocol', 'telnet', '--param', 'hostname=t'], { env })).code, 0);
-  assert.match((await run(runConnectionCommand, ['list'], { env: { ...env, DATABASE_URL: `sqlite:${file}` } })).out, /telnet\s+e$/m);
-  assert.equal((await run(runConnectionCommand, ['list'], { env })).out, '', 'the default file is another database');
+  assert.equal((await connection(['add', '--db', `sqlite:${file}`, '--name', 'e', '--protocol', 'telnet', '--param', 'hostname=t'], { env })).code, 0);
+  assert.match((await connection(['list'], { env: { ...env, DATABASE_URL: `sqlite:${file}` } })).out, /telnet\s+e$/m);
+  assert.equal((await connection(['list'], { env })).out, '', 'the default file is another database');
   assert.ok(statSync(file).isFile());
 });

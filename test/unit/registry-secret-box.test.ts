@@ -26,7 +26,7 @@ test('SecretBox: round trip, bound to its row, tamper-evident, key-specific', ()
   assert.throws(() => new SecretBox('short'), { code: 'GUAC_SECRET_WEAK' });
 });
 
-test('key files: created once with mode 0600, then read back; env wins', () => {
+test('key files: created once with mode 0600, then read back; a given key wins', () => {
   const dir = mkdtempSync(join(tmpdir(), 'guacgw-keys-'));
   try {
     const a = loadOrCreateKeyFile(join(dir, 'sub', 'k'));
@@ -34,11 +34,11 @@ test('key files: created once with mode 0600, then read back; env wins', () => {
     assert.equal(loadOrCreateKeyFile(join(dir, 'sub', 'k')), a);
     assert.equal(statSync(join(dir, 'sub', 'k')).mode & 0o777, 0o600);
     assert.equal(readFileSync(join(dir, 'sub', 'k'), 'utf8'), a + '\n');
-    assert.equal(loadAdminKey(dir, { GATEWAY_ADMIN_KEY: 'from-env' }), 'from-env');
-    const fileKey = loadAdminKey(dir, {});
+    assert.equal(loadAdminKey(dir, 'given-key'), 'given-key');
+    const fileKey = loadAdminKey(dir);
     assert.equal(readFileSync(join(dir, 'admin-key'), 'utf8').trim(), fileKey);
-    assert.equal(loadGatewaySecret(dir, { GATEWAY_SECRET: 's' }), 's');
-    assert.notEqual(loadGatewaySecret(dir, {}), fileKey);
+    assert.equal(loadGatewaySecret(dir, 's'), 's');
+    assert.notEqual(loadGatewaySecret(dir, ''), fileKey);
     // A folder that cannot exist: its parent is a file.
     assert.throws(() => loadOrCreateKeyFile(join(dir, 'admin-key', 'k')), { code: 'GUAC_KEY_FILE' });
   } finally {

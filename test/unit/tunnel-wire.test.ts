@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { GuacError } from '../../src/protocol/errors.js';
 import { STATUS } from '../../src/protocol/status.js';
+import { HANDSHAKE_DEFAULTS } from '../../src/guacd/handshake.js';
 import { handshakeFor } from '../../src/tunnel/connect-data.js';
 import { TUNNEL_ERRORS } from '../../src/tunnel/errors.js';
 import { isActivity, viewerMaySend } from '../../src/tunnel/read-only.js';
@@ -98,6 +99,17 @@ describe('connect data → handshake', () => {
     assert.deepEqual(handshake.params, { hostname: 'h' });
     assert.deepEqual([handshake.width, handshake.height, handshake.dpi], [1024, 768, 96]);
     assert.equal(handshake.timezone, undefined);
+  });
+
+  it('takes the mimetypes a browser leaves out from the guacd layer, the same the handshake sends by default', () => {
+    const { handshake } = handshakeFor({ protocol: 'ssh', params: { hostname: 'h' } }, q('token=x&audio=&image='));
+    assert.deepEqual(handshake.audio, HANDSHAKE_DEFAULTS.audio);
+    assert.deepEqual(handshake.video, HANDSHAKE_DEFAULTS.video);
+    assert.deepEqual(handshake.image, HANDSHAKE_DEFAULTS.image);
+    // Spelled out: what every browser plays and decodes (webp only when a client announces it).
+    assert.deepEqual(HANDSHAKE_DEFAULTS.audio, ['audio/L8', 'audio/L16']);
+    assert.deepEqual(HANDSHAKE_DEFAULTS.image, ['image/png', 'image/jpeg']);
+    assert.deepEqual([HANDSHAKE_DEFAULTS.width, HANDSHAKE_DEFAULTS.height, HANDSHAKE_DEFAULTS.dpi], [1024, 768, 96]);
   });
 
   it('joins by id without a protocol', () => {

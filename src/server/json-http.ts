@@ -1,0 +1,78 @@
+/**
+ * JSON over the server's HTTP endpoints (the admin API, `/healthz`): an
+ * answer that is never cached or sniffed, and a request body read with a
+ * size cap before it is parsed.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GuacError } from '../protocol/errors.js';
+
+/** A parsed JSON object body. */
+export type JsonObject = Record<string, unknown>;
+
+/** Answers `payload` as JSON (nothing for undefined), never cached, never sniffed. */
+export function sendJson(res: ServerResponse, status: number, payload: unknown): void {
+  if (res.headersSent) return;
+  const body = payload === undefined ? '' : JSON.stringify(payload);
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (body !== '') res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+/**
+ * Reads a JSON object body of at most `limit` bytes. An empty body is `{}`.
+ * @throws GuacError `GUAC_BODY_TOO_LARGE` (413), `GUAC_CONTENT_TYPE` (415), `GUAC_JSON_INVALID` (400)
+ */
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonObject> {
+  const tooLarge = (): GuacError => new GuacError('GUAC_BODY_TOO_LARGE', 'CLIENT_OVERRUN', `The request body exceeds ${limit} bytes.`);
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > limit) {
+        cleanup();
+        // Stop reading; the answer goes out with Connection: close, which drops the rest.
+        req.pause();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(c);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+  if (size === 0) return {};
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new GuacError('GUAC_CONTENT_TYPE', 'CLIENT_BAD_TYPE', 'The request body must be JSON (Content-Type: application/json).');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)));
+  } catch {
+    throw new GuacError('GUAC_JSON_INVALID', 'CLIENT_BAD_REQUEST', 'The request body is not valid UTF-8 JSON.');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new GuacError('GUAC_JSON_INVALID', 'CLIENT_BAD_REQUEST', 'The request body must be a JSON object.');
+  }
+  return parsed as JsonObject;
+}

@@ -1,0 +1,46 @@
+/**
+ * How a session reaches guacd: a function from the handshake to a detached
+ * connection. The tunnel uses {@link guacdConnector} (GuacdClient.open, then
+ * detach); tests give the session core an in-memory stream instead, so that
+ * it runs without sockets.
+ */
+import type { Duplex } from 'node:stream';
+import { GuacdClient, type GuacdAddress, type HandshakeOptions } from '../guacd/index.js';
+import type { Logger } from '../logger.js';
+
+/** A guacd connection after its handshake, handed to the session's relay. */
+export interface GuacdConnection {
+  /** The stream to guacd, paused and without listeners (a `net.Socket` in production). */
+  socket: Duplex;
+  /** Bytes guacd already sent after `ready`, relayed before anything else. */
+  pending: Buffer;
+  /** guacd already ended the stream: after `pending` nothing more comes. */
+  ended: boolean;
+  /** guacd's `$…` id of the connection. */
+  connectionId: string;
+}
+
+/**
+ * Connects to guacd and completes the handshake.
+ * @param logger the session's logger: retries and guacd's complaints are reported through it
+ * @throws GuacError why not (guacd's codes, `GUAC_ABORTED` once `signal` fired)
+ */
+export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal, logger: Logger) => Promise<GuacdConnection>;
+
+/**
+ * The real connector.
+ * @param address asked at each connect (a supervised guacd may move)
+ * @param timeoutMs connect + handshake limit; 0 = none
+ */
+export function guacdConnector(address: () => GuacdAddress, timeoutMs: number): GuacdConnector {
+  const limit = timeoutMs > 0 ? { timeoutMs } : {};
+  return async (handshake, signal, logger) => {
+    const { client, connectionId } = await GuacdClient.open(address(), { ...handshake, signal, ...limit }, { ...limit, signal, logger });
+    try {
+      return { ...client.detach(), connectionId };
+    } catch (err) {
+      void client.close().catch(() => undefined);
+      throw err;
+    }
+  };
+}
