@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openRegistry } from '../../src/registry/open.js';
 import { COMMANDS, main, type CliContext } from '../../src/server/cli.js';
+import { testLogger } from '../helpers/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'guacgw-cmds-'));
 const SECRET = 'cli-commands-test-secret-0123456789';
@@ -21,7 +22,8 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 async function run(argv: string[], extra: NodeJS.ProcessEnv = {}, ctx: CliContext = {}) {
   let out = '';
   let err = '';
-  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s), env: { ...env, ...extra }, readStdin: async () => 'pw\n', ...ctx });
+  // testLogger: the commands' info lines (schema migrated, key file generated) stay off the report.
+  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s), env: { ...env, ...extra }, readStdin: async () => 'pw\n', logger: testLogger, ...ctx });
   return { code, out, err };
 }
 
