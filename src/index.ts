@@ -13,3 +13,8 @@ export {
 } from './tunnel/index.js';
 export { GuacdClient, normalizeParams, PROTOCOLS, type GuacdAddress, type Protocol } from './guacd/index.js';
 export { STATUS, GuacError, isGuacError, type StatusInfo, type StatusName } from './protocol/index.js';
+export { silentLogger, type Logger, type LogFn } from './logger.js';
+export {
+  CHANNELS,
+  type SessionOpenMessage, type SessionCloseMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type GuacdRetryMessage,
+} from './diagnostics.js';

@@ -51,9 +51,12 @@ export async function startGateway(kind: GatewayKind, up: Upstream): Promise<Run
 
 async function startOurs(up: Upstream): Promise<RunningGateway> {
   const { createTunnel } = await import('../../src/tunnel/index.js');
+  const { createServerLogger, parseLogLevel } = await import('../../src/server/logger.js');
   const target = { protocol: up.protocol, params: { ...up.params } };
+  // The server's logger at the level the bench's parent chose (GATEWAY_LOG_LEVEL, error by default: proc.ts).
+  const logger = createServerLogger(parseLogLevel(process.env.GATEWAY_LOG_LEVEL));
   // The idle figure holds 2000 sessions: above the default cap of 1000.
-  const tunnel = createTunnel({ guacd: { host: up.host, port: up.port }, resolve: async () => target,
+  const tunnel = createTunnel({ guacd: { host: up.host, port: up.port }, resolve: async () => target, logger,
     // Every bench client is on 127.0.0.1 and opens many sessions: per-client limits off.
     limits: { maxSessions: 10000, maxSessionsPerAddress: 0, handshakesPerAddress: 0 } });
   const server = createServer((req, res) => {

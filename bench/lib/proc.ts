@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { setLogLevel } from '../../src/log.js';
 
 type Handler = (arg: unknown) => unknown;
 interface Reply { id: number; ok: boolean; value?: unknown; error?: string }
@@ -126,8 +125,6 @@ export function serveChild<Init>(setup: (init: Init) => Promise<{ info?: unknown
   };
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => process.exit(0));
-  // The library does not read the environment; a bench child applies the level its parent chose, as the server would.
-  setLogLevel((process.env.GATEWAY_LOG_LEVEL as Parameters<typeof setLogLevel>[0] | undefined) ?? 'info');
   const init = JSON.parse(process.argv[2] ?? '{}') as Init;
   setup(init).then(({ info, handlers }) => {
     process.on('message', (msg: { id: number; cmd: string; arg: unknown }) => {

@@ -22,7 +22,8 @@ import { encode, codePointLength } from '../protocol/encoder.js';
 import { GuacError, toGuacError } from '../protocol/errors.js';
 import { GUACD_LIMITS } from '../protocol/constants.js';
 import { InstructionSplitter } from '../protocol/splitter.js';
-import { log } from '../log.js';
+import { publish } from '../diagnostics.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { encodeArgvStream, StreamPool } from './argv.js';
 import { errorFromInstruction, guacdError } from './errors.js';
 import { runHandshake, type HandshakeIO, type HandshakeOptions, type HandshakeResult } from './handshake.js';
@@ -36,6 +37,8 @@ export interface ClientOptions extends OpenOptions {
   autoSync?: boolean;
   /** Instructions queued unread before guacd is paused (TCP backpressure). Default 1024. */
   highWaterMark?: number;
+  /** Where the client reports (a pino logger fits). Default: nowhere. */
+  logger?: Logger;
 }
 
 /** Where a client stands. */
@@ -78,6 +81,7 @@ export class GuacdClient implements AsyncIterable<Instruction> {
   readonly closed: Promise<GuacError | undefined>;
 
   private readonly socket: net.Socket;
+  private readonly log: Logger;
   private readonly reader: InstructionReader;
   private readonly pool = new StreamPool();
   private readonly outbound = new InstructionSplitter();
@@ -133,7 +137,8 @@ export class GuacdClient implements AsyncIterable<Instruction> {
         const e = toGuacError(err);
         const unstarted = !client.argsSeen && UNSTARTED.has(e.code) && (e.code !== 'GUAC_PROTOCOL_UNSUPPORTED' || handshake.protocol !== undefined);
         if (!unstarted || attempt >= attempts || handshake.signal?.aborted || opts.signal?.aborted) throw e;
-        log.warn('guacd did not start the connection; trying a fresh one', { code: e.code, attempt });
+        (opts.logger ?? silentLogger).warn({ code: e.code, attempt }, 'guacd did not start the connection; trying a fresh one');
+        publish('guacdRetry', () => ({ code: e.code, attempt, guacd: describeAddress(address) }));
       }
     }
   }
@@ -143,8 +148,9 @@ export class GuacdClient implements AsyncIterable<Instruction> {
    * @param socket the connected socket
    * @param where its address, for messages
    */
-  constructor(socket: net.Socket, where = 'guacd', opts: Pick<ClientOptions, 'autoSync' | 'highWaterMark'> = {}) {
+  constructor(socket: net.Socket, where = 'guacd', opts: Pick<ClientOptions, 'autoSync' | 'highWaterMark' | 'logger'> = {}) {
     this.socket = socket;
+    this.log = opts.logger ?? silentLogger;
     this.autoSync = opts.autoSync ?? false;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.reader = new InstructionReader(socket, where, (i) => this.intercept(i), opts.highWaterMark, (err) => this.fail(err));
@@ -181,6 +187,7 @@ export class GuacdClient implements AsyncIterable<Instruction> {
     };
     this.abortHandshake = abort;
     const io: HandshakeIO = {
+      log: this.log,
       write: (opcode: string, ...args: string[]) => this.write(opcode, args),
       next: async () => {
         const raw = await this.reader.next();
@@ -411,7 +418,7 @@ export class GuacdClient implements AsyncIterable<Instruction> {
         const index = Number(stream);
         if (!this.pool.has(index)) return false;
         this.pool.release(index);
-        if (status !== '0') log.warn('guacd refused a credential value', { status, guacdMessage: message });
+        if (status !== '0') this.log.warn({ status, guacdMessage: message }, 'guacd refused a credential value');
         return true;
       }
       case 'ready':

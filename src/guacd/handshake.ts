@@ -4,7 +4,7 @@
  * expect `ready`. An `error` at any step becomes a GuacError with guacd's
  * status.
  */
-import { log } from '../log.js';
+import type { Logger } from '../logger.js';
 import { STATUS } from '../protocol/status.js';
 import { abortError, errorFromInstruction, guacdError } from './errors.js';
 import { describeParam, isProtocol, normalizeWith, type ParamInput, type Protocol } from './params.js';
@@ -87,6 +87,8 @@ export interface HandshakeIO {
   next(): Promise<Instruction | null>;
   /** The instruction the handshake waits for, for timeout messages. */
   waiting?: string;
+  /** Where warnings go (the client's `logger` option). */
+  readonly log: Logger;
 }
 
 const warned = new Set<string>();
@@ -187,13 +189,13 @@ export async function runHandshake(io: HandshakeIO, opts: HandshakeOptions, sign
     if (warned.has(key)) continue;
     warned.add(key);
     const about = describeParam(scope, name);
-    log.warn('guacd does not list this parameter; its value is not sent', {
+    io.log.warn({
       protocol: scope === '*' ? undefined : scope,
       parameter: name,
       since: about.since,
       build: about.build,
       guacdVersion: serverVersion,
-    });
+    }, 'guacd does not list this parameter; its value is not sent');
   }
 
   io.write('size', String(width), String(height), String(dpi));

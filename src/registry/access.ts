@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import type { Logger } from '../logger.js';
 import { sealToken, TOKEN_SKEW_SECONDS } from '../tunnel/token.js';
 import type { ConnectionStore } from './connections.js';
 import { notFound } from './connections.js';
@@ -33,6 +33,7 @@ export class AccessStore {
     private readonly db: Db,
     private readonly connections: ConnectionStore,
     private readonly secret: string | Uint8Array,
+    private readonly log: Logger,
   ) {}
 
   async grant(connection: string, user: string, opts: { readOnly?: boolean } = {}): Promise<Grant> {
@@ -45,7 +46,7 @@ export class AccessStore {
         'ON CONFLICT (connection_id, user_name) DO UPDATE SET read_only = excluded.read_only',
       [row.id, name, readOnly ? 1 : 0, now],
     );
-    log.info('registry: grant set', { connectionId: row.id, user: name, readOnly });
+    this.log.info({ connectionId: row.id, user: name, readOnly }, 'registry: grant set');
     const stored = await this.db.get('SELECT * FROM grants WHERE connection_id = ? AND user_name = ?', [row.id, name]);
     return toGrant(stored!);
   }
@@ -54,7 +55,7 @@ export class AccessStore {
   async ungrant(connection: string, user: string): Promise<string | undefined> {
     const row = await this.connections.require(connection);
     const n = await this.db.run('DELETE FROM grants WHERE connection_id = ? AND user_name = ?', [row.id, checkUserName(user, true)]);
-    if (n) log.info('registry: grant removed', { connectionId: row.id, user });
+    if (n) this.log.info({ connectionId: row.id, user }, 'registry: grant removed');
     return n > 0 ? row.id : undefined;
   }
 
@@ -96,7 +97,7 @@ export class AccessStore {
     const exp = Math.max(Math.floor(Date.now() / 1000) + ttl, iat + 1);
     const jti = randomUUID();
     const token = sealToken({ v: 1, iat, exp, jti, connection: conn.id, user, readOnly, once }, this.secret);
-    log.info('registry: token minted', { connectionId: conn.id, user, readOnly, once, ttl, jti });
+    this.log.info({ connectionId: conn.id, user, readOnly, once, ttl, jti }, 'registry: token minted');
     return { token, jti, connectionId: conn.id, expiresAt: exp * 1000 };
   }
 
@@ -151,7 +152,7 @@ export class AccessStore {
         'INSERT INTO revoked_tokens (jti, revoked_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at',
         [t.jti, now, exp],
       );
-      log.info('registry: token revoked', { jti: t.jti });
+      this.log.info({ jti: t.jti }, 'registry: token revoked');
       return { kind: 'jti', subject: t.jti };
     }
     let kind: 'user' | 'connection';
@@ -178,7 +179,7 @@ export class AccessStore {
         'ON CONFLICT (kind, subject) DO UPDATE SET before_ms = CASE WHEN excluded.before_ms > revocations.before_ms THEN excluded.before_ms ELSE revocations.before_ms END',
       [kind, subject, now + REVOKE_AHEAD_MS],
     );
-    log.info('registry: tokens revoked', { kind, subject });
+    this.log.info({ kind, subject }, 'registry: tokens revoked');
     return { kind, subject };
   }
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import type { Logger } from '../logger.js';
 import { canonicalParamName, isKnownProtocol, isSecret, normalize, protocolNames } from './catalogue.js';
 import { num, type Db, type Executor, type Row } from './db.js';
 import type { SecretBox } from './secret-box.js';
@@ -90,6 +90,7 @@ export class ConnectionStore {
   constructor(
     private readonly db: Db,
     private readonly box: SecretBox,
+    private readonly log: Logger,
   ) {}
 
   private async find(ex: Executor, idOrName: string): Promise<StoredRow | undefined> {
@@ -150,7 +151,7 @@ export class ConnectionStore {
       if (isUniqueViolation(err)) throw nameTaken(name, err);
       throw err;
     }
-    log.info('registry: connection created', { id, name, protocol });
+    this.log.info({ id, name, protocol }, 'registry: connection created');
     return this.view({ id, name, protocol, params: JSON.parse(params) as Record<string, string>, secrets, createdAt: now, updatedAt: now });
   }
 
@@ -203,7 +204,7 @@ export class ConnectionStore {
       }
       return { ...row, name: newName, protocol, params: JSON.parse(params) as Record<string, string>, secrets, updatedAt: now };
     });
-    log.info('registry: connection updated', { id: updated.id, name: updated.name, protocol: updated.protocol });
+    this.log.info({ id: updated.id, name: updated.name, protocol: updated.protocol }, 'registry: connection updated');
     return this.view(updated);
   }
 
@@ -212,7 +213,7 @@ export class ConnectionStore {
     const row = await this.require(idOrName);
     // Grants go with the connection (ON DELETE CASCADE); history keeps its copy of the name.
     await this.db.run('DELETE FROM connections WHERE id = ?', [row.id]);
-    log.info('registry: connection removed', { id: row.id, name: row.name });
+    this.log.info({ id: row.id, name: row.name }, 'registry: connection removed');
     return row.id;
   }
 

@@ -15,7 +15,7 @@
  */
 import { createDecipheriv, createHash } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { Resolver, Target } from '../tunnel/resolver.js';
 import { isKnownParam, isKnownProtocol, normalize } from './catalogue.js';
 import type { ParamInput } from './types.js';
@@ -24,6 +24,8 @@ import type { ParamInput } from './types.js';
 export interface GuacamoleLiteOptions {
   /** The `crypt.key` guacamole-lite was configured with: 32 bytes (a string is taken as UTF-8, as guacamole-lite does). */
   key: string | Uint8Array;
+  /** Where refusals are reported (a pino logger fits). Default: nowhere. */
+  logger?: Logger;
   /** Query parameter carrying the token (default `token`, as guacamole-lite). */
   param?: string;
   /** Validate settings against the parameter catalogue (default true); false passes unknown names through. */
@@ -124,7 +126,7 @@ export function guacamoleLiteResolver(opts: GuacamoleLiteOptions): Resolver {
     try {
       target = guacamoleLiteTarget(decryptGuacamoleLiteToken(token, opts.key), opts.validate ?? true);
     } catch (err) {
-      log.info('guacamole-lite token refused', { error: err, remoteAddress: req.remoteAddress });
+      (opts.logger ?? silentLogger).info({ error: err, remoteAddress: req.remoteAddress }, 'guacamole-lite token refused');
       throw err;
     }
     // The format has no id: the token itself is one (hashed, so the per-token count never holds it).

@@ -9,13 +9,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 
 /**
  * The key in `path`, creating it (32 random bytes, base64url) if absent.
  * @throws GuacError `GUAC_KEY_FILE` when the file cannot be read or written, or is empty
  */
-export function loadOrCreateKeyFile(path: string): string {
+export function loadOrCreateKeyFile(path: string, logger: Logger = silentLogger): string {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (!existsSync(path)) {
@@ -24,7 +24,7 @@ export function loadOrCreateKeyFile(path: string): string {
       writeFileSync(tmp, randomBytes(32).toString('base64url') + '\n', { flag: 'wx', mode: 0o600 });
       try {
         linkSync(tmp, path);
-        log.info('generated a new key file', { path });
+        logger.info({ path }, 'generated a new key file');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       } finally {
@@ -32,7 +32,7 @@ export function loadOrCreateKeyFile(path: string): string {
       }
     }
     const mode = statSync(path).mode & 0o077;
-    if (mode !== 0) log.warn('key file is readable by other users; chmod 600 it', { path });
+    if (mode !== 0) logger.warn({ path }, 'key file is readable by other users; chmod 600 it');
     const key = readFileSync(path, 'utf8').trim();
     if (key === '') throw new Error('empty key file');
     return key;
@@ -44,12 +44,16 @@ export function loadOrCreateKeyFile(path: string): string {
 /**
  * The admin API key: `key` when given (the server reads it from its
  * settings), else `<dataDir>/admin-key` generated once.
+ * @param logger where a newly generated key file is reported
  */
-export function loadAdminKey(dataDir: string, key?: string): string {
-  return key !== undefined && key !== '' ? key : loadOrCreateKeyFile(join(dataDir, 'admin-key'));
+export function loadAdminKey(dataDir: string, key?: string, logger?: Logger): string {
+  return key !== undefined && key !== '' ? key : loadOrCreateKeyFile(join(dataDir, 'admin-key'), logger);
 }
 
-/** The gateway secret: `secret` when given, else `<dataDir>/secret` generated once. */
-export function loadGatewaySecret(dataDir: string, secret?: string): string {
-  return secret !== undefined && secret !== '' ? secret : loadOrCreateKeyFile(join(dataDir, 'secret'));
+/**
+ * The gateway secret: `secret` when given, else `<dataDir>/secret` generated once.
+ * @param logger where a newly generated key file is reported
+ */
+export function loadGatewaySecret(dataDir: string, secret?: string, logger?: Logger): string {
+  return secret !== undefined && secret !== '' ? secret : loadOrCreateKeyFile(join(dataDir, 'secret'), logger);
 }

@@ -6,6 +6,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GuacError } from '../protocol/errors.js';
+import type { Logger } from '../logger.js';
 import { openPostgres } from './postgres.js';
 import { SqlRegistry } from './sql-registry.js';
 import { openSqlite } from './sqlite.js';
@@ -21,6 +22,8 @@ export interface OpenRegistryOptions {
   poolSize?: number;
   /** PostgreSQL: a query unanswered this long fails and its connection is dropped (default 30 000 ms). */
   queryTimeoutMs?: number;
+  /** Where the registry reports (a pino logger fits). Default: nowhere. */
+  logger?: Logger;
 }
 
 /** File name of the default SQLite registry inside the data folder. */
@@ -36,10 +39,11 @@ export async function openRegistry(url: string | undefined, opts: OpenRegistryOp
     const db = await openPostgres(url, {
       ...(opts.poolSize === undefined ? {} : { max: opts.poolSize }),
       ...(opts.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: opts.queryTimeoutMs }),
+      ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     });
-    return SqlRegistry.open(db, opts.secretKey);
+    return SqlRegistry.open(db, opts.secretKey, opts.logger);
   }
-  return SqlRegistry.open(openSqlite(sqlitePath(url, opts.dataDir)), opts.secretKey);
+  return SqlRegistry.open(openSqlite(sqlitePath(url, opts.dataDir)), opts.secretKey, opts.logger);
 }
 
 function sqlitePath(url: string | undefined, dataDir: string): string {

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { Db, Executor, Row, SqlValue } from './db.js';
 
 /** Advisory lock key taken while migrating ("guacgw" in ASCII). */
@@ -28,20 +28,21 @@ export interface PgDb extends Db {
 }
 
 /** Opens a pool for `url` (`postgres://` or `postgresql://`) and checks it answers. */
-export async function openPostgres(url: string, opts: { max?: number; queryTimeoutMs?: number } = {}): Promise<PgDb> {
+export async function openPostgres(url: string, opts: { max?: number; queryTimeoutMs?: number; logger?: Logger } = {}): Promise<PgDb> {
+  const logger = opts.logger ?? silentLogger;
   const pool = new pg.Pool({
     connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000,
     ...LIVENESS, query_timeout: opts.queryTimeoutMs ?? 30_000,
   });
   // An idle client losing its server emits here; without a listener it would crash the process.
-  pool.on('error', (err) => log.warn('registry: idle PostgreSQL connection failed', { error: err }));
+  pool.on('error', (err) => logger.warn({ error: err }, 'registry: idle PostgreSQL connection failed'));
   try {
     await pool.query('SELECT 1');
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw new GuacError('GUAC_REGISTRY_UNAVAILABLE', 'SERVER_ERROR', `Cannot connect to the PostgreSQL registry at ${redactUrl(url)}.`, { cause: err });
   }
-  return new PostgresDb(pool, url);
+  return new PostgresDb(pool, url, logger);
 }
 
 /** The URL without its password, for messages. */
@@ -82,6 +83,7 @@ class PostgresDb implements PgDb {
   constructor(
     private readonly pool: pg.Pool,
     private readonly url: string,
+    private readonly log: Logger,
   ) {
     this.ex = executor(pool);
   }
@@ -145,12 +147,12 @@ class PostgresDb implements PgDb {
         try {
           h(msg.payload ?? '');
         } catch (err) {
-          log.warn('registry: notification handler failed', { channel: msg.channel, error: err });
+          this.log.warn({ channel: msg.channel, error: err }, 'registry: notification handler failed');
         }
       }
     });
     client.on('error', (err) => {
-      log.warn('registry: PostgreSQL listener failed; reconnecting', { error: err });
+      this.log.warn({ error: err }, 'registry: PostgreSQL listener failed; reconnecting');
       if (this.listener === client) this.listener = undefined;
       client.end().catch(() => undefined);
       this.scheduleReconnect();
@@ -164,7 +166,7 @@ class PostgresDb implements PgDb {
     const t = setTimeout(() => {
       if (this.closed || this.listener) return;
       this.connectListener().catch((err: unknown) => {
-        log.warn('registry: PostgreSQL listener reconnect failed', { error: err });
+        this.log.warn({ error: err }, 'registry: PostgreSQL listener reconnect failed');
         this.listener = undefined;
         this.scheduleReconnect();
       });

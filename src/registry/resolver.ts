@@ -6,7 +6,7 @@
  * marked used last, so a refused attempt does not burn it.
  */
 import { GuacError, isGuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { openToken, type TokenPayload } from '../tunnel/token.js';
 import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
 import type { SessionInfo, SessionRecord } from '../tunnel/types.js';
@@ -17,6 +17,8 @@ import { ACCESS_REVOKED, type Registry, type SessionControl } from './types.js';
 export interface RegistryResolverOptions {
   /** Query parameter carrying the token (default `token`). */
   param?: string;
+  /** Where refusals are reported. Default: the registry's `logger`, else nowhere. */
+  logger?: Logger;
   /**
    * Resolves tokens that carry no `connection` (an inline `target`, e.g. the
    * tunnel's `tokenResolver`), after revocation and single use were checked
@@ -33,6 +35,7 @@ export interface RegistryResolverOptions {
  */
 export function registryResolver(registry: Registry, secret: string | Uint8Array, opts: RegistryResolverOptions = {}): Resolver {
   const param = opts.param ?? 'token';
+  const log = opts.logger ?? registry.logger ?? silentLogger;
   return async (req) => {
     const token = req.query.get(param);
     try {
@@ -49,11 +52,11 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
       return await resolvePayload(registry, p, req);
     } catch (err) {
       if (err instanceof GuacError) {
-        log.info('registry: token refused', { error: err, remoteAddress: req.remoteAddress });
+        log.info({ error: err, remoteAddress: req.remoteAddress }, 'registry: token refused');
         throw err;
       }
       // The database failed (down, cut, closed): say so, without its driver's details.
-      log.warn('registry: database unavailable while resolving a token', { error: err, remoteAddress: req.remoteAddress });
+      log.warn({ error: err, remoteAddress: req.remoteAddress }, 'registry: database unavailable while resolving a token');
       throw new GuacError('GUAC_REGISTRY_UNAVAILABLE', 'SERVER_ERROR', 'The connection registry is unavailable; try again later.', { cause: err });
     }
   };
@@ -117,6 +120,7 @@ export function registrySessionHooks(registry: Registry): {
   onSessionStart: (info: SessionInfo) => Promise<void>;
   onSessionEnd: (record: SessionRecord) => Promise<void>;
 } {
+  const log = registry.logger ?? silentLogger;
   const base = (i: SessionInfo) => ({
     id: i.id,
     user: i.user,
@@ -132,7 +136,7 @@ export function registrySessionHooks(registry: Registry): {
       try {
         await registry.sessionStarted(base(info));
       } catch (err) {
-        log.warn('registry: could not record a session start', { id: info.id, error: err });
+        log.warn({ session: info.id, error: err }, 'registry: could not record a session start');
         return;
       }
       // Taking access away ends the sessions found in history; one that was still connecting then had no row
@@ -142,7 +146,7 @@ export function registrySessionHooks(registry: Registry): {
           await registry.requestSessionEnd(info.id, ACCESS_REVOKED.status, ACCESS_REVOKED.message);
         }
       } catch (err) {
-        log.warn('registry: could not check a new session\'s access again', { id: info.id, error: err });
+        log.warn({ session: info.id, error: err }, 'registry: could not check a new session\'s access again');
       }
     },
     onSessionEnd: async (r) => {
@@ -150,8 +154,8 @@ export function registrySessionHooks(registry: Registry): {
       try {
         await registry.sessionEnded(end);
       } catch (err) {
-        log.warn('registry: could not record a session end; retrying', { id: r.id, error: err });
-        retryEnd(registry, end, 0);
+        log.warn({ session: r.id, error: err }, 'registry: could not record a session end; retrying');
+        retryEnd(registry, log, end, 0);
       }
     },
   };
@@ -159,9 +163,9 @@ export function registrySessionHooks(registry: Registry): {
 
 let pendingEnds = 0;
 
-function retryEnd(registry: Registry, end: Parameters<Registry['sessionEnded']>[0], attempt: number): void {
+function retryEnd(registry: Registry, log: Logger, end: Parameters<Registry['sessionEnded']>[0], attempt: number): void {
   if (attempt >= END_RETRY_MS.length || pendingEnds >= MAX_PENDING_ENDS) {
-    log.error('registry: gave up recording a session end', { id: end.id, attempts: attempt });
+    log.error({ session: end.id, attempts: attempt }, 'registry: gave up recording a session end');
     return;
   }
   pendingEnds++;
@@ -169,12 +173,12 @@ function retryEnd(registry: Registry, end: Parameters<Registry['sessionEnded']>[
     registry.sessionEnded(end).then(
       () => {
         pendingEnds--;
-        log.info('registry: recorded a session end after a retry', { id: end.id, attempts: attempt + 1 });
+        log.info({ session: end.id, attempts: attempt + 1 }, 'registry: recorded a session end after a retry');
       },
       (err: unknown) => {
         pendingEnds--;
         if (isGuacError(err, 'GUAC_REGISTRY_CLOSED')) return;
-        retryEnd(registry, end, attempt + 1);
+        retryEnd(registry, log, end, attempt + 1);
       },
     );
   }, END_RETRY_MS[attempt]);

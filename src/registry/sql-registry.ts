@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
 import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { AccessStore } from './access.js';
 import { ConnectionStore } from './connections.js';
 import { num, type Db } from './db.js';
@@ -67,10 +67,11 @@ export class SqlRegistry implements Registry {
     private readonly db: Db,
     secret: string | Uint8Array,
     box: SecretBox,
+    readonly logger: Logger,
   ) {
     this.kind = db.dialect;
-    this.conns = new ConnectionStore(db, box);
-    this.access = new AccessStore(db, this.conns, secret);
+    this.conns = new ConnectionStore(db, box, logger);
+    this.access = new AccessStore(db, this.conns, secret, logger);
     this.history = new HistoryStore(db, this.gatewayId);
   }
 
@@ -78,11 +79,11 @@ export class SqlRegistry implements Registry {
    * Migrates `db`, checks the secret and returns the registry. Closes `db` on failure.
    * @throws GuacError `GUAC_REGISTRY_KEY_MISMATCH` when the database was created with another gateway secret
    */
-  static async open(db: Db, secret: string | Uint8Array): Promise<SqlRegistry> {
+  static async open(db: Db, secret: string | Uint8Array, logger: Logger = silentLogger): Promise<SqlRegistry> {
     try {
       const box = new SecretBox(secret);
       const applied = await migrate(db);
-      if (applied.length) log.info('registry: schema migrated', { kind: db.dialect, versions: applied });
+      if (applied.length) logger.info({ kind: db.dialect, versions: applied }, 'registry: schema migrated');
       await db.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', ['key_fingerprint', box.fingerprint]);
       const row = await db.get('SELECT value FROM meta WHERE key = ?', ['key_fingerprint']);
       if (row?.value !== box.fingerprint) {
@@ -92,7 +93,7 @@ export class SqlRegistry implements Registry {
           'The registry was created with a different gateway secret; its stored passwords cannot be read with this one.',
         );
       }
-      const reg = new SqlRegistry(db, secret, box);
+      const reg = new SqlRegistry(db, secret, box, logger);
       await reg.access.prune();
       return reg;
     } catch (err) {
@@ -162,7 +163,7 @@ export class SqlRegistry implements Registry {
    */
   private async endRevoked(sessions: readonly { id: string }[]): Promise<void> {
     for (const s of sessions) await this.requestSessionEnd(s.id, ACCESS_REVOKED.status, ACCESS_REVOKED.message);
-    if (sessions.length > 0) log.info('registry: asked to end sessions whose access was revoked', { sessions: sessions.length });
+    if (sessions.length > 0) this.logger.info({ sessions: sessions.length }, 'registry: asked to end sessions whose access was revoked');
   }
   isRevoked(token: { jti: string; issuedAt: number; user?: string | undefined; connection?: string | undefined }): Promise<boolean> {
     return this.access.isRevoked(token);
@@ -193,7 +194,7 @@ export class SqlRegistry implements Registry {
     this.beating ??= this.history.heartbeat().then(() => {
       if (this.closed) return;
       this.beatTimer = setInterval(() => {
-        this.history.heartbeat().catch((err: unknown) => log.warn('registry: heartbeat failed', { error: err }));
+        this.history.heartbeat().catch((err: unknown) => this.logger.warn({ error: err }, 'registry: heartbeat failed'));
       }, HEARTBEAT_MS);
       this.beatTimer.unref();
     }, (err: unknown) => {
@@ -268,7 +269,7 @@ export class SqlRegistry implements Registry {
     }
     this.localHandlers.add(handler);
     this.endPoll ??= setInterval(() => {
-      this.pollEndRequests().catch((err: unknown) => log.warn('registry: reading session end requests failed', { error: err }));
+      this.pollEndRequests().catch((err: unknown) => this.logger.warn({ error: err }, 'registry: reading session end requests failed'));
     }, END_POLL_MS);
     this.endPoll.unref();
     return () => {

@@ -4,6 +4,7 @@
  * appear in these records; {@link Registry.resolveParams} is the one way to
  * get them back, for the tunnel only.
  */
+import type { Logger } from '../logger.js';
 import { STATUS, type StatusInfo } from '../protocol/status.js';
 
 /** How sessions whose access was taken away end: the browser and history both get it. */
@@ -168,6 +169,8 @@ export interface Registry {
   readonly kind: 'sqlite' | 'postgres';
   /** Random id of this process's registry handle, stored with the sessions it records. */
   readonly gatewayId: string;
+  /** Where the registry reports (`openRegistry`'s `logger`); its resolvers and history hooks use it too. */
+  readonly logger?: Logger;
 
   createConnection(input: ConnectionInput): Promise<Connection>;
   listConnections(): Promise<Connection[]>;

@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, isGuacError } from '../protocol/errors.js';
 import { STATUS } from '../protocol/status.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { ConnectionInput, ConnectionPatch, MintOptions, Registry, RevokeTarget, SessionControl, SessionQuery } from '../registry/types.js';
 import { readJsonBody, sendJson, type JsonObject } from './json-http.js';
 
@@ -22,6 +22,8 @@ export interface AdminApiOptions {
   sessions?: SessionControl;
   /** Largest accepted body in bytes (default 64 KiB). */
   bodyLimit?: number;
+  /** Where requests and failures are reported. Default: nowhere. */
+  logger?: Logger;
 }
 
 /** Handles a request; resolves true when the path was the API's (`/api` or under `/api/`). */
@@ -92,6 +94,7 @@ function boolParam(q: URLSearchParams, name: string): boolean | undefined {
  */
 export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
   const { registry } = opts;
+  const log = opts.logger ?? silentLogger;
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const keyHash = createHash('sha256').update(opts.adminKey, 'utf8').digest();
   if (opts.adminKey.length < 16) throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', 'The admin key must be at least 16 characters long.');
@@ -137,11 +140,11 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
         if (typeof allow === 'string') res.setHeader('Allow', allow);
         sendError(res, status, err.code, err.message);
       } else {
-        log.error('admin api: internal error', { error: err, method, path });
+        log.error({ error: err, method, path }, 'admin api: internal error');
         sendError(res, 500, 'GUAC_INTERNAL', STATUS.SERVER_ERROR.message);
       }
     } finally {
-      log.info('admin api', { method, path, status });
+      log.info({ method, path, status }, 'admin api');
     }
     return true;
   };

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { sendHttpError } from '../tunnel/http.js';
 import type { Tunnel } from '../tunnel/tunnel.js';
@@ -32,6 +32,8 @@ export interface GatewayServerOptions {
   requestTimeoutMs?: number;
   /** The admin API (`createAdminApi`), served under `/api/`. */
   api?: AdminApiHandler;
+  /** Where failures are reported. Default: nowhere. */
+  logger?: Logger;
 }
 
 /**
@@ -67,6 +69,7 @@ function notFound(res: http.ServerResponse): void {
  */
 export function createGatewayServer(options: GatewayServerOptions): http.Server {
   const { tunnel } = options;
+  const log = options.logger ?? silentLogger;
   const files = staticFiles(options.webRoot);
   const guacdReachable = guacdHealth(options.guacd);
 
@@ -87,7 +90,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     }
     if (options.api && (path === '/api' || path.startsWith('/api/'))) {
       options.api(req, res).catch((err: unknown) => {
-        log.error('admin api failed', { error: err });
+        log.error({ error: err }, 'admin api failed');
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
@@ -102,7 +105,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     files(req, res).then(
       (served) => { if (!served) notFound(res); },
       (err: unknown) => {
-        log.error('static file failed', { error: err });
+        log.error({ error: err }, 'static file failed');
         if (!res.headersSent) res.writeHead(500);
         res.end();
       },

@@ -8,6 +8,7 @@
  * 2, any other failure 1.
  */
 import type { ParseArgsConfig } from 'node:util';
+import type { Logger } from '../logger.js';
 import { openRegistry } from '../registry/open.js';
 import { loadGatewaySecret } from '../registry/key-file.js';
 import type { Registry } from '../registry/types.js';
@@ -42,6 +43,8 @@ export interface Invocation<K extends SettingName = SettingName> {
   /** True with `--json`. */
   json: boolean;
   io: CommandIo;
+  /** The server's logger at the `logLevel` setting (logger.ts); what the command opens reports through it. */
+  logger: Logger;
 }
 
 /** A row of the command table. */
@@ -115,9 +118,9 @@ export function printJson(io: CommandIo, value: unknown): void {
 /** The settings a registry command reads. */
 export const REGISTRY_SETTINGS = ['dataDir', 'db', 'secret'] as const;
 
-/** Opens the registry the settings name, runs `fn`, closes it. */
-export async function withRegistry<T>(s: Pick<Settings, (typeof REGISTRY_SETTINGS)[number]>, fn: (reg: Registry) => Promise<T>): Promise<T> {
-  const reg = await openRegistry(s.db, { dataDir: s.dataDir, secretKey: loadGatewaySecret(s.dataDir, s.secret), poolSize: 2 });
+/** Opens the registry the settings name (reporting through `logger`), runs `fn`, closes it. */
+export async function withRegistry<T>(s: Pick<Settings, (typeof REGISTRY_SETTINGS)[number]>, logger: Logger, fn: (reg: Registry) => Promise<T>): Promise<T> {
+  const reg = await openRegistry(s.db, { dataDir: s.dataDir, secretKey: loadGatewaySecret(s.dataDir, s.secret, logger), poolSize: 2, logger });
   try {
     return await fn(reg);
   } finally {

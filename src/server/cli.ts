@@ -2,8 +2,8 @@
  * The `guacamole-gateway` command: one table of commands (cli-command.ts
  * gives a row's shape) and one dispatcher. The dispatcher picks the row whose
  * words start the arguments, parses its flags together with the flags of the
- * settings it reads (settings.ts), checks the positional count, applies
- * `--log-level`, runs it, and turns failures into messages and exit codes.
+ * settings it reads (settings.ts), checks the positional count, makes the
+ * server's logger at `--log-level` (logger.ts), runs it, and turns failures into messages and exit codes.
  *
  * Exit codes: 0 done; 1 failed (refused, not found, unreachable); 2 bad
  * usage or configuration (unknown command or flag, missing argument, a bad
@@ -11,9 +11,10 @@
  */
 import { parseArgs } from 'node:util';
 import { isGuacError } from '../protocol/errors.js';
-import { setLogLevel } from '../log.js';
+import type { Logger } from '../logger.js';
 import { UsageError, type Command, type CommandIo } from './cli-command.js';
 import { REGISTRY_COMMANDS } from './registry-cli.js';
+import { createServerLogger } from './logger.js';
 import { SERVE_COMMAND } from './serve-command.js';
 import { environment, readSettings, settingFlags, settingsHelp } from './settings.js';
 import { TOKEN_COMMAND } from './token-command.js';
@@ -28,6 +29,8 @@ export interface CliContext {
   readStdin?: () => Promise<string>;
   /** Stops `serve` (in addition to SIGINT/SIGTERM). */
   signal?: AbortSignal;
+  /** The commands' logger; default `createServerLogger` at the `logLevel` setting, on stderr. */
+  logger?: Logger;
 }
 
 /** Every command, in the order the usage text lists them. */
@@ -134,9 +137,10 @@ export async function main(argv: string[], ctx: CliContext = {}): Promise<number
     if (args.length > max) throw new UsageError(`unexpected argument ${JSON.stringify(args[max])}`);
     if (args.length < min) throw new UsageError(`${cmd.name} expects ${cmd.usage.split(' [')[0]}`);
     const { logLevel } = readSettings(['logLevel'], parsed.values, io.env);
-    if (logLevel !== undefined) setLogLevel(logLevel);
+    // Before the command runs: a key file it generates (secret, admin-key) is reported through it.
+    const logger = ctx.logger ?? createServerLogger(logLevel);
     const settings = readSettings(cmd.settings, parsed.values, io.env);
-    const code = await cmd.run({ args, flags: parsed.values as Record<string, string | boolean | undefined>, settings, json: parsed.values.json === true, io });
+    const code = await cmd.run({ args, flags: parsed.values as Record<string, string | boolean | undefined>, settings, json: parsed.values.json === true, io, logger });
     return code ?? 0;
   } catch (e) {
     const exit = exitCodeOf(e);

@@ -17,9 +17,6 @@ export const MIN_SECRET_LENGTH = 16;
 /** Shortest admin key accepted. */
 export const MIN_ADMIN_KEY_LENGTH = 16;
 
-/** Levels of the gateway's own log. */
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
-export type LogLevelName = (typeof LOG_LEVELS)[number];
 /** Levels guacd's `-L` takes. */
 export const GUACD_LOG_LEVELS = ['error', 'warning', 'info', 'debug', 'trace'] as const;
 

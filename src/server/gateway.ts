@@ -8,7 +8,7 @@
 import type http from 'node:http';
 import { join } from 'node:path';
 import type { GuacdAddress } from '../guacd/socket.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { guacamoleLiteResolver } from '../registry/guacamole-lite.js';
 import { loadAdminKey } from '../registry/key-file.js';
 import { openRegistry, SQLITE_FILE } from '../registry/open.js';
@@ -43,6 +43,8 @@ export interface GatewayOptions {
   guacd: () => GuacdAddress;
   /** Folder of the built client page. */
   webRoot: string;
+  /** The server's logger (`createServerLogger`); every layer reports through it. Default: nowhere. */
+  logger?: Logger;
 }
 
 /** A gateway whose server is built but not listening yet. */
@@ -65,10 +67,10 @@ export interface Gateway {
  * The gateway's own tokens start `v1.`; guacamole-lite's are plain base64,
  * which has no dot, so the prefix tells them apart.
  */
-export function gatewayResolver(registry: Registry, secret: string, guacamoleLiteKey?: string): Resolver {
+export function gatewayResolver(registry: Registry, secret: string, guacamoleLiteKey?: string, logger?: Logger): Resolver {
   const own = registryResolver(registry, secret, { fallback: tokenResolver({ secret }) });
   if (guacamoleLiteKey === undefined) return own;
-  const lite = guacamoleLiteResolver({ key: guacamoleLiteKey });
+  const lite = guacamoleLiteResolver({ key: guacamoleLiteKey, ...(logger ? { logger } : {}) });
   return (req) => (/^v\d+\./.test(req.query.get('token') ?? 'v1.') ? own(req) : lite(req));
 }
 
@@ -79,13 +81,14 @@ export function gatewayResolver(registry: Registry, secret: string, guacamoleLit
  */
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, secret } = options;
-  const registry = await openRegistry(config.db, { dataDir: config.dataDir, secretKey: secret });
+  const logger = options.logger ?? silentLogger;
+  const registry = await openRegistry(config.db, { dataDir: config.dataDir, secretKey: secret, logger });
   const database = config.db === undefined
     ? join(config.dataDir, SQLITE_FILE)
     : /^postgres(ql)?:/i.test(config.db) ? redactUrl(config.db) : config.db;
   try {
-    const adminKey = loadAdminKey(config.dataDir, config.adminKey);
-    const resolve = gatewayResolver(registry, secret, config.guacamoleLiteKey);
+    const adminKey = loadAdminKey(config.dataDir, config.adminKey, logger);
+    const resolve = gatewayResolver(registry, secret, config.guacamoleLiteKey, logger);
 
     // History writes still running; close() waits for them before closing the registry.
     const pending = new Set<Promise<void>>();
@@ -102,26 +105,27 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       maxSessionMs: config.maxSessionMs,
       limits: clientLimits(config),
       trustedProxies: config.trustedProxies,
+      logger,
       onSessionStart: (info) => track(hooks.onSessionStart(info)),
       onSessionEnd: (record) => track(hooks.onSessionEnd(record)),
     });
-    const api = createAdminApi({ registry, adminKey, sessions: sessionControl((id) => tunnel.sessions.get(id)) });
+    const api = createAdminApi({ registry, adminKey, logger, sessions: sessionControl((id) => tunnel.sessions.get(id)) });
     // Requests to end a session hosted here, from this gateway's API (SQLite) or any gateway's (PostgreSQL NOTIFY).
     const unsubscribe = await registry.onSessionEndRequest((id, status, message) => {
       const session = tunnel.sessions.get(id);
       if (!session) return;
-      log.info('closing a session on request', { id, status: status.guac });
+      logger.info({ session: id, status: status.guac }, 'closing a session on request');
       session.close(status, message);
     });
     const prune = setInterval(() => {
-      registry.pruneTokens().catch((err: unknown) => log.warn('registry: pruning token ids failed', { error: err }));
+      registry.pruneTokens().catch((err: unknown) => logger.warn({ error: err }, 'registry: pruning token ids failed'));
     }, PRUNE_INTERVAL_MS);
     prune.unref();
     // Sessions a crashed gateway (this one's previous run, or another sharing the database) left open.
     const endOrphans = (staleMs?: number): void => {
       registry.endOrphanedSessions(staleMs === undefined ? {} : { staleMs }).then(
-        (n) => { if (n > 0) log.warn('registry: ended sessions whose gateway stopped without ending them', { sessions: n }); },
-        (err: unknown) => log.warn('registry: ending orphaned sessions failed', { error: err }),
+        (n) => { if (n > 0) logger.warn({ sessions: n }, 'registry: ended sessions whose gateway stopped without ending them'); },
+        (err: unknown) => logger.warn({ error: err }, 'registry: ending orphaned sessions failed'),
       );
     };
     await registry.startHeartbeat();
@@ -130,7 +134,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     const sweep = setInterval(() => endOrphans(), ORPHAN_SWEEP_MS);
     sweep.unref();
 
-    const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api });
+    const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger });
     let closing: Promise<void> | undefined;
     return {
       server,

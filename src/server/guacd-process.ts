@@ -12,7 +12,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { GuacError } from '../protocol/errors.js';
-import { log } from '../log.js';
+import { silentLogger, type Logger } from '../logger.js';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 10_000;
@@ -95,8 +95,9 @@ export class GuacdProcess {
   /**
    * @param bin the guacd executable (see {@link findGuacd})
    * @param logLevel guacd's `-L` (default info)
+   * @param log where guacd's own lines and its restarts are reported
    */
-  constructor(readonly bin: string, readonly logLevel = 'info') {}
+  constructor(readonly bin: string, readonly logLevel = 'info', private readonly log: Logger = silentLogger) {}
 
   /** guacd's address for the tunnel. */
   get address(): { host: string; port: number } {
@@ -146,7 +147,7 @@ export class GuacdProcess {
           onListening?.();
         }
         const level = /ERROR/.test(line) ? 'warn' : 'debug';
-        log[level]('guacd', { line: line.replace(/^guacd\[\d+\]:\s*/, '').slice(0, 500) });
+        this.log[level]({ line: line.replace(/^guacd\[\d+\]:\s*/, '').slice(0, 500) }, 'guacd');
       });
     }
     const exited = new Promise<string>((resolve) => {
@@ -186,13 +187,13 @@ export class GuacdProcess {
       if (child.exitCode === null) child.kill('SIGKILL');
       throw new GuacError('GUAC_GUACD_START', 'UPSTREAM_UNAVAILABLE', `guacd (${this.bin}) did not start: ${outcome}.`);
     }
-    log.info('guacd started', { pid: child.pid, port: this.port });
+    this.log.info({ pid: child.pid, port: this.port }, 'guacd started');
   }
 
   private scheduleRestart(): void {
     const delay = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)];
     this.failures++;
-    log.warn('guacd exited; restarting', { inMs: delay, restarts: this.restarts });
+    this.log.warn({ inMs: delay, restarts: this.restarts }, 'guacd exited; restarting');
     this.restartTimer = setTimeout(() => {
       void (async () => {
         if (this.stopping) return;
@@ -202,7 +203,7 @@ export class GuacdProcess {
           this.restarts++;
           await this.spawnOnce();
         } catch (err) {
-          log.error('guacd restart failed', { error: err });
+          this.log.error({ error: err }, 'guacd restart failed');
           if (!this.stopping) this.scheduleRestart();
         }
       })();

@@ -56,8 +56,8 @@ const SESSION_LIST = command({
   options: { active: { type: 'boolean' }, limit: { type: 'string' } },
   json: true,
   settings: REGISTRY_SETTINGS,
-  async run({ flags, settings, json, io }) {
-    await withRegistry(settings, (reg) => printSessions(reg, flags, json, io));
+  async run({ flags, settings, json, io, logger }) {
+    await withRegistry(settings, logger, (reg) => printSessions(reg, flags, json, io));
   },
 });
 
@@ -69,14 +69,14 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     summary: 'Adds a connection (secret parameters stored encrypted); prints its id.',
     options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, grant: { type: 'string', multiple: true } },
     settings: REGISTRY_SETTINGS,
-    async run({ flags, settings, io }) {
+    async run({ flags, settings, io, logger }) {
       const name = str(flags, 'name');
       const protocol = str(flags, 'protocol');
       if (name === undefined || protocol === undefined) throw new UsageError('connection add needs --name and --protocol');
       const params: Record<string, ParamInput> = paramPairs(flags);
       await secretFromStdin(flags, io.readStdin, params);
       const grants = list(flags, 'grant').map((g) => (g.endsWith(':ro') ? { user: g.slice(0, -3), readOnly: true } : { user: g, readOnly: false }));
-      await withRegistry(settings, async (reg) => {
+      await withRegistry(settings, logger, async (reg) => {
         const c = await reg.createConnection({ name, protocol, params });
         for (const g of grants) await reg.grant(c.id, g.user, { readOnly: g.readOnly });
         io.out(`${c.id}\n`);
@@ -89,8 +89,8 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     summary: 'Lists connections: id, protocol, name (secret parameters never shown).',
     json: true,
     settings: REGISTRY_SETTINGS,
-    async run({ settings, json, io }) {
-      const connections = await withRegistry(settings, (reg) => reg.listConnections());
+    async run({ settings, json, io, logger }) {
+      const connections = await withRegistry(settings, logger, (reg) => reg.listConnections());
       if (json) return printJson(io, connections);
       for (const c of connections) io.out(`${c.id}  ${c.protocol.padEnd(10)}  ${c.name}\n`);
     },
@@ -102,8 +102,8 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     positionals: 1,
     json: true,
     settings: REGISTRY_SETTINGS,
-    async run({ args, settings, io }) {
-      await withRegistry(settings, async (reg) => {
+    async run({ args, settings, io, logger }) {
+      await withRegistry(settings, logger, async (reg) => {
         const c = await reg.getConnection(args[0]!);
         if (!c) throw notFound(args[0]!);
         printJson(io, { ...c, grants: await reg.listGrants(c.id) });
@@ -117,13 +117,13 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, unset: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' } },
     positionals: 1,
     settings: REGISTRY_SETTINGS,
-    async run({ args, flags, settings, io }) {
+    async run({ args, flags, settings, io, logger }) {
       const params: Record<string, ParamInput | null> = paramPairs(flags);
       for (const u of list(flags, 'unset')) params[u] = null;
       await secretFromStdin(flags, io.readStdin, params);
       const name = str(flags, 'name');
       const protocol = str(flags, 'protocol');
-      const c = await withRegistry(settings, (reg) => reg.updateConnection(args[0]!, {
+      const c = await withRegistry(settings, logger, (reg) => reg.updateConnection(args[0]!, {
         params,
         ...(name === undefined ? {} : { name }),
         ...(protocol === undefined ? {} : { protocol }),
@@ -137,8 +137,8 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     summary: 'Removes a connection and its grants (its history stays).',
     positionals: 1,
     settings: REGISTRY_SETTINGS,
-    async run({ args, settings }) {
-      await withRegistry(settings, (reg) => reg.removeConnection(args[0]!));
+    async run({ args, settings, logger }) {
+      await withRegistry(settings, logger, (reg) => reg.removeConnection(args[0]!));
     },
   }),
   command({
@@ -148,8 +148,8 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     options: { 'read-only': { type: 'boolean' } },
     positionals: 2,
     settings: REGISTRY_SETTINGS,
-    async run({ args, flags, settings }) {
-      await withRegistry(settings, (reg) => reg.grant(args[0]!, args[1]!, { readOnly: flags['read-only'] === true }));
+    async run({ args, flags, settings, logger }) {
+      await withRegistry(settings, logger, (reg) => reg.grant(args[0]!, args[1]!, { readOnly: flags['read-only'] === true }));
     },
   }),
   command({
@@ -158,8 +158,8 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     summary: 'Takes a grant away.',
     positionals: 2,
     settings: REGISTRY_SETTINGS,
-    async run({ args, settings }) {
-      if (!(await withRegistry(settings, (reg) => reg.ungrant(args[0]!, args[1]!)))) {
+    async run({ args, settings, logger }) {
+      if (!(await withRegistry(settings, logger, (reg) => reg.ungrant(args[0]!, args[1]!)))) {
         throw new GuacError('GUAC_GRANT_NOT_FOUND', 'RESOURCE_NOT_FOUND', `User ${JSON.stringify(args[1])} has no grant on ${JSON.stringify(args[0])}.`);
       }
     },
@@ -173,9 +173,9 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     options: { wait: { type: 'string' } },
     positionals: 1,
     settings: REGISTRY_SETTINGS,
-    async run({ args, flags, settings, io }) {
+    async run({ args, flags, settings, io, logger }) {
       const waitS = intFlag(flags, 'wait', 0, 3600, ' of seconds') ?? 10;
-      return withRegistry(settings, (reg) => endSession(reg, args[0]!, waitS, io));
+      return withRegistry(settings, logger, (reg) => endSession(reg, args[0]!, waitS, io));
     },
   }),
   command({
@@ -184,12 +184,12 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     summary: 'Revokes one token, or every token of a user or connection issued so far; ends the sessions they opened.',
     options: { jti: { type: 'string' }, user: { type: 'string' }, connection: { type: 'string' } },
     settings: REGISTRY_SETTINGS,
-    async run({ flags, settings }) {
+    async run({ flags, settings, logger }) {
       const given = (['jti', 'user', 'connection'] as const).filter((k) => str(flags, k) !== undefined);
       if (given.length !== 1) throw new UsageError('token revoke needs exactly one of --jti, --user, --connection');
       const k = given[0]!;
       const v = str(flags, k)!;
-      await withRegistry(settings, (reg) => reg.revoke(k === 'jti' ? { jti: v } : k === 'user' ? { user: v } : { connection: v }));
+      await withRegistry(settings, logger, (reg) => reg.revoke(k === 'jti' ? { jti: v } : k === 'user' ? { user: v } : { connection: v }));
     },
   }),
 ];

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { GuacError, isGuacError } from '../protocol/errors.js';
 import type { GuacdAddress } from '../guacd/socket.js';
-import { log } from '../log.js';
+import type { Logger } from '../logger.js';
 import { loadGatewaySecret } from '../registry/key-file.js';
 import { command } from './cli-command.js';
 import { API_PATH, openGateway } from './gateway.js';
@@ -23,10 +23,10 @@ function webRoot(): string {
 }
 
 /** Resolves on SIGINT, SIGTERM or `signal`; a second signal exits at once. */
-function stopRequested(signal: AbortSignal | undefined): Promise<void> {
+function stopRequested(signal: AbortSignal | undefined, logger: Logger): Promise<void> {
   return new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
-      log.info('shutting down', { signal: sig });
+      logger.info({ signal: sig }, 'shutting down');
       // A second signal does not wait for the graceful path.
       process.once('SIGINT', () => process.exit(130));
       process.once('SIGTERM', () => process.exit(143));
@@ -49,8 +49,8 @@ export const SERVE_COMMAND = command({
   summary: 'Serves the client page at /, the tunnel at /tunnel, the admin API at /api/ and /healthz; '
     + 'without --guacd runs and supervises its own guacd. Every setting: serve --help, docs/configuration.md.',
   settings: SETTINGS.map((s) => s.name),
-  async run({ settings: s, io }) {
-    const secret = loadGatewaySecret(s.dataDir, s.secret);
+  async run({ settings: s, io, logger }) {
+    const secret = loadGatewaySecret(s.dataDir, s.secret, logger);
     let guacd: GuacdProcess | undefined;
     let guacdAddress: () => GuacdAddress;
     let guacdBin: string | undefined;
@@ -68,13 +68,13 @@ export const SERVE_COMMAND = command({
     }
 
     const root = webRoot();
-    if (!existsSync(`${root}index.html`)) log.warn('client page not built (dist/web/index.html missing): run npm run build', { root });
-    const gateway = await openGateway({ config: s, secret, guacd: guacdAddress, webRoot: root });
+    if (!existsSync(`${root}index.html`)) logger.warn({ root }, 'client page not built (dist/web/index.html missing): run npm run build');
+    const gateway = await openGateway({ config: s, secret, guacd: guacdAddress, webRoot: root, logger });
     const { server } = gateway;
     const killGuacd = () => { if (guacd?.running) void guacd.stop(); };
     try {
       if (guacdBin) {
-        guacd = new GuacdProcess(guacdBin, s.guacdLogLevel);
+        guacd = new GuacdProcess(guacdBin, s.guacdLogLevel, logger);
         process.once('exit', killGuacd);
         await guacd.start();
       }
@@ -99,9 +99,9 @@ export const SERVE_COMMAND = command({
     io.out(`guacamole-gateway listening on ${base}\n`);
     io.out(`registry: ${gateway.registry.kind} ${gateway.database}\n`);
     io.out(`admin API: ${base}${API_PATH.slice(1)} (Authorization: Bearer <key from ${gateway.adminKeySource}>)\n`);
-    log.info('gateway listening', { host: address, port, guacd: guacd ? 'local' : 'external', registry: gateway.registry.kind });
+    logger.info({ host: address, port, guacd: guacd ? 'local' : 'external', registry: gateway.registry.kind }, 'gateway listening');
 
-    await stopRequested(io.signal);
+    await stopRequested(io.signal, logger);
     await gateway.close();
     await guacd?.stop();
     process.removeListener('exit', killGuacd);

@@ -13,10 +13,11 @@
 import { resolve } from 'node:path';
 import { CLIENT_LIMIT_DEFAULTS } from '../tunnel/options.js';
 import {
-  GUACD_LOG_LEVELS, LOG_LEVELS, MIN_ADMIN_KEY_LENGTH, MIN_SECRET_LENGTH, parseAddresses, parseCount, parseDatabase, parseFolder,
+  GUACD_LOG_LEVELS, MIN_ADMIN_KEY_LENGTH, MIN_SECRET_LENGTH, parseAddresses, parseCount, parseDatabase, parseFolder,
   parseHandshakeRate, parseHost, parseHostPort, parseKey, parseOneOf, parsePath, parsePort, parseSeconds,
-  type ClientLimitSettings, type LogLevelName,
+  type ClientLimitSettings,
 } from './config.js';
+import { LOG_LEVELS, parseLogLevel, type LogLevel } from './logger.js';
 
 /** The checked value of every setting. */
 export interface Settings {
@@ -50,7 +51,7 @@ export interface Settings {
   /** Reverse proxies whose `X-Forwarded-For` is believed. */
   trustedProxies: string[];
   /** The gateway's log level; absent: the logger's default (info). */
-  logLevel: LogLevelName | undefined;
+  logLevel: LogLevel | undefined;
 }
 
 /** Name of a setting. */
@@ -120,7 +121,7 @@ export const SETTINGS: readonly SettingDef[] = Object.freeze([
   def({ name: 'trustedProxies', flag: 'trust-proxy', env: 'GATEWAY_TRUST_PROXY', arg: 'ADDR[,ADDR]', default: 'none',
     doc: 'Proxies whose X-Forwarded-For names the client; set it behind nginx.', parse: parseAddresses, fallback: () => [] }),
   def({ name: 'logLevel', flag: 'log-level', env: 'GATEWAY_LOG_LEVEL', arg: 'LEVEL', default: 'info',
-    doc: `The gateway's log (JSON lines on stderr): ${LOG_LEVELS.join(', ')}.`, parse: parseOneOf(LOG_LEVELS), fallback: none }),
+    doc: `The gateway's log (JSON lines on stderr): ${LOG_LEVELS.join(', ')}.`, parse: parseLogLevel, fallback: none }),
 ]);
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));

@@ -5,6 +5,7 @@
  * `--url BASE` prints the page link instead of the bare token.
  */
 import { normalizeParams, PROTOCOLS, type Protocol } from '../guacd/params.js';
+import type { Logger } from '../logger.js';
 import { loadGatewaySecret } from '../registry/key-file.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from '../registry/validate.js';
 import { sealToken } from '../tunnel/token.js';
@@ -14,7 +15,7 @@ import type { Settings } from './settings.js';
 /** Flags only a self-contained token takes. */
 const SELF_CONTAINED = ['protocol', 'param', 'secret-stdin'] as const;
 
-async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 'secret'>, stdin: () => Promise<string>): Promise<string> {
+async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 'secret'>, stdin: () => Promise<string>, logger: Logger): Promise<string> {
   const protocol = str(flags, 'protocol');
   if (protocol === undefined) throw new UsageError('token needs --protocol (or --connection)');
   if (!(PROTOCOLS as readonly string[]).includes(protocol)) throw new UsageError(`--protocol must be one of ${PROTOCOLS.join(', ')}`);
@@ -33,17 +34,17 @@ async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 's
     ...(flags['read-only'] === true ? { readOnly: true } : {}),
     ...(user ? { user } : {}),
     ...(flags.once === true ? { once: true } : {}),
-  }, loadGatewaySecret(s.dataDir, s.secret));
+  }, loadGatewaySecret(s.dataDir, s.secret, logger));
 }
 
-async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTRY_SETTINGS)[number]>): Promise<string> {
+async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTRY_SETTINGS)[number]>, logger: Logger): Promise<string> {
   const connection = str(flags, 'connection')!;
   const user = str(flags, 'user');
   const extra = SELF_CONTAINED.find((f) => flags[f] !== undefined);
   if (extra !== undefined) throw new UsageError(`--${extra} is for self-contained tokens; --connection takes the target from the registry`);
   if (user === undefined) throw new UsageError('token needs --connection and --user');
   const ttlSeconds = intFlag(flags, 'ttl', 1, MAX_TTL_SECONDS, ' of seconds');
-  const t = await withRegistry(s, (reg) => reg.mintToken({
+  const t = await withRegistry(s, logger, (reg) => reg.mintToken({
     connection,
     user,
     readOnly: flags['read-only'] === true,
@@ -72,10 +73,10 @@ export const TOKEN_COMMAND = command({
     url: { type: 'string' },
   },
   settings: REGISTRY_SETTINGS,
-  async run({ flags, settings, io }) {
+  async run({ flags, settings, io, logger }) {
     const url = str(flags, 'url');
     if (url !== undefined && !/^https?:\/\/[^\s]+$/.test(url)) throw new UsageError('--url must be an http(s) URL');
-    const token = str(flags, 'connection') !== undefined ? await fromRegistry(flags, settings) : await selfContained(flags, settings, io.readStdin);
+    const token = str(flags, 'connection') !== undefined ? await fromRegistry(flags, settings, logger) : await selfContained(flags, settings, io.readStdin, logger);
     if (url === undefined) {
       io.out(`${token}\n`);
       return;

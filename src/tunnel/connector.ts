@@ -6,6 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { GuacdClient, type GuacdAddress, type HandshakeOptions } from '../guacd/index.js';
+import type { Logger } from '../logger.js';
 
 /** A guacd connection after its handshake, handed to the session's relay. */
 export interface GuacdConnection {
@@ -21,9 +22,10 @@ export interface GuacdConnection {
 
 /**
  * Connects to guacd and completes the handshake.
+ * @param logger the session's logger: retries and guacd's complaints are reported through it
  * @throws GuacError why not (guacd's codes, `GUAC_ABORTED` once `signal` fired)
  */
-export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal) => Promise<GuacdConnection>;
+export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal, logger: Logger) => Promise<GuacdConnection>;
 
 /**
  * The real connector.
@@ -32,8 +34,8 @@ export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal) 
  */
 export function guacdConnector(address: () => GuacdAddress, timeoutMs: number): GuacdConnector {
   const limit = timeoutMs > 0 ? { timeoutMs } : {};
-  return async (handshake, signal) => {
-    const { client, connectionId } = await GuacdClient.open(address(), { ...handshake, signal, ...limit }, { ...limit, signal });
+  return async (handshake, signal, logger) => {
+    const { client, connectionId } = await GuacdClient.open(address(), { ...handshake, signal, ...limit }, { ...limit, signal, logger });
     try {
       return { ...client.detach(), connectionId };
     } catch (err) {

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GuacError } from '../protocol/errors.js';
 import type { HandshakeOptions } from '../guacd/index.js';
+import type { Logger } from '../logger.js';
 import { Admission, type Claimant } from './admission.js';
 import { clientAddress } from './client-address.js';
 import { guacdConnector, type GuacdConnection, type GuacdConnector } from './connector.js';
@@ -36,8 +37,8 @@ export class TunnelHost implements SessionHost {
     }, options.handshakeTimeoutMs);
   }
 
-  connect(handshake: HandshakeOptions, signal: AbortSignal): Promise<GuacdConnection> {
-    return this.connector(handshake, signal);
+  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger): Promise<GuacdConnection> {
+    return this.connector(handshake, signal, logger);
   }
 
   /**

@@ -24,7 +24,6 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, toGuacError } from '../protocol/errors.js';
 import type { StatusInfo } from '../protocol/status.js';
-import { log } from '../log.js';
 import { readBody } from './body.js';
 import type { SessionPort, TunnelHost } from './host.js';
 import type { TunnelSession } from './session.js';
@@ -346,6 +345,6 @@ export class HttpTunnel {
       [TUNNEL_TOKEN_HEADER]: port.token,
     });
     res.end(session.id);
-    log.debug('tunnel: http session open', { id: session.id });
+    session.log.debug({}, 'tunnel: http session open');
   }
 }

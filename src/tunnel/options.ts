@@ -2,6 +2,7 @@
  * `createTunnel`'s options with every default filled in and checked once.
  */
 import { GuacError } from '../protocol/errors.js';
+import { silentLogger } from '../logger.js';
 import type { ParserLimits } from '../protocol/constants.js';
 import net from 'node:net';
 import type { ClientLimits } from './admission.js';
@@ -76,6 +77,7 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
         return [key, count(l[key], fallback, `limits.${key}`, key === 'handshakeWindowMs' ? 1 : 0)];
       })) as unknown as ClientLimits,
     },
+    logger: options.logger ?? silentLogger,
     onSessionStart: options.onSessionStart,
     onSessionEnd: options.onSessionEnd,
     allowedOrigins: typeof origins === 'function' ? origins : ((set) => (o: string) => set.has(o))(new Set(origins ?? [])),

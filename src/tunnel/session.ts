@@ -33,7 +33,8 @@ import { InstructionSplitter } from '../protocol/splitter.js';
 import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
 import type { HandshakeOptions } from '../guacd/index.js';
 import { handshakeFor } from './connect-data.js';
-import { log } from '../log.js';
+import { publish } from '../diagnostics.js';
+import type { Logger } from '../logger.js';
 import { isActivity, viewerMaySend } from './read-only.js';
 import type { Target, TunnelRequest } from './resolver.js';
 import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
@@ -70,8 +71,8 @@ export interface BrowserPort {
 /** What the tunnel gives each session. */
 export interface SessionHost {
   readonly options: ResolvedOptions;
-  /** Connects to guacd and completes the handshake (a {@link GuacdConnector}). */
-  connect(handshake: HandshakeOptions, signal: AbortSignal): Promise<GuacdConnection>;
+  /** Connects to guacd and completes the handshake (a {@link GuacdConnector}), reporting through `logger`. */
+  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger): Promise<GuacdConnection>;
   /** Counts the session against its token and user (per-client caps); the refusal if one is at its cap. */
   admitTarget(session: TunnelSession, who: Claimant): GuacError | undefined;
   unregister(session: TunnelSession): void;
@@ -105,6 +106,8 @@ const enum Hold {
 export class TunnelSession implements SessionHandle {
   readonly id = randomUUID();
   readonly info: SessionInfo;
+  /** The tunnel's logger, every line carrying this session's id. */
+  readonly log: Logger;
   readonly stats: SessionStats = {
     bytesFromBrowser: 0, bytesToBrowser: 0, guacdPauses: 0, browserPauses: 0,
     browserBuffered: 0, maxBrowserBuffered: 0, guacdPaused: false,
@@ -165,8 +168,10 @@ export class TunnelSession implements SessionHandle {
     const { limits } = host.options;
     this.parser = new Parser(limits.parser);
     this.splitter = new InstructionSplitter(limits.parser);
+    this.log = host.options.logger.child({ session: this.id });
     this.info = { id: this.id, transport: port.transport, readOnly: false, start: new Date() };
     if (request.remoteAddress !== undefined) this.info.remoteAddress = request.remoteAddress;
+    publish('sessionOpen', () => ({ session: this.id, transport: port.transport, remoteAddress: request.remoteAddress }));
     this.startHeartbeat();
   }
 
@@ -203,7 +208,7 @@ export class TunnelSession implements SessionHandle {
       claim({ tokenId: target.tokenId, user: target.user });
       const handshake = this.applyTarget(target);
       if (!this.transition('handshaking')) this.assertLive();
-      const connection = await this.host.connect(handshake, signal);
+      const connection = await this.host.connect(handshake, signal, this.log);
       if (this.life.phase === 'closed') {
         connection.socket.destroy();
         this.assertLive();
@@ -212,7 +217,7 @@ export class TunnelSession implements SessionHandle {
     } catch (err) {
       if (this.life.phase !== 'closed') {
         const e = toGuacError(err);
-        if (e.status.guac === STATUS.SERVER_ERROR.guac && !(err instanceof GuacError)) log.error('tunnel: connect failed', { id: this.id, error: err });
+        if (e.status.guac === STATUS.SERVER_ERROR.guac && !(err instanceof GuacError)) this.log.error({ error: err }, 'tunnel: connect failed');
         this.fail(e);
       }
       throw new GuacError(this.endCode, this.endStatus, this.endMessage);
@@ -310,6 +315,8 @@ export class TunnelSession implements SessionHandle {
    */
   close(status: StatusInfo = STATUS.SESSION_CLOSED, message: string = status.message, opts: CloseOptions = {}): void {
     if (this.life.phase === 'closed') return;
+    // Reached guacd's `ready`: decides between `handshake:failed` and a plain `session:close`.
+    const opened = this.life.phase === 'open';
     this.life.to('closed');
     this.endStatus = status;
     this.endMessage = message;
@@ -348,24 +355,36 @@ export class TunnelSession implements SessionHandle {
       try {
         this.port.end(status, message, status.guac !== STATUS.SUCCESS.guac && !opts.relayed);
       } catch (err) {
-        log.warn('tunnel: closing the browser side failed', { id: this.id, error: err });
+        this.log.warn({ error: err }, 'tunnel: closing the browser side failed');
       }
     }
     this.host.unregister(this);
     const fields = {
-      id: this.id, transport: this.info.transport, status: status.guac, statusName: status.name, code: opts.code,
+      transport: this.info.transport, status: status.guac, statusName: status.name, code: opts.code,
       user: this.info.user, connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId,
       bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
     };
-    if (status.guac === STATUS.SUCCESS.guac) log.info('tunnel: session ended', fields);
-    else log.info('tunnel: session ended with an error', { ...fields, message });
+    if (status.guac === STATUS.SUCCESS.guac) this.log.info(fields, 'tunnel: session ended');
+    else this.log.info({ ...fields, message }, 'tunnel: session ended with an error');
+    this.report(opened, status, message, opts.code);
     if (this.resolved) {
       const record: SessionRecord = {
         ...this.info, end: new Date(), status, message,
         bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
       };
-      callHook('onSessionEnd', this.host.options.onSessionEnd, record);
+      callHook(this.log, 'onSessionEnd', this.host.options.onSessionEnd, record);
     }
+  }
+
+  /** The diagnostics of the end: the handshake's failure if it never got to `ready`, then the close. */
+  private report(opened: boolean, status: StatusInfo, message: string, code = this.endCode): void {
+    const durationMs = Date.now() - this.info.start.getTime();
+    const about = { session: this.id, code, status: status.guac, statusName: status.name, message, durationMs };
+    if (!opened) publish('handshakeFailed', () => about);
+    publish('sessionClose', () => ({
+      ...about, transport: this.info.transport, opened,
+      bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
+    }));
   }
 
   private fail(err: GuacError): void {
@@ -386,7 +405,7 @@ export class TunnelSession implements SessionHandle {
 
   /** A transition the table does not allow: a bug here, never the peer's doing. */
   private invalidTransition(from: Phase, to: Phase): void {
-    log.error('tunnel: invalid session transition', { id: this.id, from, to });
+    this.log.error({ from, to }, 'tunnel: invalid session transition');
     if (from !== 'closed') {
       this.fail(new GuacError('GUAC_TUNNEL_BAD_TRANSITION', 'SERVER_ERROR', 'The gateway hit an internal error.'));
     }
@@ -418,6 +437,11 @@ export class TunnelSession implements SessionHandle {
     clearTimeout(this.connectTimer);
     this.info.guacdConnectionId = connectionId;
     this.socket = socket;
+    // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
+    publish('handshakeDone', () => ({
+      session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,
+      connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId, durationMs: Date.now() - this.info.start.getTime(),
+    }));
     this.lastHeard = Date.now();
     const { firstFrameTimeoutMs } = this.host.options;
     if (firstFrameTimeoutMs > 0) {
@@ -428,7 +452,7 @@ export class TunnelSession implements SessionHandle {
     socket.on('data', (chunk: Buffer) => this.fromGuacd(chunk));
     socket.on('drain', () => this.releaseInput(Hold.Guacd));
     socket.on('error', (err) => {
-      log.debug('tunnel: guacd socket error', { id: this.id, error: err });
+      this.log.debug({ error: err }, 'tunnel: guacd socket error');
       this.guacdGone();
     });
     socket.on('end', () => this.guacdGone());
@@ -453,7 +477,7 @@ export class TunnelSession implements SessionHandle {
       const left = Math.max(0, this.info.start.getTime() + max - Date.now());
       this.maxTimer = setTimeout(() => this.close(STATUS.SESSION_CLOSED, 'The session reached its maximum length.'), left);
     }
-    callHook('onSessionStart', this.host.options.onSessionStart, { ...this.info });
+    callHook(this.log, 'onSessionStart', this.host.options.onSessionStart, { ...this.info });
 
     const queued = this.pending;
     this.pending = [];
@@ -523,7 +547,7 @@ export class TunnelSession implements SessionHandle {
     this.stats.guacdPauses++;
     this.socket?.pause();
     this.holdInput(Hold.Backlog);
-    log.debug('tunnel: browser backlogged, reading paused', { id: this.id, buffered });
+    this.log.debug({ buffered }, 'tunnel: browser backlogged, reading paused');
   }
 
   private fromGuacd(chunk: Buffer): void {
@@ -626,13 +650,13 @@ function decodeError(raw: Buffer): { status: StatusInfo; message: string } {
   return { status, message };
 }
 
-function callHook<T>(name: string, hook: ((arg: T) => unknown) | undefined, arg: T): void {
+function callHook<T>(log: Logger, name: string, hook: ((arg: T) => unknown) | undefined, arg: T): void {
   if (!hook) return;
   try {
     const r = hook(arg);
-    if (r instanceof Promise) r.catch((err: unknown) => log.error(`tunnel: ${name} hook failed`, { error: err }));
+    if (r instanceof Promise) r.catch((err: unknown) => log.error({ error: err }, `tunnel: ${name} hook failed`));
   } catch (err) {
-    log.error(`tunnel: ${name} hook failed`, { error: err });
+    log.error({ error: err }, `tunnel: ${name} hook failed`);
   }
 }
 

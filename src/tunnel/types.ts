@@ -2,6 +2,7 @@
  * Options of `createTunnel` and the session records it reports.
  */
 import type { GuacdAddress } from '../guacd/socket.js';
+import type { Logger } from '../logger.js';
 import type { ParserLimits } from '../protocol/constants.js';
 import type { StatusInfo } from '../protocol/status.js';
 import type { Resolver } from './resolver.js';
@@ -98,6 +99,12 @@ export interface TunnelOptions {
    * shares the proxy's address and its per-address limits.
    */
   trustedProxies?: readonly string[];
+  /**
+   * Where the tunnel reports (a pino logger fits; see `Logger`). Each session
+   * logs through `logger.child({ session: id })`. Default: nowhere. The same
+   * events, without a logger, are on the `CHANNELS` diagnostics channels.
+   */
+  logger?: Logger;
   /** Called once a session reached guacd's `ready`. Errors (and rejections) are logged, never thrown. */
   onSessionStart?: (info: SessionInfo) => unknown;
   /**

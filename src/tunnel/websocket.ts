@@ -13,7 +13,6 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { GuacError } from '../protocol/errors.js';
 import { STATUS, type StatusInfo } from '../protocol/status.js';
-import { log } from '../log.js';
 import type { TunnelSession } from './session.js';
 import type { SessionPort, TunnelHost } from './host.js';
 import { SUBPROTOCOL, closeReason, errorInstruction, uuidInstruction } from './wire.js';
@@ -140,7 +139,7 @@ export class WebSocketTunnel {
     ws.on('pong', () => session.heard());
     ws.on('close', () => session.browserGone());
     ws.on('error', (err: Error & { code?: string }) => {
-      log.debug('tunnel: websocket error', { id: session.id, error: err });
+      session.log.debug({ error: err }, 'tunnel: websocket error');
       // ws has already answered with its own close (e.g. 1009 for a message over maxPayload).
       const status = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? STATUS.CLIENT_OVERRUN : STATUS.CLIENT_BAD_REQUEST;
       session.close(status, 'The browser connection failed.', { browserGone: true });
@@ -148,7 +147,7 @@ export class WebSocketTunnel {
 
     session.sendInternal(uuidInstruction(session.id));
     session.open().catch((err: unknown) => {
-      if (!(err instanceof GuacError)) log.error('tunnel: session failed', { id: session.id, error: err });
+      if (!(err instanceof GuacError)) session.log.error({ error: err }, 'tunnel: session failed');
     });
   }
 

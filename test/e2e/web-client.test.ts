@@ -315,7 +315,8 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
       await page.keyboard.type(scratch.password);
       await page.screenshot({ path: `/tmp/gg-e2e-vnc-login-${version.version}.png` });
       await page.keyboard.press('Enter');
-      await waitForPageState(page, ['connected']);
+      // A selector wait: waitForFunction's string predicate is eval, which the page's CSP refuses once it must poll.
+      await waitForPageState(page, ['connected'], 20_000);
       assert.equal(await page.locator('.gg-client').getAttribute('data-prompt'), null);
       assert.equal(await form.count(), 0, 'the form is gone');
       const variety = await waitFor(async () => {

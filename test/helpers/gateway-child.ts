@@ -10,7 +10,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { setLogLevel } from '../../src/log.js';
 import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { startTestGateway } from './ws-client.js';
 
@@ -82,8 +81,7 @@ export async function startGatewayChild(guacd: { host: string; port: number }, s
 
 async function main(): Promise<void> {
   const [host, port, handshakeTimeoutMs, browserTimeoutMs] = process.argv.slice(2);
-  // The library does not read the environment: the child applies the level its parent chose.
-  setLogLevel((process.env.GATEWAY_LOG_LEVEL as Parameters<typeof setLogLevel>[0] | undefined) ?? 'info');
+  // startTestGateway logs through testLogger, which writes the lines at the parent's GATEWAY_LOG_LEVEL to stderr.
   const g = await startTestGateway({
     guacd: { host, port: Number(port) },
     handshakeTimeoutMs: Number(handshakeTimeoutMs),

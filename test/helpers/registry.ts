@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { loadTestEnv, waitFor } from './env.js';
-import { setLogLevel, setLogSink } from '../../src/log.js';
+import { captureLogs, testLogger } from './log.js';
 import { STATUS } from '../../src/protocol/status.js';
 import { openRegistry } from '../../src/registry/open.js';
 import { registryResolver } from '../../src/registry/resolver.js';
@@ -51,7 +51,7 @@ export const sqliteFixture: FixtureFactory = async () => {
     secret,
     url: undefined,
     dataDir,
-    open: (s = secret) => openRegistry(undefined, { dataDir, secretKey: s }),
+    open: (s = secret) => openRegistry(undefined, { dataDir, secretKey: s, logger: testLogger }),
     async dump() {
       const files = ['gateway.db', 'gateway.db-wal', 'gateway.db-shm'].map((f) => join(dataDir, f)).filter((f) => existsSync(f));
       return Buffer.concat(files.map((f) => readFileSync(f)));
@@ -84,7 +84,7 @@ export const postgresFixture: FixtureFactory = async () => {
     secret,
     url,
     dataDir,
-    open: (s = secret) => openRegistry(url, { dataDir, secretKey: s, poolSize: 4 }),
+    open: (s = secret) => openRegistry(url, { dataDir, secretKey: s, poolSize: 4, logger: testLogger }),
     async dump() {
       const tables = await admin.query<{ table_name: string }>(
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
@@ -114,23 +114,6 @@ export async function rejectsWith(fn: Promise<unknown> | (() => Promise<unknown>
     if (guac !== undefined) assert.equal(e.status?.guac, guac, `status of ${code}`);
     return true;
   });
-}
-
-// Tests keep stderr for problems: info lines would drown the report.
-const QUIET = 'warn';
-setLogLevel(QUIET);
-
-/** Collects log lines while `fn` runs. */
-export async function captureLogs<T>(fn: () => Promise<T>): Promise<{ result: T; lines: string[] }> {
-  const lines: string[] = [];
-  setLogSink((l) => lines.push(l));
-  setLogLevel('debug');
-  try {
-    return { result: await fn(), lines };
-  } finally {
-    setLogSink((l) => process.stderr.write(l + '\n'));
-    setLogLevel(QUIET);
-  }
 }
 
 /** A tunnel request carrying `token`. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { STATUS, statusFromCode, type StatusInfo } from '../../src/protocol/status.js';
-import { setLogLevel } from '../../src/log.js';
+import { testLogger } from './log.js';
 import { createGatewayServer, type GatewayServerOptions } from '../../src/server/app.js';
 import { createTunnel } from '../../src/tunnel/tunnel.js';
 import type { TunnelOptions } from '../../src/tunnel/types.js';
@@ -18,9 +18,6 @@ import { startOwnGuacd, type OwnGuacd } from './faults.js';
 import { sqliteFixture, type RegistryFixture } from './registry.js';
 import type { Registry } from '../../src/registry/types.js';
 import { startTestGateway, TunnelClient, uncapped, type CloseInfo, type TestGateway, type TunnelClientOptions } from './ws-client.js';
-
-// The tests keep stderr for problems and their own measurements: session lines would drown them.
-setLogLevel((process.env.GATEWAY_LOG_LEVEL as Parameters<typeof setLogLevel>[0] | undefined) ?? 'warn');
 
 /** Callbacks run in reverse order by {@link Cleanups.run} (call it from `afterEach`/`after`). */
 export class Cleanups {
@@ -92,8 +89,8 @@ export async function gatewayFor(cleanups: Cleanups, options: Partial<TunnelOpti
  * @returns its port
  */
 export async function startAppServer(cleanups: Cleanups, tunnelOptions: TunnelOptions, serverOptions: Omit<GatewayServerOptions, 'tunnel'>): Promise<number> {
-  const tunnel = createTunnel(uncapped(tunnelOptions));
-  const listening = await listenOnLoopback(createGatewayServer({ tunnel, ...serverOptions }), tunnel);
+  const tunnel = createTunnel({ logger: testLogger, ...uncapped(tunnelOptions) });
+  const listening = await listenOnLoopback(createGatewayServer({ tunnel, logger: testLogger, ...serverOptions }), tunnel);
   cleanups.add(() => listening.close());
   return listening.port;
 }

@@ -109,9 +109,9 @@ function loggedEnds(logs: readonly string[], ids: ReadonlySet<string>): LoggedEn
     } catch {
       continue;
     }
-    if (typeof entry.msg !== 'string' || !entry.msg.startsWith('tunnel: session ended') || !ids.has(entry.id as string)) continue;
+    if (typeof entry.msg !== 'string' || !entry.msg.startsWith('tunnel: session ended') || !ids.has(entry.session as string)) continue;
     ends.push({
-      id: entry.id as string, status: entry.status as number, statusName: entry.statusName as string,
+      id: entry.session as string, status: entry.status as number, statusName: entry.statusName as string,
       ...(typeof entry.code === 'string' ? { code: entry.code } : {}),
       ...(typeof entry.message === 'string' ? { message: entry.message } : {}),
     });

@@ -5,6 +5,7 @@
  * not hold whole instructions is counted (`partialMessages`). Also starts
  * the in-process gateway such a client talks to (`startTestGateway`).
  */
+import { testLogger } from './log.js';
 import http from 'node:http';
 import { listenOnLoopback } from './env.js';
 import { WebSocket } from 'ws';
@@ -234,7 +235,7 @@ export function uncapped(options: TunnelOptions): TunnelOptions {
 
 /** Starts {@link TestGateway} on 127.0.0.1:0 (per-client limits off unless `options.limits` sets them). */
 export async function startTestGateway(options: TunnelOptions): Promise<TestGateway> {
-  const tunnel = createTunnel(uncapped(options));
+  const tunnel = createTunnel({ logger: testLogger, ...uncapped(options) });
   const server = http.createServer((req, res) => {
     if (!tunnel.handleHttp(req, res)) {
       res.writeHead(404);

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { GuacError, STATUS } from '../../src/protocol/index.js';
 import { GuacdClient, type HandshakeOptions, type HandshakeResult, type Instruction } from '../../src/guacd/index.js';
-import { log } from '../../src/log.js';
+import { testLogger } from '../helpers/log.js';
 import { loadTestEnv, readPrivateKey, waitFor, type GuacdInstance } from '../helpers/env.js';
 import { atLeast, forEachGuacd } from '../helpers/guacd-matrix.js';
 
@@ -73,7 +73,7 @@ class Session {
         const dropped = err instanceof GuacError &&
           (err.code === 'GUAC_GUACD_CLOSED' || err.code === 'GUAC_GUACD_IO' || (err.code === 'GUAC_GUACD_TIMEOUT' && /"ready"/.test(err.message)));
         if (!dropped || attempt === 2) throw err;
-        log.warn('guacd dropped a handshake; trying once more', { code: err.code, message: err.message });
+        testLogger.warn({ code: err.code, message: err.message }, 'guacd dropped a handshake; trying once more');
       }
     }
   }

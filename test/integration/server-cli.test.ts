@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { setLogLevel } from '../../src/log.js';
+import { testLogger } from '../helpers/log.js';
 import { fileURLToPath } from 'node:url';
 import { isGuacError } from '../../src/protocol/errors.js';
 import { main } from '../../src/server/cli.js';
@@ -30,8 +30,6 @@ let dataDir: string;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
 before(() => {
-  // In-process commands log at info (schema migrated, key generated); only problems belong in the report.
-  setLogLevel('warn');
   env = loadTestEnv();
   dataDir = mkdtempSync(join(tmpdir(), 'gg-cli-'));
 });
@@ -48,6 +46,8 @@ async function run(argv: string[], extraEnv: Record<string, string> = {}, stdin?
     out: (s) => { out += s; },
     err: (s) => { err += s; },
     env: { ...process.env, GATEWAY_DATA_DIR: dataDir, ...extraEnv },
+    // In-process `serve` logs at info (schema migrated, key generated); only problems belong in the report.
+    logger: testLogger,
     ...(stdin !== undefined ? { readStdin: async () => stdin } : {}),
   });
   return { code, out, err };

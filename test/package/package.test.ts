@@ -21,7 +21,7 @@ const run = promisify(execFile);
 const SECRET = 'package-test-secret-0123456789abcdef';
 /** What each entry point must export (a sample of the documented names). */
 const EXPORTS: Record<string, string[]> = {
-  'guacamole-gateway': ['createTunnel', 'tokenResolver', 'sealToken', 'openToken', 'GuacdClient', 'STATUS', 'GuacError'],
+  'guacamole-gateway': ['createTunnel', 'tokenResolver', 'sealToken', 'openToken', 'GuacdClient', 'STATUS', 'GuacError', 'CHANNELS', 'silentLogger'],
   'guacamole-gateway/protocol': ['encode', 'Parser', 'InstructionSplitter', 'STATUS', 'GuacError'],
   'guacamole-gateway/guacd': ['GuacdClient', 'normalizeParams', 'PROTOCOLS'],
   'guacamole-gateway/tunnel': ['createTunnel', 'tokenResolver', 'sealToken', 'SUBPROTOCOL'],

@@ -15,7 +15,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { setLogLevel, setLogSink } from '../../src/log.js';
+import { startCapture, testLogger } from '../helpers/log.js';
 import { STATUS, type StatusInfo } from '../../src/protocol/status.js';
 import { registryResolver, registrySessionHooks } from '../../src/registry/resolver.js';
 import type { Registry } from '../../src/registry/types.js';
@@ -37,20 +37,16 @@ const SECRET = `access-secret-${randomBytes(12).toString('hex')}`;
 const ADMIN_KEY = `admin-key-${randomBytes(12).toString('hex')}`;
 
 /** Every log line of this file, at debug level, and every message a client was told. */
-const logLines: string[] = [];
+const capture = startCapture();
+const logLines = capture.lines;
 const toldClients: string[] = [];
 /** Values that must never appear in either. */
 const secrets: string[] = [];
 
 before(() => {
-  setLogLevel('debug');
-  setLogSink((line) => logLines.push(line));
   secrets.push(SECRET, ADMIN_KEY, sshParams().password);
 });
-after(() => {
-  setLogSink((line) => process.stderr.write(line + '\n'));
-  setLogLevel('warn');
-});
+after(() => capture.stop());
 
 const now = () => Math.floor(Date.now() / 1000);
 const sshTarget = (extra: Record<string, string> = {}) => ({ protocol: 'ssh', params: sshParams(extra) });
@@ -308,7 +304,7 @@ describe('access: the admin API', { timeout: 30_000 }, () => {
     const reg = await fx.open();
     cleanups.add(async () => { await reg.close(); await fx.cleanup(); });
     await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
-    const api = createAdminApi({ registry: reg, adminKey: ADMIN_KEY });
+    const api = createAdminApi({ registry: reg, adminKey: ADMIN_KEY, logger: testLogger });
     const server = http.createServer((req, res) => {
       void api(req, res).then((handled) => { if (!handled) { res.writeHead(404); res.end(); } });
     });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { setLogSink } from '../../src/log.js';
+import { startCapture, testLogger } from '../helpers/log.js';
 import { STATUS } from '../../src/protocol/status.js';
 import { openRegistry } from '../../src/registry/open.js';
 import { registryResolver, registrySessionHooks } from '../../src/registry/resolver.js';
@@ -38,6 +38,7 @@ describe('faults: the registry database goes away', { timeout: 120_000 }, () => 
   let dataDir: string;
   let proxiedUrl: string;
   const logs: string[] = [];
+  let capture: { stop(): void } | undefined;
 
   before(async () => {
     const base = testPostgresUrl();
@@ -50,13 +51,13 @@ describe('faults: the registry database goes away', { timeout: 120_000 }, () => 
     u.searchParams.set('options', `-c search_path=${schema}`);
     dataDir = mkdtempSync(join(tmpdir(), 'gg-sec-pg-'));
     proxiedUrl = u.toString();
-    reg = await openRegistry(proxiedUrl, { dataDir, secretKey: secret, poolSize: 4 });
+    reg = await openRegistry(proxiedUrl, { dataDir, secretKey: secret, poolSize: 4, logger: testLogger });
     await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
     await reg.grant('ssh', 'alice');
-    setLogSink((line) => logs.push(line));
+    capture = startCapture(logs);
   });
   after(async () => {
-    setLogSink((line) => process.stderr.write(line + '\n'));
+    capture?.stop();
     proxy?.setMode('pass');
     await reg?.close();
     await proxy?.close();

@@ -9,21 +9,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { setLogLevel } from '../../src/log.js';
+import { after, test } from 'node:test';
 import { openRegistry } from '../../src/registry/open.js';
 import { COMMANDS, main, type CliContext } from '../../src/server/cli.js';
+import { testLogger } from '../helpers/log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'guacgw-cmds-'));
 const SECRET = 'cli-commands-test-secret-0123456789';
 const env = { GATEWAY_DATA_DIR: join(dir, 'data'), GATEWAY_SECRET: SECRET };
-before(() => setLogLevel('warn'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 async function run(argv: string[], extra: NodeJS.ProcessEnv = {}, ctx: CliContext = {}) {
   let out = '';
   let err = '';
-  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s), env: { ...env, ...extra }, readStdin: async () => 'pw\n', ...ctx });
+  // testLogger: the commands' info lines (schema migrated, key file generated) stay off the report.
+  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s), env: { ...env, ...extra }, readStdin: async () => 'pw\n', logger: testLogger, ...ctx });
   return { code, out, err };
 }
 

@@ -2,7 +2,9 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { GuacError, STATUS, type StatusName } from '../../src/protocol/index.js';
 import { GuacdClient, type HandshakeOptions } from '../../src/guacd/index.js';
-import { setLogSink, setLogLevel } from '../../src/log.js';
+import { captureLogs, testLogger } from '../helpers/log.js';
+import diagnostics_channel from 'node:diagnostics_channel';
+import { CHANNELS } from '../../src/diagnostics.js';
 import { startFakeGuacd, type FakeGuacd, type FakeGuacdOptions, type FakeScript } from '../helpers/fake-guacd.js';
 
 const open: { fakes: FakeGuacd[]; clients: GuacdClient[] } = { fakes: [], clients: [] };
@@ -19,7 +21,7 @@ async function fake(opts: FakeGuacdOptions | FakeScript = {}): Promise<FakeGuacd
 }
 
 async function client(f: FakeGuacd, opts: { autoSync?: boolean } = {}): Promise<GuacdClient> {
-  const c = await GuacdClient.connect({ host: f.host, port: f.port }, opts);
+  const c = await GuacdClient.connect({ host: f.host, port: f.port }, { logger: testLogger, ...opts });
   open.clients.push(c);
   return c;
 }
@@ -104,18 +106,12 @@ test('connect carries exactly the names guacd listed, in its order, empty when u
 });
 
 test('a parameter guacd does not list is dropped with one warning, not an error', async () => {
-  const lines: string[] = [];
-  setLogSink((line) => lines.push(line));
-  setLogLevel('warn');
-  try {
+  const { lines } = await captureLogs(async () => {
     const params = { ...SSH, enableAgent: true, passphrase: 'SECRET-PASSPHRASE' };
     const first = await handshakeWith({ args: ['hostname', 'username', 'password'] }, { protocol: 'ssh', params });
     assert.deepEqual(first.seen.at(-1), ['connect', 'VERSION_1_3_0', 'target', 'alice', 'pw']);
     await handshakeWith({ args: ['hostname', 'username', 'password'] }, { protocol: 'ssh', params });
-  } finally {
-    setLogSink((line) => process.stderr.write(line + '\n'));
-    setLogLevel('info');
-  }
+  });
   const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'warn');
   assert.deepEqual(warnings.map((w) => w.parameter).sort(), ['enable-agent', 'passphrase'], 'once per parameter, not per handshake');
   assert.equal(warnings.find((w) => w.parameter === 'enable-agent')?.build, 'ENABLE_SSH_AGENT');
@@ -283,20 +279,19 @@ test('GuacdClient.open retries a connection guacd did not start, and nothing aft
     await conn.handshake({ connectionId: '$second' });
     await conn.closed;
   });
-  const warnings: string[] = [];
-  setLogLevel('warn');
-  setLogSink((line) => warnings.push(line));
-  try {
-    const opened = await GuacdClient.open({ host: flaky.host, port: flaky.port }, { protocol: 'ssh', params: SSH, selectTimeoutMs: 150 });
+  const retries: unknown[] = [];
+  const onRetry = (m: unknown) => retries.push(m);
+  diagnostics_channel.subscribe(CHANNELS.guacdRetry, onRetry);
+  const { lines: warnings } = await captureLogs(async () => {
+    const opened = await GuacdClient.open({ host: flaky.host, port: flaky.port }, { protocol: 'ssh', params: SSH, selectTimeoutMs: 150 }, { logger: testLogger });
     open.clients.push(opened.client);
     assert.equal(opened.connectionId, '$second');
     assert.equal(selects, 2);
     await flaky.connections[0].closed; // the hung attempt was let go
-    assert.ok(warnings.some((l) => /did not start the connection/.test(l)), warnings.join('\n'));
-  } finally {
-    setLogSink((line) => process.stderr.write(line + '\n'));
-    setLogLevel('info');
-  }
+  });
+  diagnostics_channel.unsubscribe(CHANNELS.guacdRetry, onRetry);
+  assert.ok(warnings.some((l) => /did not start the connection/.test(l)), warnings.join('\n'));
+  assert.deepEqual(retries, [{ code: 'GUAC_GUACD_NOT_STARTED', attempt: 1, guacd: `${flaky.host}:${flaky.port}` }]);
   // Never started: two attempts, then the error; both sockets closed.
   const dead = await fake(async (conn) => { await conn.closed; });
   await rejectsWith(GuacdClient.open({ host: dead.host, port: dead.port }, { protocol: 'ssh', selectTimeoutMs: 100 }), 'GUAC_GUACD_NOT_STARTED', 'UPSTREAM_TIMEOUT');

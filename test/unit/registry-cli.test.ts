@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import { openRegistry } from '../../src/registry/open.js';
 import { registryResolver } from '../../src/registry/resolver.js';
 import { main, type CliContext } from '../../src/server/cli.js';
+import { captureLogs, testLogger } from '../helpers/log.js';
 import { rejectsWith, tokenRequest } from '../helpers/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'guacgw-cli-'));
@@ -19,6 +20,7 @@ async function run(argv: string[], ctx: CliContext = {}) {
     out: (s) => void (out += s),
     err: (s) => void (err += s),
     env: { GATEWAY_DATA_DIR: join(dir, 'data') },
+    logger: testLogger,
     ...ctx,
   });
   return { code, out, err };
@@ -27,11 +29,16 @@ const connection = (argv: string[], ctx?: CliContext) => run(['connection', ...a
 const token = (argv: string[], ctx?: CliContext) => run(['token', ...argv], ctx);
 
 test('connection add/list/show/remove and token, with the secret generated once', async () => {
-  const add = await connection(['add', '--name', 'box', '--protocol', 'ssh', '--param', 'hostname=h', '--param', 'port=22', '--param', 'username=u', '--param', 'password=p=w ü', '--grant', 'alice', '--grant', 'bob:ro']);
+  const { result: add, lines } = await captureLogs(() => connection(['add', '--name', 'box', '--protocol', 'ssh', '--param', 'hostname=h', '--param', 'port=22', '--param', 'username=u', '--param', 'password=p=w ü', '--grant', 'alice', '--grant', 'bob:ro']));
   assert.equal(add.code, 0, add.err);
   const id = add.out.trim();
   assert.match(id, /^[0-9a-f-]{36}$/);
   const secretFile = join(dir, 'data', 'secret');
+  // The command reports through the CLI's logger: the new secret file, the connection (never its password).
+  const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(logged.filter((l) => l.msg === 'generated a new key file').map((l) => l.path), [secretFile]);
+  assert.deepEqual(logged.filter((l) => l.msg === 'registry: connection created').map((l) => [l.id, l.name]), [[id, 'box']]);
+  assert.ok(!lines.some((l) => l.includes('p=w ü')), 'no password in the log');
   assert.equal(statSync(secretFile).mode & 0o777, 0o600);
   const secret = readFileSync(secretFile, 'utf8').trim();
 

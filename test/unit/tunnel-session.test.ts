@@ -7,18 +7,20 @@
  * backpressure both ways, guacd's `error` and `disconnect`, a lost guacd.
  */
 import assert from 'node:assert/strict';
+import diagnostics_channel from 'node:diagnostics_channel';
 import { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { CHANNELS } from '../../src/diagnostics.js';
 import type { HandshakeOptions } from '../../src/guacd/index.js';
 import { GuacError } from '../../src/protocol/errors.js';
 import { STATUS, type StatusInfo } from '../../src/protocol/status.js';
-import { setLogLevel, setLogSink } from '../../src/log.js';
 import type { GuacdConnection } from '../../src/tunnel/connector.js';
 import { resolveOptions } from '../../src/tunnel/options.js';
 import type { Target } from '../../src/tunnel/resolver.js';
 import { Lifecycle, TRANSITIONS, mayMove, type Phase } from '../../src/tunnel/session-state.js';
 import { TunnelSession, type BrowserPort, type SessionHost } from '../../src/tunnel/session.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
+import { startCapture, testLogger } from '../helpers/log.js';
 
 const PHASES: Phase[] = ['resolving', 'handshaking', 'open', 'closed'];
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -122,6 +124,7 @@ function rig(opts: {
     browserTimeoutMs: 0,
     onSessionStart: () => { r.starts++; },
     onSessionEnd: (record) => { r.records.push(record); },
+    logger: testLogger,
     ...opts.options,
   });
   r.host = {
@@ -145,6 +148,22 @@ async function opened(opts: Parameters<typeof rig>[0] = {}): Promise<Rig> {
   return r;
 }
 
+/**
+ * A session that ended on its own (not on guacd's `disconnect`) tells guacd
+ * the user left, then lets the socket go after a short grace (guacd notices
+ * a closed socket only after its 15 s read timeout).
+ */
+async function toldGuacdAndLetGo(r: Rig): Promise<void> {
+  assert.equal(r.guacd.text(), '10.disconnect;', 'guacd told the user left');
+  assert.equal(r.guacd.writableEnded, true, 'nothing more written to guacd');
+  if (r.guacd.destroyed) return;
+  // The grace timer is unref'd: this one keeps the test alive, and fails it if the socket is never let go.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the guacd socket was not let go')), 5000);
+    r.guacd.once('close', () => { clearTimeout(timer); resolve(); });
+  });
+}
+
 /** The one way the session ended, as the browser and history saw it. */
 function endedWith(r: Rig, status: StatusInfo, message: string, sendError: boolean): void {
   assert.equal(r.session.state, 'closed');
@@ -155,15 +174,13 @@ function endedWith(r: Rig, status: StatusInfo, message: string, sendError: boole
   assert.equal(r.records[0].message, message);
 }
 
-let logLines: Record<string, unknown>[] = [];
-beforeEach(() => {
-  logLines = [];
-  setLogLevel('debug');
-  setLogSink((line) => logLines.push(JSON.parse(line) as Record<string, unknown>));
-});
-afterEach(() => {
-  setLogLevel('silent');
-});
+/** The sessions' log lines (the server's logger, at debug) of the current test. */
+let capture: ReturnType<typeof startCapture>;
+beforeEach(() => { capture = startCapture(); });
+afterEach(() => capture.stop());
+function readLog(): Record<string, unknown>[] {
+  return capture.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+}
 
 describe('session lifecycle table', () => {
   it('allows resolving → handshaking → open, closed from every live phase, and nothing out of closed', () => {
@@ -218,13 +235,12 @@ describe('tunnel session', () => {
     const life = (r.session as unknown as { life: Lifecycle }).life;
     assert.equal(life.to('handshaking'), false);
     endedWith(r, STATUS.SERVER_ERROR, 'The gateway hit an internal error.', true);
-    await tick();
-    assert.equal(r.guacd.text(), '10.disconnect;', 'guacd is told the user left');
-    assert.ok(r.guacd.destroyed, 'guacd let go');
-    const line = logLines.find((l) => l.msg === 'tunnel: invalid session transition');
+    await toldGuacdAndLetGo(r);
+    const log = readLog();
+    const line = log.find((l) => l.msg === 'tunnel: invalid session transition');
     assert.ok(line, 'logged');
-    assert.deepEqual([line.level, line.id, line.from, line.to], ['error', r.session.id, 'open', 'handshaking']);
-    assert.ok(logLines.some((l) => l.msg === 'tunnel: session ended with an error' && l.code === 'GUAC_TUNNEL_BAD_TRANSITION'));
+    assert.deepEqual([line.level, line.session, line.from, line.to], ['error', r.session.id, 'open', 'handshaking']);
+    assert.ok(log.some((l) => l.msg === 'tunnel: session ended with an error' && l.code === 'GUAC_TUNNEL_BAD_TRANSITION'));
   });
 
   it('closes once: one end, one history record, one unregister, its guacd aborted, and no timer left', async (t) => {
@@ -245,7 +261,7 @@ describe('tunnel session', () => {
     assert.equal(r.signals[0].aborted, true);
     assert.equal((r.signals[0].reason as GuacError).code, 'GUAC_ABORTED');
     r.session.input(Buffer.from('3.key,2.65,1.1;'));
-    assert.equal(r.guacd.text(), '10.disconnect;', 'nothing written after close but the leave guacd is told of');
+    assert.equal(r.guacd.text(), '10.disconnect;', 'the close\'s own disconnect, nothing after it');
   });
 
   it('ends an open session that reaches its time limits, each once', async (t) => {
@@ -282,8 +298,8 @@ describe('tunnel session', () => {
     const r = await opened();
     r.session.input(Buffer.from('0.,4.size,1.1;'));
     endedWith(r, STATUS.CLIENT_BAD_REQUEST, 'The browser sent an invalid tunnel instruction.', true);
-    assert.equal(r.guacd.text(), '10.disconnect;', 'the instruction never reaches guacd; the leave does');
-    assert.ok(logLines.some((l) => l.code === 'GUAC_TUNNEL_BAD_INTERNAL'));
+    assert.equal(r.guacd.text(), '10.disconnect;', 'the instruction never reached guacd, the leave did');
+    assert.ok(readLog().some((l) => l.code === 'GUAC_TUNNEL_BAD_INTERNAL'));
   });
 
   it('stops reading guacd and the browser while the browser is backlogged, and resumes both once it drained', async () => {
@@ -421,5 +437,65 @@ describe('tunnel session', () => {
     assert.equal(r.session.state, 'connecting');
     r.session.input(Buffer.from(`3.key,600.${'x'.repeat(600)},1.1;`));
     endedWith(r, STATUS.CLIENT_OVERRUN, 'The browser sent too much before the connection was ready.', true);
+  });
+});
+
+/** The diagnostics_channel messages of sessions, in order: [channel key, message]. */
+function watchChannels(t: { after(fn: () => void): void }): [string, Record<string, unknown>][] {
+  const seen: [string, Record<string, unknown>][] = [];
+  for (const [key, name] of Object.entries(CHANNELS)) {
+    const listener = (message: unknown): void => { seen.push([key, message as Record<string, unknown>]); };
+    diagnostics_channel.subscribe(name, listener);
+    t.after(() => diagnostics_channel.unsubscribe(name, listener));
+  }
+  return seen;
+}
+
+/** The channel keys one session published, in order. */
+const keysOf = (seen: [string, Record<string, unknown>][], id: string): string[] => seen.filter(([, m]) => m.session === id).map(([k]) => k);
+
+describe('session diagnostics through the lifecycle', () => {
+  it('publishes session:open at construction, handshake:done on entering open, and one session:close that says it opened', async (t) => {
+    const seen = watchChannels(t);
+    const r = rig({ pending: '4.sync,1.0;' });
+    assert.deepEqual(keysOf(seen, r.session.id), ['sessionOpen']);
+    await r.session.open();
+    assert.deepEqual(keysOf(seen, r.session.id), ['sessionOpen', 'handshakeDone']);
+    const done = seen.find(([k]) => k === 'handshakeDone')![1];
+    assert.deepEqual([done.protocol, done.user, done.guacdConnectionId, done.readOnly], ['ssh', 'alice', '$conn', false]);
+    r.session.close(STATUS.SESSION_CLOSED, 'Closed by the admin.');
+    r.session.close(STATUS.SERVER_ERROR, 'again');
+    r.session.browserGone();
+    assert.deepEqual(keysOf(seen, r.session.id), ['sessionOpen', 'handshakeDone', 'sessionClose']);
+    const close = seen.at(-1)![1];
+    assert.deepEqual([close.opened, close.status, close.statusName, close.message], [true, STATUS.SESSION_CLOSED.guac, 'SESSION_CLOSED', 'Closed by the admin.']);
+  });
+
+  it('publishes handshake:failed, then one session:close, when a session closes while resolving or handshaking', async (t) => {
+    const seen = watchChannels(t);
+    const refused = new GuacError('GUAC_GUACD_UNREACHABLE', 'UPSTREAM_NOT_FOUND', 'guacd could not be reached.');
+    const handshaking = rig({ connect: async () => { throw refused; } });
+    await assert.rejects(handshaking.session.open());
+    assert.deepEqual(keysOf(seen, handshaking.session.id), ['sessionOpen', 'handshakeFailed', 'sessionClose']);
+    const failed = seen.find(([k, m]) => k === 'handshakeFailed' && m.session === handshaking.session.id)![1];
+    assert.deepEqual([failed.code, failed.status, failed.statusName, failed.message],
+      ['GUAC_GUACD_UNREACHABLE', STATUS.UPSTREAM_NOT_FOUND.guac, 'UPSTREAM_NOT_FOUND', 'guacd could not be reached.']);
+
+    const resolving = rig({ resolve: ({ signal }) => new Promise((_, reject) => signal!.addEventListener('abort', () => reject(signal!.reason as Error))) });
+    const opening = resolving.session.open();
+    resolving.session.browserGone();
+    await assert.rejects(opening);
+    assert.deepEqual(keysOf(seen, resolving.session.id), ['sessionOpen', 'handshakeFailed', 'sessionClose']);
+    const close = seen.filter(([k, m]) => k === 'sessionClose' && m.session === resolving.session.id)[0]![1];
+    assert.deepEqual([close.opened, close.code, close.statusName], [false, 'GUAC_TUNNEL_CLOSED', 'SUCCESS']);
+  });
+
+  it('an invalid transition out of open ends with one session:close (opened, the transition\'s code) and no handshake:failed', async (t) => {
+    const seen = watchChannels(t);
+    const r = await opened();
+    assert.equal((r.session as unknown as { life: Lifecycle }).life.to('handshaking'), false);
+    assert.deepEqual(keysOf(seen, r.session.id), ['sessionOpen', 'handshakeDone', 'sessionClose']);
+    const close = seen.at(-1)![1];
+    assert.deepEqual([close.opened, close.code, close.statusName], [true, 'GUAC_TUNNEL_BAD_TRANSITION', 'SERVER_ERROR']);
   });
 });
