@@ -89,3 +89,21 @@ export const PARSE_ERRORS = Object.freeze({
 
 /** One of the codes in {@link PARSE_ERRORS}. */
 export type ParseErrorCode = keyof typeof PARSE_ERRORS;
+
+/**
+ * The connect data's field names: the query string guacamole-common-js's
+ * tunnels send on connect (`URL?DATA`). The page writes them
+ * (`src/web/connect-data.ts`), the tunnel reads them
+ * (`src/tunnel/connect-data.ts`) and the token resolvers take the token from
+ * `token`; one list so the two sides cannot drift apart.
+ */
+export const CONNECT_DATA = Object.freeze({
+  token: 'token',
+  width: 'width',
+  height: 'height',
+  dpi: 'dpi',
+  timezone: 'timezone',
+  audio: 'audio',
+  video: 'video',
+  image: 'image',
+} as const);

@@ -19,6 +19,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Resolver, Target } from '../tunnel/resolver.js';
 import { isKnownParam, isKnownProtocol, normalize } from './catalogue.js';
 import type { ParamInput } from './types.js';
+import { CONNECT_DATA } from '../protocol/constants.js';
 
 /** Options of {@link guacamoleLiteResolver}. */
 export interface GuacamoleLiteOptions {
@@ -118,7 +119,7 @@ export function guacamoleLiteTarget(tok: GuacamoleLiteToken, validate = true): T
  */
 export function guacamoleLiteResolver(opts: GuacamoleLiteOptions): Resolver {
   keyBytes(opts.key);
-  const param = opts.param ?? 'token';
+  const param = opts.param ?? CONNECT_DATA.token;
   return async (req) => {
     const token = req.query.get(param);
     if (!token) throw new GuacError('GUAC_TOKEN_MISSING', 'CLIENT_UNAUTHORIZED', `The "${param}" query parameter is missing.`);

@@ -12,6 +12,7 @@ import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
 import type { SessionInfo, SessionRecord } from '../tunnel/types.js';
 import type { StatusInfo } from '../protocol/status.js';
 import { ACCESS_REVOKED, type Registry, type SessionControl } from './types.js';
+import { CONNECT_DATA } from '../protocol/constants.js';
 
 /** Options of {@link registryResolver}. */
 export interface RegistryResolverOptions {
@@ -34,7 +35,7 @@ export interface RegistryResolverOptions {
  * GUAC_GRANT_MISSING (CLIENT_FORBIDDEN), GUAC_TOKEN_USED (RESOURCE_CONFLICT).
  */
 export function registryResolver(registry: Registry, secret: string | Uint8Array, opts: RegistryResolverOptions = {}): Resolver {
-  const param = opts.param ?? 'token';
+  const param = opts.param ?? CONNECT_DATA.token;
   const log = opts.logger ?? registry.logger ?? silentLogger;
   return async (req) => {
     const token = req.query.get(param);

@@ -8,6 +8,7 @@
 import { GuacError } from '../protocol/errors.js';
 import { HANDSHAKE_DEFAULTS, normalizeParams, type HandshakeOptions } from '../guacd/index.js';
 import type { Target } from './resolver.js';
+import { CONNECT_DATA } from '../protocol/constants.js';
 
 // What the browser leaves out takes guacd's layer's defaults (HANDSHAKE_DEFAULTS): one source for both.
 
@@ -40,14 +41,14 @@ export function handshakeFor(target: Target, query: URLSearchParams): { handshak
   const handshake: HandshakeOptions = {
     params,
     readOnly,
-    width: dimension(query.get('width'), HANDSHAKE_DEFAULTS.width, 16, 16384, 'width'),
-    height: dimension(query.get('height'), HANDSHAKE_DEFAULTS.height, 16, 16384, 'height'),
-    dpi: dimension(query.get('dpi'), HANDSHAKE_DEFAULTS.dpi, 1, 2400, 'dpi'),
-    audio: mimetypes(query.getAll('audio'), HANDSHAKE_DEFAULTS.audio),
-    video: mimetypes(query.getAll('video'), HANDSHAKE_DEFAULTS.video),
-    image: mimetypes(query.getAll('image'), HANDSHAKE_DEFAULTS.image),
+    width: dimension(query.get(CONNECT_DATA.width), HANDSHAKE_DEFAULTS.width, 16, 16384, 'width'),
+    height: dimension(query.get(CONNECT_DATA.height), HANDSHAKE_DEFAULTS.height, 16, 16384, 'height'),
+    dpi: dimension(query.get(CONNECT_DATA.dpi), HANDSHAKE_DEFAULTS.dpi, 1, 2400, 'dpi'),
+    audio: mimetypes(query.getAll(CONNECT_DATA.audio), HANDSHAKE_DEFAULTS.audio),
+    video: mimetypes(query.getAll(CONNECT_DATA.video), HANDSHAKE_DEFAULTS.video),
+    image: mimetypes(query.getAll(CONNECT_DATA.image), HANDSHAKE_DEFAULTS.image),
   };
-  const zone = query.get('timezone');
+  const zone = query.get(CONNECT_DATA.timezone);
   if (zone && /^[A-Za-z0-9_+\-/]{1,64}$/.test(zone)) handshake.timezone = zone;
   if (target.join !== undefined) handshake.join = target.join;
   else handshake.protocol = target.protocol;

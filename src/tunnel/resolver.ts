@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { GuacError } from '../protocol/errors.js';
 import { PROTOCOLS, type Protocol } from '../guacd/params.js';
 import { openToken, type TokenPayload } from './token.js';
+import { CONNECT_DATA } from '../protocol/constants.js';
 
 /** What a resolver sees of the browser's request. */
 export interface TunnelRequest {
@@ -76,7 +77,7 @@ export interface TokenResolverOptions {
  */
 export function tokenResolver(options: TokenResolverOptions): Resolver {
   const { secret } = options;
-  const param = options.param ?? 'token';
+  const param = options.param ?? CONNECT_DATA.token;
   const now = options.now ?? (() => Date.now() / 1000);
   /** jti → exp of single-use tokens already spent. */
   const spent = new Map<string, number>();

@@ -1,6 +1,7 @@
 /**
  * Where the tunnel is and what the browser tells it when connecting.
  */
+import { CONNECT_DATA } from '../protocol/constants.js';
 
 /** The two tunnel endpoints tried in order. */
 export interface TunnelUrls {
@@ -92,13 +93,13 @@ export function measureDisplay(element: Element): DisplaySize {
  */
 export function buildConnectData(token: string, size: DisplaySize): string {
   const params = new URLSearchParams({
-    token,
-    width: String(size.width),
-    height: String(size.height),
-    dpi: String(size.dpi),
+    [CONNECT_DATA.token]: token,
+    [CONNECT_DATA.width]: String(size.width),
+    [CONNECT_DATA.height]: String(size.height),
+    [CONNECT_DATA.dpi]: String(size.dpi),
   });
   const zone = timezone();
-  if (zone) params.set('timezone', zone);
+  if (zone) params.set(CONNECT_DATA.timezone, zone);
   return params.toString();
 }
 

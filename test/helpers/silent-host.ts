@@ -10,6 +10,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { WebSocket } from 'ws';
 import { createTunnel, sealToken, tokenResolver, type TunnelOptions } from '../../src/index.js';
+import { freePort } from './env.js';
 
 const given = JSON.parse(process.env.SILENT_HOST ?? '{}') as { guacd: { host: string; port: number }; ssh: Record<string, string> };
 const SECRET = 'silent-host-secret-0123456789abcdef';
@@ -43,14 +44,6 @@ function session(url: string, leaveAtSync: boolean): Promise<string> {
   });
 }
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
 const exp = () => Math.floor(Date.now() / 1000) + 300;
 const sshToken = (e = exp()) => encodeURIComponent(sealToken({ iat: e - 900, exp: e, target: { protocol: 'ssh', params: given.ssh } }, SECRET));
 
@@ -60,7 +53,7 @@ async function main(): Promise<boolean> {
   const ok = await session(`${good.url}?token=${sshToken()}`, true);
   const expired = await session(`${good.url}?token=${sshToken(exp() - 600)}`, false);
   await good.close();
-  const nowhere = await listen({ guacd: { host: '127.0.0.1', port: await closedPort() }, resolve: tokenResolver({ secret: SECRET }) });
+  const nowhere = await listen({ guacd: { host: '127.0.0.1', port: await freePort() }, resolve: tokenResolver({ secret: SECRET }) });
   const unreachable = await session(`${nowhere.url}?token=${sshToken()}`, false);
   await nowhere.close();
   const broken = await listen({ guacd: given.guacd, resolve: () => { throw new Error('the host app broke'); } });

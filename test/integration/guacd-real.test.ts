@@ -8,14 +8,13 @@
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { GuacError, STATUS } from '../../src/protocol/index.js';
 import { GuacdClient, type HandshakeOptions, type HandshakeResult, type Instruction } from '../../src/guacd/index.js';
 import { testLogger } from '../helpers/log.js';
-import { loadTestEnv, readPrivateKey, waitFor, type GuacdInstance } from '../helpers/env.js';
+import { freePort, loadTestEnv, readPrivateKey, waitFor, type GuacdInstance } from '../helpers/env.js';
 import { atLeast, forEachGuacd } from '../helpers/guacd-matrix.js';
 
 const opts = (timeout: number) => ({ timeout });
@@ -161,18 +160,10 @@ async function runInTerminal(session: Session, read: () => string, path: string,
   await waitFor(() => contentIs(path, token), { timeoutMs: 10_000, what: `${path} to hold the token` });
 }
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 const isImage = (i: Instruction) => i.opcode === 'img' && /^image\/(png|jpeg|webp)$/.test(i.args[3] ?? '');
 
 test('guacd down: GUAC_GUACD_UNREACHABLE / UPSTREAM_NOT_FOUND', opts(10_000), async () => {
-  const port = await closedPort();
+  const port = await freePort();
   await assert.rejects(GuacdClient.connect({ host: '127.0.0.1', port }, { timeoutMs: 3000 }), (err: unknown) => {
     assert.ok(err instanceof GuacError);
     assert.equal(err.code, 'GUAC_GUACD_UNREACHABLE');
@@ -264,7 +255,7 @@ forEachGuacd((g) => {
 
   test('SSH to a closed port: each version\'s own error', opts(60_000), async () => {
     const env = loadTestEnv();
-    const s = await Session.open(g, { protocol: 'ssh', params: { ...env.ssh.params, port: await closedPort() } });
+    const s = await Session.open(g, { protocol: 'ssh', params: { ...env.ssh.params, port: await freePort() } });
     const error = await s.next((i) => i.opcode === 'error', 'the error instruction', 30_000);
     const reason = await s.client.closed;
     assert.equal(reason?.code, 'GUAC_GUACD_ERROR');

@@ -13,6 +13,7 @@ import type { Resolver } from '../../src/tunnel/resolver.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
 import { startFakeGuacd, type FakeConnection, type FakeGuacd } from '../helpers/fake-guacd.js';
 import { startTestGateway, TunnelClient, type TestGateway } from '../helpers/ws-client.js';
+import { freePort } from '../helpers/env.js';
 
 const sshTarget: Resolver = async () => ({ protocol: 'ssh', params: { hostname: 'h', username: 'u', password: 'p' } });
 
@@ -46,15 +47,6 @@ async function until(pred: () => boolean, what: string, timeoutMs = 5000): Promi
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('tunnel relay (fake guacd)', { timeout: 60_000 }, () => {
@@ -232,7 +224,7 @@ describe('tunnel relay (fake guacd)', { timeout: 60_000 }, () => {
   });
 
   it('answers UPSTREAM_NOT_FOUND (519) when guacd is unreachable', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const g = await gateway({ port });
     const c = await client(g);
     const err = await c.waitForOpcode('error');

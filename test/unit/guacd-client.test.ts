@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuacError, STATUS, encode, type StatusName } from '../../src/protocol/index.js';
 import { GuacdClient, errorFromInstruction, type Instruction } from '../../src/guacd/index.js';
-import { waitFor } from '../helpers/env.js';
+import { freePort, waitFor } from '../helpers/env.js';
 import { startFakeGuacd, type FakeConnection, type FakeGuacd, type FakeGuacdOptions } from '../helpers/fake-guacd.js';
 
 const open: { fakes: FakeGuacd[]; clients: GuacdClient[]; servers: net.Server[] } = { fakes: [], clients: [], servers: [] };
@@ -55,14 +55,6 @@ async function rejectsWith(promise: Promise<unknown> | (() => unknown), code: st
   return caught;
 }
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function collect(c: GuacdClient): Promise<Instruction[]> {
   const out: Instruction[] = [];
   for await (const i of c) out.push(i);
@@ -70,7 +62,7 @@ async function collect(c: GuacdClient): Promise<Instruction[]> {
 }
 
 test('connect: nothing listening → GUAC_GUACD_UNREACHABLE / UPSTREAM_NOT_FOUND', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   await rejectsWith(GuacdClient.connect({ host: '127.0.0.1', port }), 'GUAC_GUACD_UNREACHABLE', 'UPSTREAM_NOT_FOUND', new RegExp(`127\\.0\\.0\\.1:${port}.*ECONNREFUSED`));
   await rejectsWith(GuacdClient.connect({ path: join(dir, 'no-such.sock') }), 'GUAC_GUACD_UNREACHABLE', 'UPSTREAM_NOT_FOUND', /ENOENT/);
 });
