@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError } from '../protocol/errors.js';
+import { readBody } from '../tunnel/body.js';
 
 /** A parsed JSON object body. */
 export type JsonObject = Record<string, unknown>;
@@ -26,48 +27,18 @@ export function sendJson(res: ServerResponse, status: number, payload: unknown):
  * @throws GuacError `GUAC_BODY_TOO_LARGE` (413), `GUAC_CONTENT_TYPE` (415), `GUAC_JSON_INVALID` (400)
  */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonObject> {
-  const tooLarge = (): GuacError => new GuacError('GUAC_BODY_TOO_LARGE', 'CLIENT_OVERRUN', `The request body exceeds ${limit} bytes.`);
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  await new Promise<void>((resolve, reject) => {
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > limit) {
-        cleanup();
-        // Stop reading; the answer goes out with Connection: close, which drops the rest.
-        req.pause();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(c);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
+  const body = await readBody(req, limit, {
+    tooLarge: () => new GuacError('GUAC_BODY_TOO_LARGE', 'CLIENT_OVERRUN', `The request body exceeds ${limit} bytes.`),
+    unreadable: (cause) => new GuacError('GUAC_BODY_UNREADABLE', 'CLIENT_BAD_REQUEST', 'The request body could not be read.', { cause }),
   });
-  if (size === 0) return {};
+  if (body.length === 0) return {};
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new GuacError('GUAC_CONTENT_TYPE', 'CLIENT_BAD_TYPE', 'The request body must be JSON (Content-Type: application/json).');
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)));
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch {
     throw new GuacError('GUAC_JSON_INVALID', 'CLIENT_BAD_REQUEST', 'The request body is not valid UTF-8 JSON.');
   }
