@@ -73,6 +73,8 @@ export interface MintOptions {
   ttlSeconds?: number;
   /** The token opens one session only. */
   once?: boolean;
+  /** Its holder may share the sessions it opens from the page (the page's Share control). */
+  share?: boolean;
 }
 
 /** Result of {@link Registry.mintToken}. */

@@ -216,7 +216,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
       },
     } },
     { path: 'tokens', methods: {
-      POST: async (r) => [201, await registry.mintToken(fields<MintOptions>(await r.body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once']))],
+      POST: async (r) => [201, await registry.mintToken(fields<MintOptions>(await r.body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once', 'share']))],
     } },
     { path: 'tokens/revoke', methods: {
       POST: async (r) => {

@@ -19,6 +19,7 @@ import { tokenResolver, type Resolver } from '../tunnel/resolver.js';
 import { createTunnel, type Tunnel } from '../tunnel/tunnel.js';
 import { createAdminApi } from './admin-api.js';
 import { createGatewayServer } from './app.js';
+import { pageShareHandler } from './page-share.js';
 import { clientLimits, type Settings } from './settings.js';
 
 /** Path prefix of the admin API. */
@@ -130,7 +131,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     const sweep = setInterval(() => endOrphans(), ORPHAN_SWEEP_MS);
     sweep.unref();
 
-    const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api });
+    const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api, share: pageShareHandler(registry, secret) });
     let closing: Promise<void> | undefined;
     return {
       server,
