@@ -64,7 +64,7 @@ const UPSERT =
   'status = COALESCE(excluded.status, sessions.status)';
 
 /** The WHERE terms (joined with AND) and their parameters of a session query. */
-function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId'> & { tokenId?: string }): { where: string[]; params: SqlValue[] } {
+function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId' | 'joinedSession'> & { tokenId?: string }): { where: string[]; params: SqlValue[] } {
   const where: string[] = [];
   const params: SqlValue[] = [];
   if (q.active) where.push('ended_at IS NULL');
@@ -75,6 +75,10 @@ function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId'> & { to
   if (q.connectionId !== undefined) {
     where.push('connection_id = ?');
     params.push(q.connectionId);
+  }
+  if (q.joinedSession !== undefined) {
+    where.push('joined_session = ?');
+    params.push(q.joinedSession);
   }
   if (q.tokenId !== undefined) {
     where.push('token_id = ?');

@@ -11,7 +11,7 @@ import { openToken, type TokenPayload } from '../tunnel/token.js';
 import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
 import type { SessionInfo, SessionRecord } from '../tunnel/types.js';
 import type { StatusInfo } from '../protocol/status.js';
-import { resolveShare, SHARE_AUDIENCE } from './shares.js';
+import { OWNER_LEFT, resolveShare, SHARE_AUDIENCE } from './shares.js';
 import { ACCESS_REVOKED, type Registry, type SessionControl } from './types.js';
 
 /** Options of {@link registryResolver}. */
@@ -153,6 +153,7 @@ export function registrySessionHooks(registry: Registry): {
       }
     },
     onSessionEnd: async (r) => {
+      if (r.join === undefined) void endParticipants(registry, r.id);
       const end = { ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status };
       try {
         await registry.sessionEnded(end);
@@ -162,6 +163,17 @@ export function registrySessionHooks(registry: Registry): {
       }
     },
   };
+}
+
+/** Ends the sessions that joined `owner` through share links (see {@link OWNER_LEFT}). */
+async function endParticipants(registry: Registry, owner: string): Promise<void> {
+  try {
+    for (const s of await registry.listSessions({ active: true, joinedSession: owner })) {
+      await registry.requestSessionEnd(s.id, OWNER_LEFT.status, OWNER_LEFT.message);
+    }
+  } catch (err) {
+    log.warn('registry: could not end the participants of a shared session', { id: owner, error: err });
+  }
 }
 
 let pendingEnds = 0;

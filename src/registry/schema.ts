@@ -145,6 +145,7 @@ CREATE INDEX shares_session ON shares (session_id);
 ALTER TABLE sessions ADD COLUMN read_only INTEGER;
 ALTER TABLE sessions ADD COLUMN share_id TEXT;
 ALTER TABLE sessions ADD COLUMN joined_session TEXT;
+CREATE INDEX sessions_joined ON sessions (joined_session);
 `,
   },
 ];

@@ -19,6 +19,13 @@ import { checkBool, checkTtl, checkUserName } from './validate.js';
 /** The token audience of share links: the ordinary resolver refuses it, the share resolver wants it. */
 export const SHARE_AUDIENCE = 'share';
 
+/**
+ * How the sessions that joined through share links end when the owner's
+ * session ends: guacd (1.3 to 1.6) would keep them going, but a link lends
+ * the owner's access, which has just ended.
+ */
+export const OWNER_LEFT = Object.freeze({ status: STATUS.RESOURCE_CLOSED, message: 'The owner left the shared session.' });
+
 /** How sessions opened through a revoked share end: the browser and history both get it. */
 export const SHARE_REVOKED = Object.freeze({ status: STATUS.CLIENT_FORBIDDEN, message: 'The share link was revoked.' });
 

@@ -187,6 +187,8 @@ export interface SessionQuery {
   user?: string;
   /** Connection id. */
   connectionId?: string;
+  /** Only the sessions that joined this one through share links. */
+  joinedSession?: string;
   /** Newest first; default 100, at most 1000. */
   limit?: number;
   offset?: number;

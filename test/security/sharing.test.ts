@@ -153,6 +153,21 @@ forEachGuacd((version) => describe('sharing a live session', { timeout: 180_000 
     await rejectsWith(reg.createShare({ session: randomUUID() }), 'GUAC_SESSION_NOT_FOUND', STATUS.RESOURCE_NOT_FOUND.guac);
   });
 
+  it('when the owner leaves, the participants end too (RESOURCE_CLOSED), and later sessions are not touched', async () => {
+    const own = await owner();
+    await shellReady(cleanups, own);
+    const watcher = await openSession(cleanups, g, q((await reg.createShare({ session: own.uuid as string, readOnly: true })).token));
+    const ctl = await openSession(cleanups, g, q((await reg.createShare({ session: own.uuid as string })).token));
+    await row(ctl);
+    const other = await owner();
+    own.close();
+    for (const c of [watcher, ctl]) {
+      const { message } = await expectClosedWith(c, STATUS.RESOURCE_CLOSED, { timeoutMs: 15_000 });
+      assert.equal(message, 'The owner left the shared session.');
+    }
+    assert.equal(other.ws.readyState, other.ws.OPEN, 'another owner\'s session ended');
+  });
+
   it('a share never gives more than its session has: read-only participants and read-only grants hand out watching only', async () => {
     const own = await owner();
     const watch = await reg.createShare({ session: own.uuid as string, readOnly: true });
