@@ -19,6 +19,7 @@ import { tokenResolver, type Resolver } from '../tunnel/resolver.js';
 import { createTunnel, type Tunnel } from '../tunnel/tunnel.js';
 import { createAdminApi } from './admin-api.js';
 import { createGatewayServer } from './app.js';
+import { joinNotices } from './join-notices.js';
 import { pageShareHandler } from './page-share.js';
 import { clientLimits, type Settings } from './settings.js';
 
@@ -96,15 +97,22 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       return p;
     };
     const hooks = registrySessionHooks(registry);
-    const tunnel = createTunnel({
+    const notices = joinNotices(() => tunnel.sessions.values());
+    const tunnel: Tunnel = createTunnel({
       guacd: options.guacd,
       resolve,
       idleTimeoutMs: config.idleTimeoutMs,
       maxSessionMs: config.maxSessionMs,
       limits: clientLimits(config),
       trustedProxies: config.trustedProxies,
-      onSessionStart: (info) => track(hooks.onSessionStart(info)),
-      onSessionEnd: (record) => track(hooks.onSessionEnd(record)),
+      onSessionStart: (info) => {
+        notices.joined(info);
+        return track(hooks.onSessionStart(info));
+      },
+      onSessionEnd: (record) => {
+        notices.left(record);
+        return track(hooks.onSessionEnd(record));
+      },
     });
     const api = createAdminApi({ registry, adminKey, sessions: sessionControl((id) => tunnel.sessions.get(id)) });
     // Requests to end a session hosted here, from this gateway's API (SQLite) or any gateway's (PostgreSQL NOTIFY).

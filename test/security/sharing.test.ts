@@ -17,6 +17,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { STATUS, type StatusInfo } from '../../src/protocol/status.js';
 import { registryResolver, registrySessionHooks } from '../../src/registry/resolver.js';
 import type { HistoryEntry, Registry } from '../../src/registry/types.js';
+import { joinNotices } from '../../src/server/join-notices.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import { waitFor } from '../helpers/env.js';
 import { forEachGuacd } from '../helpers/guacd-matrix.js';
@@ -41,7 +42,15 @@ forEachGuacd((version) => describe('sharing a live session', { timeout: 180_000 
     await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
     await reg.grant('ssh', 'alice');
     await reg.grant('ssh', 'bob', { readOnly: true });
-    g = await startTestGateway({ guacd: realGuacd(), resolve: registryResolver(reg, fx.secret), ...registrySessionHooks(reg) });
+    const hooks = registrySessionHooks(reg);
+    // As the server does (gateway.ts): history, and join notices where guacd sends none.
+    const notices = joinNotices(() => g.tunnel.sessions.values());
+    g = await startTestGateway({
+      guacd: realGuacd(),
+      resolve: registryResolver(reg, fx.secret),
+      onSessionStart: (info) => { notices.joined(info); return hooks.onSessionStart(info); },
+      onSessionEnd: (record) => { notices.left(record); return hooks.onSessionEnd(record); },
+    });
     // As the server does (gateway.ts): requests to end a session close it here.
     unsubscribe = await reg.onSessionEndRequest((id, status, message) => g.tunnel.sessions.get(id)?.close(status, message));
   });
@@ -166,6 +175,18 @@ forEachGuacd((version) => describe('sharing a live session', { timeout: 180_000 
       assert.equal(message, 'The owner left the shared session.');
     }
     assert.equal(other.ws.readyState, other.ws.OPEN, 'another owner\'s session ended');
+  });
+
+  it('the owner hears of each join and leave once, with the name (guacd 1.5+ itself, the gateway for 1.3)', async () => {
+    const own = await owner();
+    const watcher = await openSession(cleanups, g, q((await reg.createShare({ session: own.uuid as string, readOnly: true })).token, 'Wendy Watcher'));
+    const notices = (id: string) => own.instructions.filter((r) => r.opcode === 'msg' && r.args[0] === id);
+    await own.waitFor((r) => r.opcode === 'msg' && r.args[0] === '1', 10_000, 'the join notice');
+    watcher.close();
+    await own.waitFor((r) => r.opcode === 'msg' && r.args[0] === '2', 10_000, 'the leave notice');
+    assert.deepEqual(notices('1').map((r) => r.args.at(-1)), ['Wendy Watcher'], 'one join notice, with the name');
+    assert.deepEqual(notices('2').map((r) => r.args.at(-1)), ['Wendy Watcher'], 'one leave notice, with the name');
+    assert.equal(watcher.instructions.filter((r) => r.opcode === 'msg').length, 0, 'the watcher was told of itself');
   });
 
   it('a share never gives more than its session has: read-only participants and read-only grants hand out watching only', async () => {
