@@ -108,7 +108,18 @@ describe('sharing from the page', { timeout: 180_000 }, () => {
     assert.equal(await watcher.locator('body').getAttribute('data-status-code'), '0x0303');
     await watcher.screenshot({ path: '/tmp/gg-e2e-share-revoked.png' });
     await watcher.close();
-    await owner.close();
+
+    // An administrator's watch link; then the owner leaves: the watcher's page says so in words.
+    const watched = await api('POST', `/sessions/${ownerRow.id}/watch`);
+    const admin = await browser.newPage();
+    await admin.goto(base + ((await watched.json()) as { url: string }).url);
+    await admin.locator('body[data-state="connected"]').waitFor({ state: 'attached', timeout: 20_000 });
+    await owner.close({ runBeforeUnload: true });
+    await admin.locator('body[data-state="error"]').waitFor({ state: 'attached', timeout: 15_000 });
+    assert.equal(await admin.locator('body').getAttribute('data-status-code'), '0x0206');
+    assert.equal((await admin.locator('.gg-server-message').textContent())?.trim(), 'Server said: The owner left the shared session.');
+    await admin.screenshot({ path: '/tmp/gg-e2e-share-owner-left.png' });
+    await admin.close();
   });
 
   it('POST /share wants the token that opened the session, with the share claim; the admin API makes, lists and revokes links', async () => {
