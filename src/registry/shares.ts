@@ -116,10 +116,17 @@ const refused = {
 const MAX_NAME = 64;
 
 /**
+ * Marks a joiner's self-declared name: it is no identity, so it must never
+ * pass for a registry user's (history, per-user session caps, notices).
+ */
+const GUEST_SUFFIX = ' (guest)';
+
+/**
  * The target of an opened share token (audience `share`, signature and
  * expiry already checked by `openToken`): the owner's live guacd connection,
  * read-only as the share says. The joiner's `name` in the connect data, if
- * any, is who the history and guacd's join notices name.
+ * any, is who the history and the join notices name, marked ` (guest)`: anyone
+ * holding the link may type any name.
  */
 export async function resolveShare(registry: Registry, p: TokenPayload, req: TunnelRequest): Promise<Target> {
   const share = await registry.getShare(p.jti);
@@ -128,7 +135,8 @@ export async function resolveShare(registry: Registry, p: TokenPayload, req: Tun
   const session = await registry.getSession(share.sessionId);
   if (!session || session.endedAt !== null || session.guacdId === null) throw refused.ended();
   const name = req.query.get('name');
-  const user = name !== null && name !== '' && name.length <= MAX_NAME && !/[\p{Cc}]/u.test(name) ? name.trim() || undefined : undefined;
+  const given = name !== null && name.length <= MAX_NAME && !/[\p{Cc}]/u.test(name) ? name.trim() : '';
+  const user = given === '' ? undefined : given + GUEST_SUFFIX;
   req.claim?.({ tokenId: share.id, user });
   if (share.once && !(await registry.consumeToken(share.id, share.expiresAt))) throw refused.used();
   const target: Target = { join: session.guacdId, params: {}, readOnly: share.readOnly || p.readOnly === true, tokenId: share.id };

@@ -108,9 +108,9 @@ forEachGuacd((version) => describe('sharing a live session', { timeout: 180_000 
 
     // History: each join is a row tied to the owner's session, watching or in control.
     const w = await row(watcher);
-    assert.deepEqual([w.joinedSession, w.shareId, w.readOnly, w.user], [own.uuid, watch.id, true, 'Wendy Watcher']);
+    assert.deepEqual([w.joinedSession, w.shareId, w.readOnly, w.user], [own.uuid, watch.id, true, 'Wendy Watcher (guest)']);
     const c = await row(ctl);
-    assert.deepEqual([c.joinedSession, c.shareId, c.readOnly, c.user], [own.uuid, control.id, false, 'Carl Control']);
+    assert.deepEqual([c.joinedSession, c.shareId, c.readOnly, c.user], [own.uuid, control.id, false, 'Carl Control (guest)']);
     assert.deepEqual([(await row(own)).joinedSession, (await row(own)).readOnly], [null, false]);
     assert.deepEqual((await reg.listShares(own.uuid as string)).map((s) => s.id).sort(), [watch.id, control.id].sort());
 
@@ -184,8 +184,8 @@ forEachGuacd((version) => describe('sharing a live session', { timeout: 180_000 
     await own.waitFor((r) => r.opcode === 'msg' && r.args[0] === '1', 10_000, 'the join notice');
     watcher.close();
     await own.waitFor((r) => r.opcode === 'msg' && r.args[0] === '2', 10_000, 'the leave notice');
-    assert.deepEqual(notices('1').map((r) => r.args.at(-1)), ['Wendy Watcher'], 'one join notice, with the name');
-    assert.deepEqual(notices('2').map((r) => r.args.at(-1)), ['Wendy Watcher'], 'one leave notice, with the name');
+    assert.deepEqual(notices('1').map((r) => r.args.at(-1)), ['Wendy Watcher (guest)'], 'one join notice, with the name');
+    assert.deepEqual(notices('2').map((r) => r.args.at(-1)), ['Wendy Watcher (guest)'], 'one leave notice, with the name');
     assert.equal(watcher.instructions.filter((r) => r.opcode === 'msg').length, 0, 'the watcher was told of itself');
   });
 
