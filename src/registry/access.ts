@@ -82,6 +82,7 @@ export class AccessStore {
     const ttl = checkTtl(o.ttlSeconds);
     let readOnly = checkBool('readOnly', o.readOnly);
     const once = checkBool('once', o.once);
+    const share = checkBool('share', o.share);
     const conn = await this.connections.require(o.connection);
     const grant = await this.findGrant(conn.id, user);
     if (!grant) {
@@ -96,7 +97,7 @@ export class AccessStore {
     // The lifetime counts from now, not from an `iat` pushed past a revocation (exp must still follow iat).
     const exp = Math.max(Math.floor(Date.now() / 1000) + ttl, iat + 1);
     const jti = randomUUID();
-    const token = sealToken({ v: 1, iat, exp, jti, connection: conn.id, user, readOnly, once }, this.secret);
+    const token = sealToken({ v: 1, iat, exp, jti, connection: conn.id, user, readOnly, once, ...(share ? { share } : {}) }, this.secret);
     this.log.info({ connectionId: conn.id, user, readOnly, once, ttl, jti }, 'registry: token minted');
     return { token, jti, connectionId: conn.id, expiresAt: exp * 1000 };
   }

@@ -13,6 +13,18 @@ export const REGISTRY_ERRORS: Readonly<Record<string, StatusName>> = Object.free
   GUAC_TOKEN_REVOKED: 'CLIENT_FORBIDDEN',
   /** A single-use token presented again (checked across every gateway sharing the database). */
   GUAC_TOKEN_USED: 'RESOURCE_CONFLICT',
+  /** A share link whose row is gone (the token is genuine; the share was deleted with its database). */
+  GUAC_SHARE_NOT_FOUND: 'RESOURCE_NOT_FOUND',
+  /** A revoked share link; sessions it opened end with CLIENT_FORBIDDEN "The share link was revoked.". */
+  GUAC_SHARE_REVOKED: 'CLIENT_FORBIDDEN',
+  /** The session a share link joins has ended. */
+  GUAC_SHARE_SESSION_ENDED: 'RESOURCE_CLOSED',
+  /** A single-use share link presented again. */
+  GUAC_SHARE_USED: 'RESOURCE_CONFLICT',
+  /** Full control asked of a read-only session (a share never gives more than its session has). */
+  GUAC_SHARE_FORBIDDEN: 'CLIENT_FORBIDDEN',
+  /** The session has no guacd connection id yet. */
+  GUAC_SHARE_NOT_READY: 'RESOURCE_CONFLICT',
   /** Minting after a revocation whose cutoff lies more than ~2 s further ahead than tokens may be issued (a revoking gateway's clock runs ahead). */
   GUAC_REVOCATION_AHEAD: 'SERVER_ERROR',
   /** The token's user holds no grant (own or `*`) on the connection; also refused at minting. */

@@ -35,13 +35,17 @@ function toRecord(r: Row): HistoryEntry {
     bytesFromBrowser: num(r.bytes_from_browser),
     bytesToBrowser: num(r.bytes_to_browser),
     status: numOrNull(r.status),
+    readOnly: r.read_only === null || r.read_only === undefined ? null : num(r.read_only) !== 0,
+    shareId: strOrNull(r.share_id),
+    joinedSession: strOrNull(r.joined_session),
   };
 }
 
 // Later information wins, but never erases what an earlier call recorded.
 const UPSERT =
-  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status, token_id) ' +
-  'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
+  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status, token_id, read_only, share_id, joined_session) ' +
+  'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ' +
+  '(SELECT session_id FROM shares WHERE id = ?)) ' +
   'ON CONFLICT (id) DO UPDATE SET ' +
   'user_name = COALESCE(excluded.user_name, sessions.user_name), ' +
   'connection_id = COALESCE(excluded.connection_id, sessions.connection_id), ' +
@@ -50,6 +54,9 @@ const UPSERT =
   'guacd_id = COALESCE(excluded.guacd_id, sessions.guacd_id), ' +
   'remote_address = COALESCE(excluded.remote_address, sessions.remote_address), ' +
   'token_id = COALESCE(excluded.token_id, sessions.token_id), ' +
+  'read_only = COALESCE(excluded.read_only, sessions.read_only), ' +
+  'share_id = COALESCE(excluded.share_id, sessions.share_id), ' +
+  'joined_session = COALESCE(excluded.joined_session, sessions.joined_session), ' +
   'started_at = sessions.started_at, ' +
   'ended_at = COALESCE(excluded.ended_at, sessions.ended_at), ' +
   'bytes_from_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_from_browser ELSE excluded.bytes_from_browser END, ' +
@@ -57,7 +64,7 @@ const UPSERT =
   'status = COALESCE(excluded.status, sessions.status)';
 
 /** The WHERE terms (joined with AND) and their parameters of a session query. */
-function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId'> & { tokenId?: string }): { where: string[]; params: SqlValue[] } {
+function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId' | 'joinedSession'> & { tokenId?: string }): { where: string[]; params: SqlValue[] } {
   const where: string[] = [];
   const params: SqlValue[] = [];
   if (q.active) where.push('ended_at IS NULL');
@@ -68,6 +75,10 @@ function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId'> & { to
   if (q.connectionId !== undefined) {
     where.push('connection_id = ?');
     params.push(q.connectionId);
+  }
+  if (q.joinedSession !== undefined) {
+    where.push('joined_session = ?');
+    params.push(q.joinedSession);
   }
   if (q.tokenId !== undefined) {
     where.push('token_id = ?');
@@ -109,6 +120,9 @@ export class HistoryStore {
       ended ? Math.max(0, Math.trunc(s.bytesToBrowser ?? 0)) : 0,
       ended ? status : null,
       text(s.tokenId),
+      s.readOnly === undefined ? null : s.readOnly ? 1 : 0,
+      text(s.shareId),
+      text(s.shareId),
     ];
     await this.db.run(UPSERT, params);
   }

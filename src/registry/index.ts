@@ -3,6 +3,7 @@ export type {
   Connection,
   ConnectionInput,
   ConnectionPatch,
+  CreatedShare,
   Grant,
   MintedToken,
   MintOptions,
@@ -15,6 +16,8 @@ export type {
   SessionQuery,
   HistoryEntry,
   SessionStart,
+  Share,
+  ShareOptions,
 } from './types.js';
 export { SECRET_PLACEHOLDER } from './types.js';
 export { openRegistry, SQLITE_FILE, type OpenRegistryOptions } from './open.js';

@@ -11,6 +11,7 @@ import { openToken, type TokenPayload } from '../tunnel/token.js';
 import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
 import type { SessionInfo, SessionRecord } from '../tunnel/types.js';
 import type { StatusInfo } from '../protocol/status.js';
+import { OWNER_LEFT, resolveShare, SHARE_AUDIENCE } from './shares.js';
 import { ACCESS_REVOKED, type Registry, type SessionControl } from './types.js';
 import { CONNECT_DATA } from '../protocol/constants.js';
 
@@ -32,7 +33,9 @@ export interface RegistryResolverOptions {
  * Builds the resolver.
  * Refusals: GUAC_TOKEN_MISSING / GUAC_TOKEN_INVALID (CLIENT_UNAUTHORIZED), GUAC_TOKEN_EXPIRED (CLIENT_TIMEOUT),
  * GUAC_TOKEN_REVOKED (CLIENT_FORBIDDEN), GUAC_CONNECTION_NOT_FOUND (RESOURCE_NOT_FOUND),
- * GUAC_GRANT_MISSING (CLIENT_FORBIDDEN), GUAC_TOKEN_USED (RESOURCE_CONFLICT).
+ * GUAC_GRANT_MISSING (CLIENT_FORBIDDEN), GUAC_TOKEN_USED (RESOURCE_CONFLICT); share links (audience `share`,
+ * src/registry/shares.ts): GUAC_SHARE_NOT_FOUND (RESOURCE_NOT_FOUND), GUAC_SHARE_REVOKED (CLIENT_FORBIDDEN),
+ * GUAC_SHARE_SESSION_ENDED (RESOURCE_CLOSED), GUAC_SHARE_USED (RESOURCE_CONFLICT).
  */
 export function registryResolver(registry: Registry, secret: string | Uint8Array, opts: RegistryResolverOptions = {}): Resolver {
   const param = opts.param ?? CONNECT_DATA.token;
@@ -42,6 +45,7 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
     try {
       if (!token) throw new GuacError('GUAC_TOKEN_MISSING', 'CLIENT_UNAUTHORIZED', `The "${param}" query parameter is missing.`);
       const p = openToken(token, secret);
+      if (p.aud === SHARE_AUDIENCE) return await resolveShare(registry, p, req);
       if (p.aud !== undefined && p.aud !== 'tunnel') throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token is invalid.');
       if (p.connection === undefined) {
         if (!opts.fallback) throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token names no registry connection.');
@@ -131,6 +135,9 @@ export function registrySessionHooks(registry: Registry): {
     tokenId: i.tokenId,
     remoteAddress: i.remoteAddress,
     startedAt: i.start,
+    readOnly: i.readOnly,
+    // A join's token is its share link (registry connections are opened, not joined).
+    shareId: i.join !== undefined ? i.tokenId : undefined,
   });
   return {
     onSessionStart: async (info) => {
@@ -151,6 +158,7 @@ export function registrySessionHooks(registry: Registry): {
       }
     },
     onSessionEnd: async (r) => {
+      if (r.join === undefined) void endParticipants(registry, r.id);
       const end = { ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status };
       try {
         await registry.sessionEnded(end);
@@ -160,6 +168,17 @@ export function registrySessionHooks(registry: Registry): {
       }
     },
   };
+}
+
+/** Ends the sessions that joined `owner` through share links (see {@link OWNER_LEFT}). */
+async function endParticipants(registry: Registry, owner: string): Promise<void> {
+  try {
+    for (const s of await registry.listSessions({ active: true, joinedSession: owner })) {
+      await registry.requestSessionEnd(s.id, OWNER_LEFT.status, OWNER_LEFT.message);
+    }
+  } catch (err) {
+    (registry.logger ?? silentLogger).warn({ id: owner, error: err }, 'registry: could not end the participants of a shared session');
+  }
 }
 
 let pendingEnds = 0;

@@ -123,6 +123,31 @@ ALTER TABLE session_end_requests ADD COLUMN message TEXT;
 ALTER TABLE sessions ADD COLUMN token_id TEXT;
 `,
   },
+  {
+    version: 6,
+    name: 'share links',
+    // A share link joins one live session (guacd's `$id`); its row is what
+    // makes the signed token count: revoked here, it is refused everywhere.
+    // A session's row says whether it was read-only (a share never gives more)
+    // and, for a join, which share let it in and which session it joined.
+    sql: `
+CREATE TABLE shares (
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  creator TEXT,
+  read_only INTEGER NOT NULL,
+  once INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX shares_session ON shares (session_id);
+ALTER TABLE sessions ADD COLUMN read_only INTEGER;
+ALTER TABLE sessions ADD COLUMN share_id TEXT;
+ALTER TABLE sessions ADD COLUMN joined_session TEXT;
+CREATE INDEX sessions_joined ON sessions (joined_session);
+`,
+  },
 ];
 
 /**

@@ -14,10 +14,12 @@ import { HistoryStore } from './history.js';
 import type { PgDb } from './postgres.js';
 import { migrate } from './schema.js';
 import { SecretBox } from './secret-box.js';
+import { SHARE_REVOKED, ShareStore } from './shares.js';
 import type {
   Connection,
   ConnectionInput,
   ConnectionPatch,
+  CreatedShare,
   Grant,
   MintedToken,
   MintOptions,
@@ -28,6 +30,8 @@ import type {
   SessionQuery,
   HistoryEntry,
   SessionStart,
+  Share,
+  ShareOptions,
 } from './types.js';
 import { ACCESS_REVOKED } from './types.js';
 
@@ -56,6 +60,7 @@ export class SqlRegistry implements Registry {
   private readonly conns: ConnectionStore;
   private readonly access: AccessStore;
   private readonly history: HistoryStore;
+  private readonly shares: ShareStore;
   private readonly localHandlers = new Set<EndHandler>();
   private beating: Promise<void> | undefined;
   private endPoll: NodeJS.Timeout | undefined;
@@ -73,6 +78,7 @@ export class SqlRegistry implements Registry {
     this.conns = new ConnectionStore(db, box, logger);
     this.access = new AccessStore(db, this.conns, secret, logger);
     this.history = new HistoryStore(db, this.gatewayId);
+    this.shares = new ShareStore(db, secret, (id) => this.history.get(id));
   }
 
   /**
@@ -177,6 +183,24 @@ export class SqlRegistry implements Registry {
   }
   pruneTokens(now?: number): Promise<number> {
     return this.access.prune(now);
+  }
+
+  createShare(opts: ShareOptions): Promise<CreatedShare> {
+    return this.shares.create(opts);
+  }
+  getShare(id: string): Promise<Share | undefined> {
+    return this.shares.get(id);
+  }
+  listShares(session: string): Promise<Share[]> {
+    return this.shares.list(session);
+  }
+  async revokeShare(id: string): Promise<boolean> {
+    const share = await this.shares.revoke(id);
+    if (!share) return false;
+    // Also by jti: a join still connecting now finds it in accessWithdrawn once its history row exists.
+    await this.access.revoke({ jti: share.id, expiresAt: share.expiresAt });
+    for (const s of await this.history.active({ tokenId: share.id })) await this.requestSessionEnd(s.id, SHARE_REVOKED.status, SHARE_REVOKED.message);
+    return true;
   }
 
   async sessionStarted(s: SessionStart): Promise<void> {

@@ -74,6 +74,8 @@ export interface MintOptions {
   ttlSeconds?: number;
   /** The token opens one session only. */
   once?: boolean;
+  /** Its holder may share the sessions it opens from the page (the page's Share control). */
+  share?: boolean;
 }
 
 /** Result of {@link Registry.mintToken}. */
@@ -83,6 +85,40 @@ export interface MintedToken {
   connectionId: string;
   /** Milliseconds since the epoch. */
   expiresAt: number;
+}
+
+/** Input of {@link Registry.createShare}. */
+export interface ShareOptions {
+  /** The live session to share (its id in history). */
+  session: string;
+  /** Who hands it out (history and listings); the admin API leaves it unset. */
+  creator?: string;
+  /** Watch only (default false: full control, refused for a read-only session). */
+  readOnly?: boolean;
+  /** Lifetime in seconds (default and bounds as tokens'). */
+  ttlSeconds?: number;
+  /** Good for one join only. */
+  once?: boolean;
+}
+
+/** A share link as stored (the token itself is never stored). */
+export interface Share {
+  /** Random id; the token's `jti`. */
+  id: string;
+  /** The session it joins: the owner's, even when a participant created it. */
+  sessionId: string;
+  creator: string | null;
+  readOnly: boolean;
+  once: boolean;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** What {@link Registry.createShare} returns: the record and its token, shown once. */
+export interface CreatedShare extends Share {
+  token: string;
 }
 
 /** What a revocation applies to. */
@@ -110,6 +146,12 @@ export interface HistoryEntry {
   bytesToBrowser: number;
   /** Guacamole status code the session ended with. */
   status: number | null;
+  /** The session could only watch (null: recorded before this was kept). */
+  readOnly: boolean | null;
+  /** The share link it joined through, if any. */
+  shareId: string | null;
+  /** The session it joined (the owner's), if it came in through a share link. */
+  joinedSession: string | null;
 }
 
 /** Input of {@link Registry.sessionStarted}. */
@@ -124,6 +166,10 @@ export interface SessionStart {
   remoteAddress?: string | undefined;
   /** Milliseconds since the epoch or a Date (default now). */
   startedAt?: number | Date | undefined;
+  /** The session could only watch. */
+  readOnly?: boolean | undefined;
+  /** The share link it joined through (its joined session is the share's). */
+  shareId?: string | undefined;
 }
 
 /** Input of {@link Registry.sessionEnded}; creates the record if the start was never seen. */
@@ -142,6 +188,8 @@ export interface SessionQuery {
   user?: string;
   /** Connection id. */
   connectionId?: string;
+  /** Only the sessions that joined this one through share links. */
+  joinedSession?: string;
   /** Newest first; default 100, at most 1000. */
   limit?: number;
   offset?: number;
@@ -215,6 +263,23 @@ export interface Registry {
   accessWithdrawn(session: { user?: string | undefined; connectionId?: string | undefined; tokenId?: string | undefined; startedAt: number }): Promise<boolean>;
   /** Deletes used/revoked jti rows whose token has expired. Returns how many. */
   pruneTokens(now?: number): Promise<number>;
+
+  /**
+   * Creates a share link for a live session.
+   * @throws GuacError `GUAC_SESSION_NOT_FOUND`, `GUAC_SESSION_ENDED`, `GUAC_SHARE_NOT_READY` (no guacd id yet),
+   *   `GUAC_SHARE_FORBIDDEN` (full control asked of a read-only session), `GUAC_TTL_INVALID`, `GUAC_REQUEST_INVALID`
+   */
+  createShare(opts: ShareOptions): Promise<CreatedShare>;
+  /** By id; undefined when absent. */
+  getShare(id: string): Promise<Share | undefined>;
+  /** The shares of a session (the owner's id, or a participant's: the same list), newest first. */
+  listShares(session: string): Promise<Share[]>;
+  /**
+   * Revokes a share: refused from now on, on every gateway, and the sessions
+   * opened through it end with CLIENT_FORBIDDEN "The share link was revoked.".
+   * False when there is no such share.
+   */
+  revokeShare(id: string): Promise<boolean>;
 
   sessionStarted(s: SessionStart): Promise<void>;
   sessionEnded(s: SessionEnd): Promise<void>;

@@ -11,6 +11,7 @@ import { GuacError, isGuacError } from '../protocol/errors.js';
 import { STATUS } from '../protocol/status.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { ConnectionInput, ConnectionPatch, MintOptions, Registry, RevokeTarget, SessionControl, SessionQuery } from '../registry/types.js';
+import { shareAnswer } from './share-link.js';
 import { readJsonBody, sendJson, type JsonObject } from './json-http.js';
 
 /** Options of {@link createAdminApi}. */
@@ -42,6 +43,7 @@ export const ADMIN_API_ERRORS = Object.freeze({
   GUAC_GRANT_NOT_FOUND: 404,
   GUAC_SESSION_NOT_FOUND: 404,
   GUAC_SESSION_ENDED: 409,
+  GUAC_SHARE_NOT_FOUND: 404,
   GUAC_INTERNAL: 500,
 } as const);
 
@@ -217,7 +219,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
       },
     } },
     { path: 'tokens', methods: {
-      POST: async (r) => [201, await registry.mintToken(fields<MintOptions>(await r.body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once']))],
+      POST: async (r) => [201, await registry.mintToken(fields<MintOptions>(await r.body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once', 'share']))],
     } },
     { path: 'tokens/revoke', methods: {
       POST: async (r) => {
@@ -236,6 +238,28 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
     } },
     { path: 'sessions/:id', methods: {
       GET: async ({ params }) => [200, await session(params.id!)],
+    } },
+    { path: 'sessions/:id/shares', methods: {
+      GET: async ({ params }) => [200, { shares: await registry.listShares(params.id!) }],
+      POST: async (r) => {
+        const b = fields<{ readOnly?: boolean; ttl?: number; once?: boolean }>(await r.body(), ['readOnly', 'ttl', 'once']);
+        return [201, shareAnswer(await registry.createShare({ session: r.params.id!, readOnly: b.readOnly, ttlSeconds: b.ttl, once: b.once }))];
+      },
+    } },
+    { path: 'sessions/:id/watch', methods: {
+      // An administrator watches any live session: a read-only link, without a body.
+      POST: async ({ params }) => [201, shareAnswer(await registry.createShare({ session: params.id!, readOnly: true }))],
+    } },
+    { path: 'shares/:id', methods: {
+      GET: async ({ params }) => {
+        const s = await registry.getShare(params.id!);
+        if (!s) throw shareNotFound(params.id!);
+        return [200, s];
+      },
+      DELETE: async ({ params }) => {
+        if (!(await registry.revokeShare(params.id!))) throw shareNotFound(params.id!);
+        return [204, undefined];
+      },
     } },
     { path: 'sessions/:id/end', methods: {
       POST: async ({ params }) => {
@@ -279,6 +303,10 @@ function notFound(): never {
 
 function notAllowed(allow: string): never {
   throw Object.assign(new GuacError('GUAC_METHOD_NOT_ALLOWED', 'UNSUPPORTED', `Method not allowed here; use ${allow}.`), { allow });
+}
+
+function shareNotFound(id: string): GuacError {
+  return new GuacError('GUAC_SHARE_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No share has the id ${JSON.stringify(id)}.`);
 }
 
 function connNotFound(ref: string): GuacError {

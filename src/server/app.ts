@@ -14,6 +14,7 @@ import type { Tunnel } from '../tunnel/tunnel.js';
 import type { AdminApiHandler } from './admin-api.js';
 import { guacdHealth } from './health.js';
 import { sendJson } from './json-http.js';
+import { SHARE_PATH } from './page-share.js';
 import { PAGE_HEADERS, staticFiles } from './static.js';
 
 /** Path of the tunnel endpoints. */
@@ -34,6 +35,8 @@ export interface GatewayServerOptions {
   api?: AdminApiHandler;
   /** Where failures are reported. Default: nowhere. */
   logger?: Logger;
+  /** The page's share endpoint (`pageShareHandler`), served at `/share`. */
+  share?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 }
 
 /**
@@ -91,6 +94,14 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     if (options.api && (path === '/api' || path.startsWith('/api/'))) {
       options.api(req, res).catch((err: unknown) => {
         log.error({ error: err }, 'admin api failed');
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+      return;
+    }
+    if (options.share && path === SHARE_PATH) {
+      options.share(req, res).catch((err: unknown) => {
+        log.error({ error: err }, 'share endpoint failed');
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });

@@ -19,6 +19,8 @@ import { tokenResolver, type Resolver } from '../tunnel/resolver.js';
 import { createTunnel, type Tunnel } from '../tunnel/tunnel.js';
 import { createAdminApi } from './admin-api.js';
 import { createGatewayServer } from './app.js';
+import { joinNotices } from './join-notices.js';
+import { pageShareHandler } from './page-share.js';
 import { clientLimits, type Settings } from './settings.js';
 
 /** Path prefix of the admin API. */
@@ -98,7 +100,8 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       return p;
     };
     const hooks = registrySessionHooks(registry);
-    const tunnel = createTunnel({
+    const notices = joinNotices(() => tunnel.sessions.values());
+    const tunnel: Tunnel = createTunnel({
       guacd: options.guacd,
       resolve,
       idleTimeoutMs: config.idleTimeoutMs,
@@ -106,8 +109,14 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       limits: clientLimits(config),
       trustedProxies: config.trustedProxies,
       logger,
-      onSessionStart: (info) => track(hooks.onSessionStart(info)),
-      onSessionEnd: (record) => track(hooks.onSessionEnd(record)),
+      onSessionStart: (info) => {
+        notices.joined(info);
+        return track(hooks.onSessionStart(info));
+      },
+      onSessionEnd: (record) => {
+        notices.left(record);
+        return track(hooks.onSessionEnd(record));
+      },
     });
     const api = createAdminApi({ registry, adminKey, logger, sessions: sessionControl((id) => tunnel.sessions.get(id)) });
     // Requests to end a session hosted here, from this gateway's API (SQLite) or any gateway's (PostgreSQL NOTIFY).
@@ -134,7 +143,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     const sweep = setInterval(() => endOrphans(), ORPHAN_SWEEP_MS);
     sweep.unref();
 
-    const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger });
+    const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger, share: pageShareHandler(registry, secret) });
     let closing: Promise<void> | undefined;
     return {
       server,

@@ -8,7 +8,9 @@
 import { GuacError } from '../protocol/errors.js';
 import { STATUS } from '../protocol/status.js';
 import { notFound } from '../registry/connections.js';
-import type { HistoryEntry, ParamInput, Registry } from '../registry/types.js';
+import type { CreatedShare, HistoryEntry, ParamInput, Registry, Share } from '../registry/types.js';
+import { MAX_TTL_SECONDS } from '../registry/validate.js';
+import { shareAnswer } from './share-link.js';
 import {
   command, intFlag, list, paramPairs, printJson, REGISTRY_SETTINGS, secretFromStdin, str, UsageError, withRegistry,
   type Command, type CommandIo, type FlagValues,
@@ -47,6 +49,18 @@ async function endSession(reg: Registry, id: string, waitS: number, io: CommandI
   }
   io.err(`error: no gateway ended ${id} within ${waitS} s: is the gateway hosting it running? (its sessions are ended when it restarts)\n`);
   return 1;
+}
+
+/** A new share link: the link, then its token and id, one per line (or `--json`). */
+function printShare(io: CommandIo, share: CreatedShare, json: boolean): void {
+  const a = shareAnswer(share);
+  if (json) return printJson(io, a);
+  io.out(`url ${a.url}\ntoken ${a.token}\nid ${a.id}\nexpires ${new Date(a.expiresAt).toISOString()}\n`);
+}
+
+function shareLine(s: Share): string {
+  const state = s.revokedAt !== null ? 'revoked' : s.expiresAt <= Date.now() ? 'expired' : 'valid';
+  return `${s.id}  ${s.readOnly ? 'watch' : 'control'}  ${s.once ? 'once' : 'many'}  expires ${new Date(s.expiresAt).toISOString()}  ${state}  ${s.creator ?? '-'}\n`;
 }
 
 const SESSION_LIST = command({
@@ -176,6 +190,58 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     async run({ args, flags, settings, io, logger }) {
       const waitS = intFlag(flags, 'wait', 0, 3600, ' of seconds') ?? 10;
       return withRegistry(settings, logger, (reg) => endSession(reg, args[0]!, waitS, io));
+    },
+  }),
+  command({
+    name: 'session share',
+    usage: 'ID [--read-only] [--ttl SECONDS] [--once] [--json]',
+    summary: 'Creates a link that joins live session ID (full control unless --read-only; a read-only session only read-only).',
+    options: { 'read-only': { type: 'boolean' }, ttl: { type: 'string' }, once: { type: 'boolean' } },
+    positionals: 1,
+    json: true,
+    settings: REGISTRY_SETTINGS,
+    async run({ args, flags, settings, json, io, logger }) {
+      const ttl = intFlag(flags, 'ttl', 1, MAX_TTL_SECONDS, ' of seconds');
+      const share = await withRegistry(settings, logger, (reg) => reg.createShare({
+        session: args[0]!, readOnly: flags['read-only'] === true, once: flags.once === true, ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+      }));
+      printShare(io, share, json);
+    },
+  }),
+  command({
+    name: 'session watch',
+    usage: 'ID [--json]',
+    summary: 'Creates a read-only link that watches live session ID.',
+    positionals: 1,
+    json: true,
+    settings: REGISTRY_SETTINGS,
+    async run({ args, settings, json, io, logger }) {
+      printShare(io, await withRegistry(settings, logger, (reg) => reg.createShare({ session: args[0]!, readOnly: true })), json);
+    },
+  }),
+  command({
+    name: 'session shares',
+    usage: 'ID [--json]',
+    summary: 'Lists the share links of session ID: id, watch or control, once or many, expiry, state, creator.',
+    positionals: 1,
+    json: true,
+    settings: REGISTRY_SETTINGS,
+    async run({ args, settings, json, io, logger }) {
+      const shares = await withRegistry(settings, logger, (reg) => reg.listShares(args[0]!));
+      if (json) return printJson(io, shares);
+      for (const s of shares) io.out(shareLine(s));
+    },
+  }),
+  command({
+    name: 'share revoke',
+    usage: 'ID',
+    summary: 'Revokes share link ID and ends the sessions opened through it (CLIENT_FORBIDDEN).',
+    positionals: 1,
+    settings: REGISTRY_SETTINGS,
+    async run({ args, settings, logger }) {
+      if (!(await withRegistry(settings, logger, (reg) => reg.revokeShare(args[0]!)))) {
+        throw new GuacError('GUAC_SHARE_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No share has the id ${JSON.stringify(args[0])}.`);
+      }
     },
   }),
   command({

@@ -34,6 +34,7 @@ async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 's
     ...(flags['read-only'] === true ? { readOnly: true } : {}),
     ...(user ? { user } : {}),
     ...(flags.once === true ? { once: true } : {}),
+    ...(flags.share === true ? { share: true } : {}),
   }, loadGatewaySecret(s.dataDir, s.secret, logger));
 }
 
@@ -49,6 +50,7 @@ async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTR
     user,
     readOnly: flags['read-only'] === true,
     once: flags.once === true,
+    share: flags.share === true,
     ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
   }));
   return t.token;
@@ -58,7 +60,7 @@ async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTR
 export const TOKEN_COMMAND = command({
   name: 'token',
   usage: '(--connection NAME --user USER | --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--user USER])\n'
-    + '        [--read-only] [--ttl SECONDS] [--once] [--url BASE_URL]',
+    + '        [--read-only] [--ttl SECONDS] [--once] [--share] [--url BASE_URL]',
   summary: `Prints an access token valid --ttl seconds (default ${DEFAULT_TTL_SECONDS}): for a registry connection a granted user may use, `
     + `or self-contained (${PROTOCOLS.join('|')}); --secret-stdin reads one parameter (a password) from standard input.`,
   options: {
@@ -70,6 +72,7 @@ export const TOKEN_COMMAND = command({
     'read-only': { type: 'boolean' },
     ttl: { type: 'string' },
     once: { type: 'boolean' },
+    share: { type: 'boolean' },
     url: { type: 'string' },
   },
   settings: REGISTRY_SETTINGS,

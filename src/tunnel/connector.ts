@@ -18,6 +18,8 @@ export interface GuacdConnection {
   ended: boolean;
   /** guacd's `$…` id of the connection. */
   connectionId: string;
+  /** The protocol version the handshake settled on (`VERSION_1_3_0`, …), when known. */
+  version?: string | undefined;
 }
 
 /**
@@ -35,9 +37,9 @@ export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal, 
 export function guacdConnector(address: () => GuacdAddress, timeoutMs: number): GuacdConnector {
   const limit = timeoutMs > 0 ? { timeoutMs } : {};
   return async (handshake, signal, logger) => {
-    const { client, connectionId } = await GuacdClient.open(address(), { ...handshake, signal, ...limit }, { ...limit, signal, logger });
+    const { client, connectionId, version } = await GuacdClient.open(address(), { ...handshake, signal, ...limit }, { ...limit, signal, logger });
     try {
-      return { ...client.detach(), connectionId };
+      return { ...client.detach(), connectionId, version };
     } catch (err) {
       void client.close().catch(() => undefined);
       throw err;

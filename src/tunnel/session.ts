@@ -261,7 +261,11 @@ export class TunnelSession implements SessionHandle {
     }
   }
 
-  /** Sends a tunnel-internal instruction (the UUID) to the browser. */
+  /**
+   * Sends one whole instruction the gateway makes itself to the browser: the
+   * tunnel-internal UUID, or a join notice (`msg`) where guacd sends none.
+   * guacd's output is relayed in whole instructions, so this never lands inside one.
+   */
   sendInternal(instruction: string): void {
     if (this.life.phase !== 'closed') this.sendBrowser(instruction);
   }
@@ -428,7 +432,7 @@ export class TunnelSession implements SessionHandle {
     return handshake;
   }
 
-  private attach({ socket, pending, ended, connectionId }: GuacdConnection): void {
+  private attach({ socket, pending, ended, connectionId, version }: GuacdConnection): void {
     if (!this.transition('open')) {
       socket.destroy();
       this.assertLive();
@@ -436,6 +440,7 @@ export class TunnelSession implements SessionHandle {
     }
     clearTimeout(this.connectTimer);
     this.info.guacdConnectionId = connectionId;
+    if (version !== undefined) this.info.guacdProtocol = version;
     this.socket = socket;
     // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
     publish('handshakeDone', () => ({

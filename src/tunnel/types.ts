@@ -133,6 +133,8 @@ export interface SessionInfo {
   start: Date;
   /** guacd's `$…` id of the connection, once `ready`. */
   guacdConnectionId?: string;
+  /** The protocol version guacd's handshake settled on (`VERSION_1_3_0`, …), once `ready`. */
+  guacdProtocol?: string;
 }
 
 /** A finished session, for history. */
@@ -171,6 +173,8 @@ export interface SessionHandle {
   readonly stats: Readonly<SessionStats>;
   /** Ends the session (default SESSION_CLOSED). */
   close(status?: StatusInfo, message?: string): void;
+  /** Sends one whole instruction (encoded) to the browser; nothing once closed. */
+  sendInternal(instruction: string): void;
 }
 
 /** connecting (resolve, guacd handshake) → open (relaying) → closed. */

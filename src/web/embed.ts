@@ -14,6 +14,7 @@ import { resolveTunnelUrls } from './connect-data.js';
 import { createClipboardSync } from './clipboard.js';
 import { attachKeyboard, type TouchMode } from './input.js';
 import { openSession, type Session } from './session.js';
+import { createShareControl } from './share.js';
 import { createView, type SessionState, type StatusView } from './view.js';
 
 export type { SessionState, StatusView } from './view.js';
@@ -89,9 +90,14 @@ export function mount(container: HTMLElement, options: MountOptions): MountHandl
   const keyboard = attachKeyboard(doc, isActive, (pressed, keysym) => session?.sendKey(pressed, keysym));
   const clipboard = createClipboardSync(view.clipboardText, (text) => session?.sendClipboard(text) ?? false);
 
+  // The share endpoint sits beside the tunnel (same origin as its HTTP form).
+  const share = createShareControl({ endpoint: new URL('share', tunnels.http).href, token: options.token, root: view.root });
+
   const show = (status: StatusView): void => {
     state = status.state;
     view.show(status);
+    if (status.state === 'connected' && session?.uuid) share.offer(session.uuid);
+    else if (status.state !== 'connected') share.hide();
     if (status.state !== 'connected') keyboard.releaseAll();
     options.onStateChange?.(status.state, status);
   };

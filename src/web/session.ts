@@ -39,6 +39,8 @@ export interface SessionOptions {
 /** A running connection attempt. */
 export interface Session {
   readonly client: Guacamole.Client;
+  /** The tunnel's UUID once it is open (names the session to the share endpoint). */
+  readonly uuid: string | null;
   /** The current state. */
   readonly state: SessionState;
   /** Key event for the remote side (dropped unless connected). */
@@ -159,6 +161,9 @@ export function openSession(options: SessionOptions): Session {
 
   return {
     client,
+    get uuid(): string | null {
+      return tunnel.uuid;
+    },
     get state(): SessionState {
       return state;
     },

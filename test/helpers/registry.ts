@@ -413,6 +413,7 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       assert.deepEqual(s1, {
         id: id1, user: 'ann', connectionId: c.id, connectionName: 'hist', protocol: 'ssh', guacdId: '$def', tokenId: 'jti-ann', remoteAddress: '10.0.0.1',
         gateway: reg.gatewayId, startedAt: 1_000, endedAt: 5_000, bytesFromBrowser: 12, bytesToBrowser: 3_000_000_000, status: 0x020b,
+        readOnly: null, shareId: null, joinedSession: null,
       });
       const id3 = randomUUID();
       await reg.sessionEnded({ id: id3, user: 'cat', connectionId: c.id, startedAt: 3_000, endedAt: 4_000, status: 0x0207 });

@@ -42,6 +42,10 @@ const VALID: Record<string, string[]> = {
   'connection sessions': ['connection', 'sessions'],
   'session list': ['session', 'list'],
   'session end': ['session', 'end', 'some-id', '--wait', '0'],
+  'session share': ['session', 'share', 'some-id', '--read-only', '--ttl', '60', '--once'],
+  'session watch': ['session', 'watch', 'some-id'],
+  'session shares': ['session', 'shares', 'some-id'],
+  'share revoke': ['share', 'revoke', 'some-id'],
 };
 
 test('the test covers every command of the table', () => {

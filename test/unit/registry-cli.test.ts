@@ -106,3 +106,40 @@ test('--db and DATABASE_URL choose the database; GATEWAY_SECRET the secret', asy
   assert.equal((await connection(['list'], { env })).out, '', 'the default file is another database');
   assert.ok(statSync(file).isFile());
 });
+
+test('session share, watch and shares, share revoke: links for a live session, refusals with their codes', async () => {
+  assert.equal((await connection(['add', '--name', 'shared', '--protocol', 'ssh', '--param', 'hostname=h', '--grant', 'ann', '--grant', 'ro:ro'])).code, 0);
+  const secret = readFileSync(join(dir, 'data', 'secret'), 'utf8').trim();
+  const reg = await openRegistry(undefined, { dataDir: join(dir, 'data'), secretKey: secret });
+  const conn = (await reg.getConnection('shared'))!.id;
+  // Live sessions as the tunnel records them: one in control, one read-only, one ended.
+  await reg.sessionStarted({ id: 'live-1', user: 'ann', connectionId: conn, guacdId: '$live-1', readOnly: false });
+  await reg.sessionStarted({ id: 'ro-1', user: 'ro', connectionId: conn, guacdId: '$ro-1', readOnly: true });
+  await reg.sessionEnded({ id: 'gone-1', user: 'ann', connectionId: conn, guacdId: '$gone-1', readOnly: false, startedAt: 1, endedAt: 2 });
+  await reg.close();
+
+  const made = await run(['session', 'share', 'live-1', '--ttl', '60', '--once']);
+  assert.equal(made.code, 0, made.err);
+  const [url, tok, id] = made.out.split('\n').map((l) => l.split(' ')[1]);
+  assert.equal(url, `/?token=${encodeURIComponent(tok!)}`);
+  assert.match(id!, /^[0-9a-f-]{36}$/);
+  const watch = JSON.parse((await run(['session', 'watch', 'live-1', '--json'])).out) as { readOnly: boolean; sessionId: string };
+  assert.deepEqual([watch.readOnly, watch.sessionId], [true, 'live-1']);
+  const listed = await run(['session', 'shares', 'live-1']);
+  assert.equal(listed.out.trim().split('\n').length, 2);
+  assert.match(listed.out, new RegExp(`^${id}  control  once  expires \\S+  valid  -$`, 'm'));
+
+  const ro = await run(['session', 'share', 'ro-1']);
+  assert.deepEqual([ro.code, ro.err], [1, 'error: A read-only session can only be shared read-only. (GUAC_SHARE_FORBIDDEN)\n']);
+  assert.equal((await run(['session', 'share', 'ro-1', '--read-only'])).code, 0);
+  const gone = await run(['session', 'share', 'gone-1']);
+  assert.deepEqual([gone.code, gone.err], [1, 'error: The session has already ended. (GUAC_SESSION_ENDED)\n']);
+  const none = await run(['session', 'share', 'no-such-session']);
+  assert.deepEqual([none.code, none.err], [1, 'error: No session has the id "no-such-session". (GUAC_SESSION_NOT_FOUND)\n']);
+  assert.equal((await run(['session', 'share', 'live-1', '--ttl', '0'])).code, 2);
+
+  assert.equal((await run(['share', 'revoke', id!])).code, 0);
+  assert.match((await run(['session', 'shares', 'live-1'])).out, new RegExp(`^${id}  control  once  expires \\S+  revoked  -$`, 'm'));
+  const unknown = await run(['share', 'revoke', 'no-such-share']);
+  assert.deepEqual([unknown.code, unknown.err], [1, 'error: No share has the id "no-such-share". (GUAC_SHARE_NOT_FOUND)\n']);
+});
