@@ -1,6 +1,7 @@
 /** The text table `npm run bench` prints. */
 import { ok, type Results, type Fig, type Section } from './results.js';
 import { human } from './stats.js';
+import type { SetupResult } from '../suites/setup.js';
 
 function grid(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -76,6 +77,21 @@ export function renderTable(r: Results): string {
       ['peak RSS', ...KINDS.map((k) => cell(r.stalled!.figures[k], (v) => mb(v.peakRss)))],
       ['taken from guacd', ...KINDS.map((k) => cell(r.stalled!.figures[k], (v) => mb(v.upstreamBytes)))]]));
     out.push(...errors(r.stalled));
+  }
+  if (r.setup) {
+    const kinds = ['floor', 'lite', 'ours', 'registry'];
+    const sizes = [...new Set(Object.values(r.setup.figures).flatMap((f) => ok(f)?.bursts.map((b) => b.n) ?? []))].sort((a, b) => a - b);
+    const burst = (k: string, n: number, show: (b: SetupResult['bursts'][number]) => string): string =>
+      cell(r.setup!.figures[k], (v) => { const b = v.bursts.find((x) => x.n === n); return b ? show(b) : '-'; });
+    head('Session setup, N opened at once → first frame (floor: our guacd client straight to the stand-in)', r.setup);
+    out.push(grid([['', ...kinds],
+      ['1 alone, ms', ...kinds.map((k) => cell(r.setup!.figures[k], (v) => v.singleMs.toFixed(1)))],
+      ...sizes.flatMap((n) => [
+        [`${n}: sessions/s`, ...kinds.map((k) => burst(k, n, (b) => b.sessionsPerSec.toFixed(0)))],
+        [`${n}: p50 / p95 ms`, ...kinds.map((k) => burst(k, n, (b) => `${b.p50.toFixed(0)} / ${b.p95.toFixed(0)}`))],
+        [`${n}: gateway CPU ms/session`, ...kinds.map((k) => burst(k, n, (b) => (Number.isFinite(b.cpuMsPerSession) ? b.cpuMsPerSession.toFixed(2) : '-')))],
+      ])]));
+    out.push(...errors(r.setup));
   }
   if (r.realstack) {
     const kinds = ['lite', 'ours'];
