@@ -6,7 +6,7 @@ import type { ParserResult } from '../suites/parser.js';
 import type { TunnelResult } from '../suites/tunnel.js';
 import type { LatencyResult } from '../suites/latency.js';
 import type { IdleResult, SharedResult, StalledResult } from '../suites/scale.js';
-import type { RealStackResult } from '../suites/realstack.js';
+import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
 import type { SetupResult } from '../suites/setup.js';
 
 /** A figure, or why it could not be had. */
@@ -34,7 +34,8 @@ export interface Results {
   shared?: Section<SharedResult>;
   stalled?: Section<StalledResult>;
   setup?: Section<SetupResult>;
-  realstack?: Section<RealStackResult>;
+  /** Keys `lite`, `ours` (one session at a time) and `burst/direct`, `burst/ours` (issue 16). */
+  realstack?: Section<RealStackResult | RealBurstResult>;
   targets: Target[];
   notes: string[];
 }

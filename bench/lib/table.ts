@@ -2,6 +2,7 @@
 import { ok, type Results, type Fig, type Section } from './results.js';
 import { human } from './stats.js';
 import type { SetupResult } from '../suites/setup.js';
+import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
 
 function grid(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -96,9 +97,19 @@ export function renderTable(r: Results): string {
   if (r.realstack) {
     const kinds = ['lite', 'ours'];
     head('Real SSH through guacd 1.3.0: ws open → first frame, median ms', r.realstack);
+    const one = (k: string) => r.realstack!.figures[k] as Fig<RealStackResult> | undefined;
     out.push(grid([['', ...kinds],
-      ['first img/sync', ...kinds.map((k) => cell(r.realstack!.figures[k], (v) => v.firstFrameMs.toFixed(1)))],
-      ['first img', ...kinds.map((k) => cell(r.realstack!.figures[k], (v) => v.firstImgMs.toFixed(1)))]]));
+      ['first img/sync', ...kinds.map((k) => cell(one(k), (v) => v.firstFrameMs.toFixed(1)))],
+      ['first img', ...kinds.map((k) => cell(one(k), (v) => v.firstImgMs.toFixed(1)))]]));
+    const bursts = ['direct', 'ours'];
+    const b = (k: string) => r.realstack!.figures[`burst/${k}`] as Fig<RealBurstResult> | undefined;
+    if (bursts.some((k) => b(k))) {
+      const n = bursts.map((k) => ok(b(k))?.n).find(Boolean) ?? '?';
+      head(`Real SSH, ${n} sessions opened at once → first sync (direct: our guacd client straight to guacd)`);
+      out.push(grid([['', ...bursts],
+        ['sessions/s', ...bursts.map((k) => cell(b(k), (v) => v.sessionsPerSec.toFixed(0)))],
+        ['p50 / p95 ms', ...bursts.map((k) => cell(b(k), (v) => `${v.p50.toFixed(0)} / ${v.p95.toFixed(0)}`))]]));
+    }
     out.push(...errors(r.realstack));
   }
   if (r.targets.length) {

@@ -5,7 +5,7 @@
  */
 import { serveChild } from '../lib/proc.js';
 
-export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'setup';
+export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup';
 
 export interface MeasureArg {
   suite: Suite;
@@ -36,6 +36,10 @@ async function run(arg: MeasureArg): Promise<unknown> {
     case 'setup': {
       const m = await import('../suites/setup.js');
       return m.measureSetup(arg.params as Parameters<typeof m.measureSetup>[0]);
+    }
+    case 'realburst': {
+      const m = await import('../suites/realstack.js');
+      return m.measureRealBurst(arg.params as Parameters<typeof m.measureRealBurst>[0]);
     }
     case 'realstack': {
       const m = await import('../suites/realstack.js');

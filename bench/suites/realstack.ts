@@ -68,3 +68,39 @@ export async function measureRealStack(p: RealStackParams): Promise<RealStackRes
     samples,
   };
 }
+
+export interface RealBurstParams {
+  /** `ours`: through the gateway (bare tunnel); `direct`: straight to guacd with our GuacdClient. */
+  kind: 'ours' | 'direct';
+  upstream: Upstream;
+  n?: number;
+  quick?: boolean;
+}
+
+export interface RealBurstResult {
+  kind: 'ours' | 'direct';
+  n: number;
+  sessionsPerSec: number;
+  p50: number;
+  p95: number;
+}
+
+/** Issue 16: n real SSH sessions opened at once (open → first `sync`), through the gateway or straight to guacd. */
+export async function measureRealBurst(p: RealBurstParams): Promise<RealBurstResult> {
+  const { burst, directOpener, openGateway } = await import('./setup.js');
+  const n = p.n ?? (p.quick ? 10 : 50);
+  const gw = p.kind === 'ours' ? await startGatewayProc('ours', p.upstream) : undefined;
+  try {
+    const open = gw ? openGateway : directOpener(p.upstream);
+    const url = gw?.info.url ?? '';
+    // One session first: guacd's SSH plugin and the gateway warmed.
+    (await open(url)).close();
+    await sleep(1000);
+    const b = await burst(open, Array.from({ length: n }, () => url));
+    for (const s of b.sessions) s.close();
+    await sleep(2000); // guacd winds its connection processes down before the next figure
+    return { kind: p.kind, n, sessionsPerSec: b.sessionsPerSec, p50: b.p50, p95: b.p95 };
+  } finally {
+    await gw?.stop();
+  }
+}

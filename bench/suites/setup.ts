@@ -18,7 +18,7 @@ import { openWs, msgBuffer, takeEarly } from '../lib/client.js';
 import { InstrReader } from '../lib/wire.js';
 import { cpuMs, median, nowMs, quantile, round, sleep } from '../lib/stats.js';
 import { STANDIN_TARGET } from '../lib/stack.js';
-import type { GatewayKind } from '../lib/gateways.js';
+import type { GatewayKind, Upstream } from '../lib/gateways.js';
 import type { StandInStats } from '../lib/standin.js';
 
 export type SetupKind = Extract<GatewayKind, 'ours' | 'registry' | 'lite'> | 'floor';
@@ -72,26 +72,37 @@ function firstSync(ws: WebSocket): Promise<void> {
   });
 }
 
-interface Opened { ms: number; close(): void }
+export interface Opened { ms: number; close(): void }
 
-type Opener = (url: string) => Promise<Opened>;
+export type Opener = (url: string) => Promise<Opened>;
 
-async function openGateway(url: string): Promise<Opened> {
+/** Through a gateway: websocket open → first `sync`. */
+export async function openGateway(url: string): Promise<Opened> {
   const t0 = nowMs();
   const ws = await openWs(url, FRAME_TIMEOUT_MS);
   await firstSync(ws);
   return { ms: nowMs() - t0, close: () => ws.terminate() };
 }
 
-function floorOpener(port: number): Opener {
+/** Straight to guacd (or the stand-in) with our GuacdClient, as the tunnel opens it: connect → first `sync`. */
+export function directOpener(up: Upstream): Opener {
   return async () => {
     const { GuacdClient } = await import('../../src/guacd/index.js');
     const t0 = nowMs();
-    const client = await GuacdClient.connect({ host: '127.0.0.1', port });
-    await client.handshake({ protocol: STANDIN_TARGET.protocol, params: STANDIN_TARGET.params, width: 1024, height: 768, dpi: 96 });
+    const { client } = await GuacdClient.open({ host: up.host, port: up.port },
+      { protocol: up.protocol, params: up.params, width: 1024, height: 768, dpi: 96, timeoutMs: FRAME_TIMEOUT_MS });
     for await (const { opcode } of client) if (opcode === 'sync') break;
     return { ms: nowMs() - t0, close: () => void client.close().catch(() => undefined) };
   };
+}
+
+/** Opens every URL at once; sessions/s (n over the time to the last first frame), p50, p95; the sessions stay open. */
+export async function burst(open: Opener, urls: string[]): Promise<{ wallMs: number; sessionsPerSec: number; p50: number; p95: number; sessions: Opened[] }> {
+  const t0 = nowMs();
+  const sessions = await Promise.all(urls.map((u) => open(u)));
+  const wallMs = nowMs() - t0;
+  const times = sessions.map((s) => s.ms);
+  return { wallMs, sessionsPerSec: round(urls.length / (wallMs / 1000), 0), p50: round(median(times), 1), p95: round(quantile(times, 0.95), 1), sessions };
 }
 
 /** Waits (bounded) until the stand-in holds no session: the previous round is torn down. */
@@ -109,7 +120,7 @@ export async function measureSetup(p: SetupParams): Promise<SetupResult> {
   const standIn = floor ? await startStandIn({ mode: 'idle', frameOnReady: true }) : undefined;
   const stack = floor ? undefined : await startStack(p.kind as GatewayKind, { mode: 'idle', frameOnReady: true });
   const stats = (): Promise<StandInStats> => (stack ? stack.standInStats() : standIn!.call<StandInStats>('stats', undefined, 10000));
-  const open: Opener = floor ? floorOpener(standIn!.info.port) : openGateway;
+  const open: Opener = floor ? directOpener({ host: '127.0.0.1', port: standIn!.info.port, ...STANDIN_TARGET }) : openGateway;
   const urls = (n: number): Promise<string[]> => (stack ? stack.gateway!.call<string[]>('urls', n, 120_000) : Promise.resolve(Array.from({ length: n }, () => '')));
   const pid = stack?.gateway?.pid ?? -1;
   try {
@@ -130,18 +141,10 @@ export async function measureSetup(p: SetupParams): Promise<SetupResult> {
         const list = await urls(n);
         await sleep(200);
         const cpu0 = cpuMs(pid);
-        const t0 = nowMs();
-        const sessions = await Promise.all(list.map((u) => open(u)));
-        const wall = nowMs() - t0;
+        const b = await burst(open, list);
         const cpu = cpuMs(pid) - cpu0;
-        for (const s of sessions) s.close();
-        const times = sessions.map((s) => s.ms);
-        rounds.push({
-          sessionsPerSec: round(n / (wall / 1000), 0),
-          p50: round(median(times), 1),
-          p95: round(quantile(times, 0.95), 1),
-          cpuMsPerSession: round(cpu / n, 2),
-        });
+        for (const s of b.sessions) s.close();
+        rounds.push({ sessionsPerSec: b.sessionsPerSec, p50: b.p50, p95: b.p95, cpuMsPerSession: round(cpu / n, 2) });
         await drained(stats);
       }
       const mid = [...rounds].sort((a, b) => a.sessionsPerSec - b.sessionsPerSec)[Math.floor(rounds.length / 2)]!;

@@ -21,16 +21,24 @@ export class WriteBatch {
   /** The batch being written; flush() waits for it. */
   private writing: Promise<void> = Promise.resolve();
 
+  /**
+   * @param delayMs how long the first queued row waits for others: 0 = the
+   *   next turn (for writes a caller waits on before going on); more gathers
+   *   rows that arrive over several turns (writes off the session's path)
+   */
   constructor(
     private readonly db: Db,
     private readonly sql: string,
+    private readonly delayMs = 0,
   ) {}
 
   /** Queues one execution of the statement; resolves with the rows it changed once committed. */
   run(params: SqlValue[]): Promise<number> {
     return new Promise((resolve, reject) => {
       this.queue.push({ params, resolve, reject });
-      if (this.queue.length === 1) setImmediate(() => void this.flush());
+      if (this.queue.length !== 1) return;
+      if (this.delayMs > 0) setTimeout(() => void this.flush(), this.delayMs);
+      else setImmediate(() => void this.flush());
     });
   }
 
