@@ -22,7 +22,7 @@ import type { Upstream } from './lib/gateways.js';
 
 const SECTIONS = ['parser', 'tunnel', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack'] as const;
 type SectionName = (typeof SECTIONS)[number];
-const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 120e3 };
+const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 200e3 };
 const MEASURE = modulePath(import.meta.url, './procs/measure.js');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 

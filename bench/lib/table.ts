@@ -108,7 +108,8 @@ export function renderTable(r: Results): string {
       head(`Real SSH, ${n} sessions opened at once → first sync (direct: our guacd client straight to guacd)`);
       out.push(grid([['', ...bursts],
         ['sessions/s', ...bursts.map((k) => cell(b(k), (v) => v.sessionsPerSec.toFixed(0)))],
-        ['p50 / p95 ms', ...bursts.map((k) => cell(b(k), (v) => `${v.p50.toFixed(0)} / ${v.p95.toFixed(0)}`))]]));
+        ['p50 / p95 ms', ...bursts.map((k) => cell(b(k), (v) => `${v.p50.toFixed(0)} / ${v.p95.toFixed(0)}`))],
+        ['no first frame', ...bursts.map((k) => cell(b(k), (v) => String(v.failed ?? 0)))]]));
     }
     out.push(...errors(r.realstack));
   }
