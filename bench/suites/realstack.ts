@@ -96,7 +96,8 @@ export async function measureRealBurst(p: RealBurstParams): Promise<RealBurstRes
   const n = p.n ?? (p.quick ? 10 : 50);
   const gw = p.kind === 'ours' ? await startGatewayProc('ours', p.upstream) : undefined;
   try {
-    const open = gw ? openGateway : directOpener(p.upstream);
+    // The tunnel's default first-frame limit, for both.
+    const open = gw ? openGateway : directOpener(p.upstream, 15_000);
     const url = gw?.info.url ?? '';
     // One session first: guacd's SSH plugin and the gateway warmed.
     (await open(url)).close();

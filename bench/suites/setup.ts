@@ -85,13 +85,21 @@ export async function openGateway(url: string): Promise<Opened> {
 }
 
 /** Straight to guacd (or the stand-in) with our GuacdClient, as the tunnel opens it: connect → first `sync`. */
-export function directOpener(up: Upstream): Opener {
+export function directOpener(up: Upstream, frameTimeoutMs = FRAME_TIMEOUT_MS): Opener {
   return async () => {
     const { GuacdClient } = await import('../../src/guacd/index.js');
     const t0 = nowMs();
     const { client } = await GuacdClient.open({ host: up.host, port: up.port },
-      { protocol: up.protocol, params: up.params, width: 1024, height: 768, dpi: 96, timeoutMs: FRAME_TIMEOUT_MS });
-    for await (const { opcode } of client) if (opcode === 'sync') break;
+      { protocol: up.protocol, params: up.params, width: 1024, height: 768, dpi: 96, timeoutMs: frameTimeoutMs });
+    // A connection that never sends a frame is given up, as the gateway's first-frame limit does.
+    const timer = setTimeout(() => void client.close().catch(() => undefined), frameTimeoutMs);
+    let framed = false;
+    try {
+      for await (const { opcode } of client) if (opcode === 'sync') { framed = true; break; }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!framed) throw new Error('no first frame in time');
     return { ms: nowMs() - t0, close: () => void client.close().catch(() => undefined) };
   };
 }
