@@ -3,7 +3,7 @@
  * the ceiling, each measured in a child process of its own, on loopback.
  * Prints a table, writes bench/results/latest.json and latest.svg.
  *
- *   node dist/bench/run.js [--only parser,tunnel,latency,scale,idle,shared,stalled,realstack] [--quick]
+ *   node dist/bench/run.js [--only parser,tunnel,latency,scale,idle,shared,stalled,setup,realstack] [--quick]
  *
  * With --only, the sections not run are kept from the previous latest.json.
  */
@@ -20,9 +20,9 @@ import { PARSER_IMPLS } from './suites/parser.js';
 import type { MeasureArg, Suite } from './procs/measure.js';
 import type { Upstream } from './lib/gateways.js';
 
-const SECTIONS = ['parser', 'tunnel', 'latency', 'idle', 'shared', 'stalled', 'realstack'] as const;
+const SECTIONS = ['parser', 'tunnel', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack'] as const;
 type SectionName = (typeof SECTIONS)[number];
-const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, realstack: 240e3 };
+const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 200e3 };
 const MEASURE = modulePath(import.meta.url, './procs/measure.js');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
@@ -158,10 +158,19 @@ async function main(): Promise<void> {
     if (!wanted.has(s) || (s !== 'idle' && !recordings.length)) continue;
     results[s] = await section(gateways.map((kind): [string, Suite, object] => [kind, s, { kind, recordings }])) as never;
   }
+  if (wanted.has('setup')) {
+    results.setup = await section((['floor', 'lite', 'ours', 'registry'] as const).map((kind): [string, Suite, object] => [kind, 'setup', { kind }]));
+  }
   if (wanted.has('realstack')) {
     const upstream = realTarget();
     if (typeof upstream === 'string') results.notes.push(`realstack skipped: ${upstream}`);
-    else results.realstack = await section((['lite', 'ours'] as const).map((kind): [string, Suite, object] => [kind, 'realstack', { kind, upstream }]));
+    else {
+      results.realstack = await section([
+        ...(['lite', 'ours'] as const).map((kind): [string, Suite, object] => [kind, 'realstack', { kind, upstream }]),
+        // Issue 16: a burst of real SSH sessions, through the gateway and straight to guacd.
+        ...(['direct', 'ours'] as const).map((kind): [string, Suite, object] => [`burst/${kind}`, 'realburst', { kind, upstream }]),
+      ]);
+    }
   }
 
   if (contended.size) {

@@ -1,7 +1,10 @@
 /**
  * The three things the bench puts between a websocket client and guacd:
- * - `ours`: createTunnel from src/tunnel on a plain http.Server, with a resolver
- *   that returns a fixed target;
+ * - `ours`: createTunnel from src/tunnel on a plain http.Server, with the
+ *   built-in token resolver and a sealed token carrying the target;
+ * - `registry`: what `serve` runs (src/server/gateway.ts openGateway): a SQLite
+ *   registry in a temporary folder, registry tokens (single-use, one per
+ *   session, minted before the clock starts), history hooks;
  * - `lite`: guacamole-lite 1.2.0 driven as its README shows (a GuacamoleLite
  *   server with websocket, guacd and client options; AES-256-CBC token);
  * - `pipe`: the ceiling, TCP bytes into websocket messages without parsing.
@@ -10,11 +13,15 @@
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { createCipheriv, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GatewaySettings } from '../../src/server/gateway.js';
 import { createRequire } from 'node:module';
 import { WebSocketServer } from 'ws';
 import { instr } from './wire.js';
 
-export type GatewayKind = 'ours' | 'lite' | 'pipe';
+export type GatewayKind = 'ours' | 'registry' | 'lite' | 'pipe';
 
 export interface Upstream {
   host: string;
@@ -26,6 +33,8 @@ export interface Upstream {
 
 export interface RunningGateway {
   url: string;
+  /** URLs for `n` sessions (a gateway with single-use tokens mints one each); default `url` n times. */
+  urls?(n: number): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -45,30 +54,74 @@ function closeServer(server: Server): Promise<void> {
 
 export async function startGateway(kind: GatewayKind, up: Upstream): Promise<RunningGateway> {
   if (kind === 'ours') return startOurs(up);
+  if (kind === 'registry') return startRegistry(up);
   if (kind === 'lite') return startLite(up);
   return startPipe(up);
 }
 
+/** Every bench client is on 127.0.0.1 and opens many sessions: per-client limits off. */
+const NO_CLIENT_LIMITS = { maxSessionsPerToken: 0, maxSessionsPerUser: 0, maxSessionsPerAddress: 0, handshakesPerAddress: 0 };
+
 async function startOurs(up: Upstream): Promise<RunningGateway> {
-  const { createTunnel } = await import('../../src/tunnel/index.js');
+  const { createTunnel, tokenResolver, sealToken } = await import('../../src/tunnel/index.js');
   const { createServerLogger, parseLogLevel } = await import('../../src/server/logger.js');
-  const target = { protocol: up.protocol, params: { ...up.params } };
+  const secret = randomBytes(32).toString('hex');
+  const token = sealToken({ exp: Math.floor(Date.now() / 1000) + 86400, target: { protocol: up.protocol, params: stringParams(up) } }, secret);
   // The server's logger at the level the bench's parent chose (GATEWAY_LOG_LEVEL, error by default: proc.ts).
   const logger = createServerLogger(parseLogLevel(process.env.GATEWAY_LOG_LEVEL));
   // The idle figure holds 2000 sessions: above the default cap of 1000.
-  const tunnel = createTunnel({ guacd: { host: up.host, port: up.port }, resolve: async () => target, logger,
-    // Every bench client is on 127.0.0.1 and opens many sessions: per-client limits off.
-    limits: { maxSessions: 10000, maxSessionsPerAddress: 0, handshakesPerAddress: 0 } });
+  const tunnel = createTunnel({ guacd: { host: up.host, port: up.port }, resolve: tokenResolver({ secret }), logger,
+    limits: { maxSessions: 10000, ...NO_CLIENT_LIMITS } });
   const server = createServer((req, res) => {
     if (!tunnel.handleHttp(req, res)) res.writeHead(404).end();
   });
   server.on('upgrade', (req, socket, head) => tunnel.handleUpgrade(req, socket, head));
   const port = await listen(server);
   return {
-    url: `ws://127.0.0.1:${port}/tunnel?${SIZE_QUERY}`,
+    url: `ws://127.0.0.1:${port}/tunnel?token=${encodeURIComponent(token)}&${SIZE_QUERY}`,
     async close() {
       await tunnel.close();
       await closeServer(server);
+    },
+  };
+}
+
+function stringParams(up: Upstream): Record<string, string> {
+  return Object.fromEntries(Object.entries(up.params).map(([k, v]) => [k, String(v)]));
+}
+
+/**
+ * What `serve` runs, on a SQLite registry in a fresh temporary folder: one
+ * connection, a wildcard grant, and a single-use registry token per session.
+ */
+async function startRegistry(up: Upstream): Promise<RunningGateway> {
+  const { openGateway } = await import('../../src/server/gateway.js');
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-registry-'));
+  const gw = await openGateway({
+    config: {
+      dataDir, db: undefined, adminKey: randomBytes(24).toString('hex'), guacamoleLiteKey: undefined,
+      idleTimeoutMs: 0, maxSessionMs: 0, trustedProxies: [],
+      maxSessionsPerToken: 0, maxSessionsPerUser: 0, maxSessionsPerAddress: 0, handshakeRate: { handshakesPerAddress: 0 },
+    } satisfies GatewaySettings,
+    secret: randomBytes(32).toString('hex'),
+    guacd: () => ({ host: up.host, port: up.port }),
+    webRoot: dataDir,
+  });
+  const conn = await gw.registry.createConnection({ name: 'bench', protocol: up.protocol, params: stringParams(up) });
+  await gw.registry.grant(conn.id, '*');
+  const port = await listen(gw.server);
+  const urlOf = (token: string): string => `ws://127.0.0.1:${port}/tunnel?token=${encodeURIComponent(token)}&${SIZE_QUERY}`;
+  const mint = async (): Promise<string> => urlOf((await gw.registry.mintToken({ connection: conn.id, user: 'bench', once: true, ttlSeconds: 3600 })).token);
+  return {
+    url: await mint(),
+    async urls(n) {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) out.push(await mint());
+      return out;
+    },
+    async close() {
+      await gw.close();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -6,7 +6,8 @@ import type { ParserResult } from '../suites/parser.js';
 import type { TunnelResult } from '../suites/tunnel.js';
 import type { LatencyResult } from '../suites/latency.js';
 import type { IdleResult, SharedResult, StalledResult } from '../suites/scale.js';
-import type { RealStackResult } from '../suites/realstack.js';
+import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
+import type { SetupResult } from '../suites/setup.js';
 
 /** A figure, or why it could not be had. */
 export type Fig<T> = T | { error: string };
@@ -32,7 +33,9 @@ export interface Results {
   idle?: Section<IdleResult>;
   shared?: Section<SharedResult>;
   stalled?: Section<StalledResult>;
-  realstack?: Section<RealStackResult>;
+  setup?: Section<SetupResult>;
+  /** Keys `lite`, `ours` (one session at a time) and `burst/direct`, `burst/ours` (issue 16). */
+  realstack?: Section<RealStackResult | RealBurstResult>;
   targets: Target[];
   notes: string[];
 }
@@ -85,5 +88,23 @@ export function computeTargets(r: Results): Target[] {
   out.push(target('idle.per-session', `RSS per idle session (${idle?.sessions ?? '?'})`, idle ? idle.rssPerSession / 1024 : undefined, '<=', 64, 'KB'));
   const st = ok(r.stalled?.figures.ours);
   out.push(target('stalled.growth', `Peak RSS growth, browser stalled ${st?.seconds ?? '?'} s`, st ? st.growth / 2 ** 20 : undefined, '<=', 64, 'MB'));
+  out.push(...setupTargets(r));
   return out.filter((x): x is Target => x !== undefined);
+}
+
+/** Issue 16: a burst of 500 at once, and one session alone, as ratios within one run. */
+function setupTargets(r: Results): (Target | undefined)[] {
+  const sf = r.setup?.figures ?? {};
+  const burst = (k: string, n: number) => ok(sf[k])?.bursts.find((b) => b.n === n);
+  const reg = burst('registry', 500);
+  const lite = burst('lite', 500);
+  const bare = burst('ours', 500);
+  const single = (k: string): number | undefined => ok(sf[k])?.singleMs;
+  const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? a / b : undefined);
+  return [
+    target('setup.500.vs-lite', 'Setup, 500 at once: sessions/s / lite (registry)', ratio(reg?.sessionsPerSec, lite?.sessionsPerSec), '>=', 1.5, 'x'),
+    target('setup.500.p95-vs-lite', 'Setup, 500 at once: p95 / lite p95 (registry)', ratio(reg?.p95, lite?.p95), '<=', 1, 'x'),
+    target('setup.500.registry-cost', 'Setup, 500 at once: registry sessions/s / bare tunnel', ratio(reg?.sessionsPerSec, bare?.sessionsPerSec), '>=', 0.9, 'x'),
+    target('setup.single-vs-lite', 'Setup, one session alone: time / lite (registry)', ratio(single('registry'), single('lite')), '<=', 1, 'x'),
+  ];
 }

@@ -19,6 +19,8 @@ export interface StandInOptions {
   bytesPerSession?: number;
   /** idle: send `nop` this often (0 = never). */
   keepaliveMs?: number;
+  /** Right after `ready`, a first frame (`size` of the default layer, then `sync`), as guacd sends once the remote desktop answers. */
+  frameOnReady?: boolean;
 }
 
 export interface StandInStats {
@@ -77,6 +79,7 @@ export class StandIn {
         else if (opcode === 'connect') {
           connected = true;
           sock.write(instr('ready', `$${randomUUID()}`));
+          if (this.opts.frameOnReady) sock.write(instr('size', 0, 1024, 768) + instr('sync', Date.now(), 0));
           this.start(sock, (t) => (timer = t));
         }
         return;

@@ -1,4 +1,5 @@
 /** Small statistics and formatting helpers for the bench. */
+import { readFileSync } from 'node:fs';
 
 /** Value at quantile `q` (0..1) of `xs`, nearest-rank on a sorted copy. */
 export function quantile(xs: readonly number[], q: number): number {
@@ -56,4 +57,14 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
       t = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
     }),
   ]);
+}
+
+/** CPU time of process `pid` so far, ms (Linux `/proc`, clock ticks of 10 ms); NaN elsewhere. */
+export function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
 }

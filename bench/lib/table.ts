@@ -1,6 +1,8 @@
 /** The text table `npm run bench` prints. */
 import { ok, type Results, type Fig, type Section } from './results.js';
 import { human } from './stats.js';
+import type { SetupResult } from '../suites/setup.js';
+import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
 
 function grid(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -77,12 +79,38 @@ export function renderTable(r: Results): string {
       ['taken from guacd', ...KINDS.map((k) => cell(r.stalled!.figures[k], (v) => mb(v.upstreamBytes)))]]));
     out.push(...errors(r.stalled));
   }
+  if (r.setup) {
+    const kinds = ['floor', 'lite', 'ours', 'registry'];
+    const sizes = [...new Set(Object.values(r.setup.figures).flatMap((f) => ok(f)?.bursts.map((b) => b.n) ?? []))].sort((a, b) => a - b);
+    const burst = (k: string, n: number, show: (b: SetupResult['bursts'][number]) => string): string =>
+      cell(r.setup!.figures[k], (v) => { const b = v.bursts.find((x) => x.n === n); return b ? show(b) : '-'; });
+    head('Session setup, N opened at once → first frame (floor: our guacd client straight to the stand-in)', r.setup);
+    out.push(grid([['', ...kinds],
+      ['1 alone, ms', ...kinds.map((k) => cell(r.setup!.figures[k], (v) => v.singleMs.toFixed(1)))],
+      ...sizes.flatMap((n) => [
+        [`${n}: sessions/s`, ...kinds.map((k) => burst(k, n, (b) => b.sessionsPerSec.toFixed(0)))],
+        [`${n}: p50 / p95 ms`, ...kinds.map((k) => burst(k, n, (b) => `${b.p50.toFixed(0)} / ${b.p95.toFixed(0)}`))],
+        [`${n}: gateway CPU ms/session`, ...kinds.map((k) => burst(k, n, (b) => (Number.isFinite(b.cpuMsPerSession) ? b.cpuMsPerSession.toFixed(2) : '-')))],
+      ])]));
+    out.push(...errors(r.setup));
+  }
   if (r.realstack) {
     const kinds = ['lite', 'ours'];
     head('Real SSH through guacd 1.3.0: ws open → first frame, median ms', r.realstack);
+    const one = (k: string) => r.realstack!.figures[k] as Fig<RealStackResult> | undefined;
     out.push(grid([['', ...kinds],
-      ['first img/sync', ...kinds.map((k) => cell(r.realstack!.figures[k], (v) => v.firstFrameMs.toFixed(1)))],
-      ['first img', ...kinds.map((k) => cell(r.realstack!.figures[k], (v) => v.firstImgMs.toFixed(1)))]]));
+      ['first img/sync', ...kinds.map((k) => cell(one(k), (v) => v.firstFrameMs.toFixed(1)))],
+      ['first img', ...kinds.map((k) => cell(one(k), (v) => v.firstImgMs.toFixed(1)))]]));
+    const bursts = ['direct', 'ours'];
+    const b = (k: string) => r.realstack!.figures[`burst/${k}`] as Fig<RealBurstResult> | undefined;
+    if (bursts.some((k) => b(k))) {
+      const n = bursts.map((k) => ok(b(k))?.n).find(Boolean) ?? '?';
+      head(`Real SSH, ${n} sessions opened at once → first sync (direct: our guacd client straight to guacd)`);
+      out.push(grid([['', ...bursts],
+        ['sessions/s', ...bursts.map((k) => cell(b(k), (v) => v.sessionsPerSec.toFixed(0)))],
+        ['p50 / p95 ms', ...bursts.map((k) => cell(b(k), (v) => `${v.p50.toFixed(0)} / ${v.p95.toFixed(0)}`))],
+        ['no first frame', ...bursts.map((k) => cell(b(k), (v) => String(v.failed ?? 0)))]]));
+    }
     out.push(...errors(r.realstack));
   }
   if (r.targets.length) {

@@ -46,6 +46,7 @@ serveChild<GatewayInit>(async (init) => {
         const s: MemSample = { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, peakRss: peakRss() };
         return s;
       },
+      urls: (n) => (gw.urls ? gw.urls(n as number) : Array.from({ length: n as number }, () => gw.url)),
       close: () => gw.close(),
     },
   };

@@ -5,7 +5,7 @@
  */
 import { serveChild } from '../lib/proc.js';
 
-export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack';
+export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup';
 
 export interface MeasureArg {
   suite: Suite;
@@ -32,6 +32,14 @@ async function run(arg: MeasureArg): Promise<unknown> {
       const m = await import('../suites/scale.js');
       const params = arg.params as Parameters<typeof m.measureIdle>[0];
       return arg.suite === 'idle' ? m.measureIdle(params) : arg.suite === 'shared' ? m.measureShared(params) : m.measureStalled(params);
+    }
+    case 'setup': {
+      const m = await import('../suites/setup.js');
+      return m.measureSetup(arg.params as Parameters<typeof m.measureSetup>[0]);
+    }
+    case 'realburst': {
+      const m = await import('../suites/realstack.js');
+      return m.measureRealBurst(arg.params as Parameters<typeof m.measureRealBurst>[0]);
     }
     case 'realstack': {
       const m = await import('../suites/realstack.js');

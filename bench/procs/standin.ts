@@ -11,6 +11,7 @@ export interface StandInInit {
   recordings?: string[];
   bytesPerSession?: number;
   keepaliveMs?: number;
+  frameOnReady?: boolean;
 }
 
 export interface StandInInfo {
@@ -26,6 +27,7 @@ serveChild<StandInInit>(async (init) => {
     ...(stream ? { stream } : {}),
     bytesPerSession: init.bytesPerSession ?? 0,
     keepaliveMs: init.keepaliveMs ?? 0,
+    frameOnReady: init.frameOnReady ?? false,
   });
   const port = await standIn.listen();
   const info: StandInInfo = { port, unitBytes: stream?.length ?? 0 };

@@ -6,10 +6,9 @@
  * three busy processes on two cores make the throughput partly a matter of
  * scheduling).
  */
-import { readFileSync } from 'node:fs';
 import { startStack } from '../lib/stack.js';
 import { receive } from '../lib/client.js';
-import { median, round } from '../lib/stats.js';
+import { cpuMs, median, round } from '../lib/stats.js';
 import type { GatewayKind } from '../lib/gateways.js';
 
 export interface TunnelParams {
@@ -24,16 +23,6 @@ export interface TunnelResult {
   /** Gateway CPU time (user + system) per 100 MB relayed, ms; median of the runs. */
   cpuMsPer100MB: number;
   runs: { bytes: number; ms: number; mbps: number; capped: boolean; cpuMsPer100MB: number }[];
-}
-
-/** CPU time of process `pid` so far, ms (Linux `/proc`, clock ticks of 10 ms); NaN elsewhere. */
-function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
 }
 
 export async function measureTunnel(p: TunnelParams): Promise<TunnelResult> {

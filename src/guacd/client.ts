@@ -186,9 +186,21 @@ export class GuacdClient implements AsyncIterable<Instruction> {
       this.fail(err);
     };
     this.abortHandshake = abort;
+    // The instructions the handshake writes in one go (size … connect) leave in one segment, not one write each.
+    let corked = false;
     const io: HandshakeIO = {
       log: this.log,
-      write: (opcode: string, ...args: string[]) => this.write(opcode, args),
+      write: (opcode: string, ...args: string[]) => {
+        if (!corked) {
+          corked = true;
+          this.socket.cork();
+          process.nextTick(() => {
+            corked = false;
+            this.socket.uncork();
+          });
+        }
+        return this.write(opcode, args);
+      },
       next: async () => {
         const raw = await this.reader.next();
         const instruction = raw && this.reader.decode(raw);

@@ -101,12 +101,20 @@ function positive(value: number | undefined, fallback: number, what: string): nu
   return value;
 }
 
+/** The host's zone, looked up once: building an Intl.DateTimeFormat per handshake was a tenth of a session's setup CPU. */
+let hostZone: { tz: string | undefined } | undefined;
+
 function hostTimezone(): string | undefined {
-  try {
-    return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
-  } catch {
-    return undefined;
+  if (!hostZone) {
+    let tz: string | undefined;
+    try {
+      tz = Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+    } catch {
+      tz = undefined;
+    }
+    hostZone = { tz };
   }
+  return hostZone.tz;
 }
 
 /**

@@ -186,7 +186,8 @@ export class InstructionReader {
     this.head = 0;
     this.tail = [];
     this.tailLength = 0;
-    this.cancel(guacdError('GUAC_CLIENT_CLOSED', 'The client was detached.'));
+    // Only a waiting next() needs the error (and its stack, costly at every session's hand-over).
+    if (this.waiters.length > 0) this.cancel(guacdError('GUAC_CLIENT_CLOSED', 'The client was detached.'));
     return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 

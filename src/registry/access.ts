@@ -12,6 +12,7 @@ import { sealToken, TOKEN_SKEW_SECONDS } from '../tunnel/token.js';
 import type { ConnectionStore } from './connections.js';
 import { notFound } from './connections.js';
 import { num, type Db, type Row } from './db.js';
+import { WriteBatch } from './write-batch.js';
 import type { Grant, MintedToken, MintOptions, RevokeTarget } from './types.js';
 import { checkBool, checkTtl, checkUserName, isUuid } from './validate.js';
 
@@ -28,13 +29,22 @@ function toGrant(r: Row): Grant {
 /** Grants, tokens, revocations. */
 export class AccessStore {
   private lastPrune = 0;
+  /** Spent single-use token ids, written in batches (write-batch.ts). */
+  private readonly spent: WriteBatch;
 
   constructor(
     private readonly db: Db,
     private readonly connections: ConnectionStore,
     private readonly secret: string | Uint8Array,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.spent = new WriteBatch(db, 'INSERT INTO used_tokens (jti, used_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING');
+  }
+
+  /** Writes the spent token ids queued so far. */
+  flush(): Promise<void> {
+    return this.spent.flush();
+  }
 
   async grant(connection: string, user: string, opts: { readOnly?: boolean } = {}): Promise<Grant> {
     const name = checkUserName(user, true);
@@ -139,8 +149,8 @@ export class AccessStore {
       this.lastPrune = now;
       await this.prune(now);
     }
-    const n = await this.db.run('INSERT INTO used_tokens (jti, used_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING', [jti, now, expiresAt]);
-    return n === 1;
+    // Batched with the other sessions' of this turn; the primary key still lets exactly one insert of a jti through.
+    return (await this.spent.run([jti, now, expiresAt])) === 1;
   }
 
   /** Stores a revocation; returns what it applies to (a connection by id). */

@@ -312,6 +312,7 @@ export class SqlRegistry implements Registry {
     clearInterval(this.beatTimer);
     this.localHandlers.clear();
     this.stopEndPoll();
-    return this.db.close();
+    // Session rows still queued are written before the database goes.
+    return Promise.all([this.history.flush(), this.access.flush()]).then(() => this.db.close(), () => this.db.close());
   }
 }

@@ -72,7 +72,17 @@ const MIN_SECRET_BYTES = 16;
 
 const keys = new Map<string, Buffer>();
 
+/** The last string secret and its key: a gateway opens every token with the same one. */
+let lastKey: { secret: string; key: Buffer } | undefined;
+
 function keyFor(secret: string | Uint8Array): Buffer {
+  if (typeof secret === 'string' && lastKey?.secret === secret) return lastKey.key;
+  const key = deriveKey(secret);
+  if (typeof secret === 'string') lastKey = { secret, key };
+  return key;
+}
+
+function deriveKey(secret: string | Uint8Array): Buffer {
   const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret);
   if (bytes.length < MIN_SECRET_BYTES) {
     throw new GuacError('GUAC_TOKEN_CONFIG', 'SERVER_ERROR', `The token secret must be at least ${MIN_SECRET_BYTES} bytes.`);

@@ -372,6 +372,50 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       await rejectsWith(resolve(tokenRequest(onTime({ user: 'sam' }))), 'GUAC_TOKEN_REVOKED', 0x0303);
     });
 
+    test('single-use tokens under a burst (their spent ids written in batches): each opens exactly one session', async () => {
+      await ssh('burst-once');
+      await reg.grant('burst-once', '*');
+      const resolve = registryResolver(reg, fx.secret);
+      const tokens = await Promise.all(Array.from({ length: 150 }, () => reg.mintToken({ connection: 'burst-once', user: 'u', once: true })));
+      const shared = await reg.mintToken({ connection: 'burst-once', user: 'u', once: true });
+      // All at once, the shared token's 50 attempts interleaved with the others, as a burst of browsers would.
+      const attempts = [...tokens.map((t) => t.token), ...Array.from({ length: 50 }, () => shared.token)]
+        .map((_, i, all) => all[(i * 37) % all.length]!);
+      const results = await Promise.allSettled(attempts.map((t) => resolve(tokenRequest(t))));
+      const ok = results.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<typeof resolve>>> => r.status === 'fulfilled');
+      assert.equal(ok.length, 151, 'every distinct token once, the shared one once');
+      assert.equal(new Set(ok.map((r) => r.value.tokenId)).size, 151);
+      for (const r of results) {
+        if (r.status === 'rejected') {
+          const e = r.reason as { code: string; status: { guac: number }; message: string };
+          assert.deepEqual([e.code, e.status.guac, e.message], ['GUAC_TOKEN_USED', 0x0205, 'The single-use access token was already used.']);
+        }
+      }
+      // Spent for good: a second burst of the same tokens opens nothing.
+      const again = await Promise.allSettled(tokens.slice(0, 20).map((t) => resolve(tokenRequest(t.token))));
+      assert.deepEqual(again.map((r) => r.status), Array(20).fill('rejected'));
+    });
+
+    test('history written in batches keeps every session of a burst, and close() writes what is still queued', async () => {
+      const c = await ssh('burst-history');
+      const ids: string[] = Array.from({ length: 300 }, () => randomUUID());
+      await Promise.all(ids.map((id, i) => reg.sessionStarted({ id, user: `u${i % 7}`, connectionId: c.id, startedAt: 10_000 + i })));
+      await Promise.all(ids.map((id, i) => reg.sessionEnded({ id, endedAt: 20_000 + i, bytesToBrowser: i, status: 0 })));
+      const rows = await reg.listSessions({ connectionId: c.id, limit: 1000 });
+      assert.equal(rows.length, 300);
+      for (const r of rows) {
+        const i = ids.indexOf(r.id);
+        assert.deepEqual([r.startedAt, r.endedAt, r.bytesToBrowser, r.status, r.user], [10_000 + i, 20_000 + i, i, 0, `u${i % 7}`]);
+      }
+      // Ends asked for and not awaited (a gateway shutting down): close() writes them before the database goes.
+      const other = await fx.open();
+      const late = Array.from({ length: 40 }, () => randomUUID());
+      const pending = late.map((id) => other.sessionEnded({ id, connectionId: c.id, startedAt: 30_000, endedAt: 31_000, status: 0x0207 }));
+      await other.close();
+      await Promise.all(pending);
+      for (const id of late) assert.equal((await reg.getSession(id))?.endedAt, 31_000, `session ${id} recorded`);
+    });
+
     test('single-use tokens: the second use is refused, also under concurrency', async () => {
       await ssh('once');
       await reg.grant('once', '*');
