@@ -26,19 +26,20 @@ export function sources(dir = join(ROOT, 'src')) {
 /** Code → { status, meaning, layer } for every code the gateway raises. */
 export async function collectErrors() {
   const { STATUS } = await dist('protocol/status.js');
-  const { PARSE_ERRORS } = await dist('protocol/constants.js');
-  const { GUACD_ERRORS } = await dist('guacd/errors.js');
+  const { PARSE } = await dist('protocol/errors.js');
+  const { GUACD } = await dist('guacd/errors.js');
   const { TUNNEL_ERRORS } = await dist('tunnel/errors.js');
   const { REGISTRY_ERRORS } = await dist('registry/errors.js');
   const { ADMIN_API_ERRORS } = await dist('server/admin-api.js');
 
   const codes = new Map();
   const add = (code, status, meaning, layer) => { if (!codes.has(code)) codes.set(code, { status, meaning, layer }); };
-  for (const [code, meaning] of Object.entries(PARSE_ERRORS)) {
-    // Input errors are the sender's fault; bad limits and a throwing handler are ours.
-    add(code, /BAD_LIMITS|HANDLER_THREW/.test(code) ? 'SERVER_ERROR' : 'CLIENT_BAD_REQUEST', `${meaning} (from guacd: UPSTREAM_ERROR)`, 'protocol');
-  }
-  for (const [code, [status, meaning]] of Object.entries(GUACD_ERRORS)) add(code, status, meaning, 'guacd');
+  // A layer's catalogue (defineErrors): each code's status, and its doc line or message.
+  const catalogue = (cat, layer, suffix = '') => {
+    for (const [code, e] of Object.entries(cat.entries)) add(code, e.status, `${e.doc ?? e.message}${suffix}`, layer);
+  };
+  catalogue(PARSE, 'protocol', ' (from guacd: UPSTREAM_ERROR)');
+  catalogue(GUACD, 'guacd');
   for (const [code, [status, meaning]] of Object.entries(TUNNEL_ERRORS)) add(code, status, meaning, 'tunnel');
 
   // Raise sites: the status each code is raised with, and a meaning for codes outside the tables.
