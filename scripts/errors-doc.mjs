@@ -28,7 +28,7 @@ export async function collectErrors() {
   const { STATUS } = await dist('protocol/status.js');
   const { PARSE } = await dist('protocol/errors.js');
   const { GUACD } = await dist('guacd/errors.js');
-  const { TUNNEL_ERRORS } = await dist('tunnel/errors.js');
+  const { TUNNEL } = await dist('tunnel/errors.js');
   const { REGISTRY_ERRORS } = await dist('registry/errors.js');
   const { ADMIN_API_ERRORS } = await dist('server/admin-api.js');
 
@@ -40,7 +40,7 @@ export async function collectErrors() {
   };
   catalogue(PARSE, 'protocol', ' (from guacd: UPSTREAM_ERROR)');
   catalogue(GUACD, 'guacd');
-  for (const [code, [status, meaning]] of Object.entries(TUNNEL_ERRORS)) add(code, status, meaning, 'tunnel');
+  catalogue(TUNNEL, 'tunnel');
 
   // Raise sites: the status each code is raised with, and a meaning for codes outside the tables.
   const sites = new Map();
