@@ -29,7 +29,7 @@ export async function collectErrors() {
   const { PARSE } = await dist('protocol/errors.js');
   const { GUACD } = await dist('guacd/errors.js');
   const { TUNNEL } = await dist('tunnel/errors.js');
-  const { REGISTRY_ERRORS } = await dist('registry/errors.js');
+  const { REGISTRY } = await dist('registry/errors.js');
   const { ADMIN_API_ERRORS } = await dist('server/admin-api.js');
 
   const codes = new Map();
@@ -59,18 +59,23 @@ export async function collectErrors() {
     }
     for (const m of source.matchAll(answer)) if (!answers.has(m[1])) answers.set(m[1], text(m[2]));
   }
-  for (const [code, status] of Object.entries(REGISTRY_ERRORS)) {
-    add(code, status, sites.get(code)?.find((s) => s.message)?.message ?? '', 'registry');
-  }
+  catalogue(REGISTRY, 'registry');
+  // The admin API's own codes, with their HTTP status; those declared in a catalogue take its status and text.
+  const declared = (code) => [PARSE, GUACD, TUNNEL, REGISTRY].map((c) => c.entries[code]).find(Boolean);
   for (const [code, http] of Object.entries(ADMIN_API_ERRORS)) {
     const site = sites.get(code)?.[0];
-    add(code, site?.status ?? '—', `${site?.message || answers.get(code) || ''} (HTTP ${http})`.trim(), 'admin API');
+    const entry = declared(code);
+    const message = site?.message || answers.get(code) || entry?.doc || entry?.message || '';
+    add(code, site?.status ?? entry?.status ?? '—', `${message} (HTTP ${http})`.trim(), 'admin API');
   }
   for (const [code, list] of sites) {
     add(code, list[0].status, list.find((s) => s.message)?.message ?? '', list[0].file.split('/')[1]);
   }
   return { STATUS, codes, sites };
 }
+
+/** The order of the layers' sections in the docs. */
+const LAYERS = ['protocol', 'guacd', 'tunnel', 'registry', 'admin API', 'server'];
 
 function render({ STATUS, codes }) {
   const hex = (n) => `0x${n.toString(16).padStart(4, '0').toUpperCase()}`;
@@ -97,7 +102,7 @@ function render({ STATUS, codes }) {
     '',
     '## Error codes',
   ];
-  const layers = [...new Set([...codes.values()].map((c) => c.layer))];
+  const layers = [...new Set([...LAYERS, ...[...codes.values()].map((c) => c.layer)])];
   for (const layer of layers) {
     lines.push('', `### ${layer}`, '', '| code | status | when |', '| --- | --- | --- |');
     for (const [code, c] of [...codes].filter(([, c]) => c.layer === layer).sort(([a], [b]) => a.localeCompare(b))) {
