@@ -2,8 +2,8 @@
  * Every error code the guacd layer produces, with its status and meaning, and
  * the few constructors shared by the socket, handshake and client code.
  */
-import { defineErrors, GuacError } from '../protocol/errors.js';
-import { statusFromCode, type StatusName } from '../protocol/status.js';
+import { defineErrors, errorTable, GuacError } from '../protocol/errors.js';
+import { statusFromCode } from '../protocol/status.js';
 
 /** The guacd layer's codes; every site builds its own message. `GUAC_GUACD_ERROR` takes its status from guacd. */
 export const GUACD = defineErrors({
@@ -29,9 +29,7 @@ export const GUACD = defineErrors({
 });
 
 /** Code → status and meaning (the catalogue as a table, for callers and docs). */
-export const GUACD_ERRORS: Readonly<Record<GuacdErrorCode, readonly [StatusName, string]>> = Object.freeze(
-  Object.fromEntries(Object.entries(GUACD.entries).map(([code, e]) => [code, [e.status, e.doc] as const])) as Record<GuacdErrorCode, readonly [StatusName, string]>,
-);
+export const GUACD_ERRORS = errorTable(GUACD);
 
 /** One of {@link GUACD_ERRORS}. */
 export type GuacdErrorCode = keyof typeof GUACD.entries;

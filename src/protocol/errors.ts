@@ -109,3 +109,9 @@ export const PARSE = defineErrors({
   /** The caller's `onInstruction` threw; the error is the `cause`. */
   GUAC_PARSE_HANDLER_THREW: { status: 'SERVER_ERROR', message: 'The instruction handler threw; parsing stopped.', doc: 'instruction handler threw' },
 });
+
+/** A catalogue as a table, code → [status, docs line] (the shape the layers exported before catalogues). */
+export function errorTable<T extends Record<string, ErrorEntry>>(catalogue: ErrorCatalogue<T>): Readonly<Record<keyof T, readonly [StatusName, string]>> {
+  const rows = Object.entries(catalogue.entries).map(([code, e]) => [code, Object.freeze([e.status, e.doc ?? e.message ?? ''] as const)]);
+  return Object.freeze(Object.fromEntries(rows) as Record<keyof T, readonly [StatusName, string]>);
+}

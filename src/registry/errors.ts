@@ -1,7 +1,9 @@
 /**
- * Error codes the registry raises, with their status (fastify's habit: one
- * table to document and test). Token codes shared with `tunnel/token.ts`
- * (GUAC_TOKEN_INVALID, GUAC_TOKEN_EXPIRED) are listed there.
+ * Error codes the registry raises, with their status and message (fastify's
+ * habit: one catalogue to raise from, document and test). Token codes shared
+ * with `tunnel/token.ts` (GUAC_TOKEN_MISSING, GUAC_TOKEN_INVALID,
+ * GUAC_TOKEN_USED, GUAC_TOKEN_EXPIRED) are declared in the tunnel's catalogue,
+ * GUAC_PROTOCOL_UNKNOWN and GUAC_PARAM_INVALID in guacd's.
  */
 import { defineErrors } from '../protocol/errors.js';
 import type { StatusName } from '../protocol/status.js';

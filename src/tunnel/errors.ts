@@ -4,8 +4,7 @@
  * the status it is raised with). guacd's own codes (`GUAC_GUACD_*`,
  * `GUAC_PARAM_*`, …) pass through unchanged; see `GUACD_ERRORS`.
  */
-import { defineErrors } from '../protocol/errors.js';
-import type { StatusName } from '../protocol/status.js';
+import { defineErrors, errorTable } from '../protocol/errors.js';
 
 /**
  * The tunnel's codes: status, the message when every site says the same, and
@@ -44,9 +43,7 @@ export const TUNNEL = defineErrors({
 });
 
 /** Code → [status, meaning] (the catalogue as a table). */
-export const TUNNEL_ERRORS: Readonly<Record<TunnelErrorCode, readonly [StatusName, string]>> = Object.freeze(
-  Object.fromEntries(Object.entries(TUNNEL.entries).map(([code, e]) => [code, [e.status, e.doc] as const])) as Record<TunnelErrorCode, readonly [StatusName, string]>,
-);
+export const TUNNEL_ERRORS = errorTable(TUNNEL);
 
 /** One of {@link TUNNEL_ERRORS}. */
 export type TunnelErrorCode = keyof typeof TUNNEL.entries;
