@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Writes docs/errors.md from the code itself: the status table
-// (src/protocol/status.ts), each layer's error table, and, for codes raised
-// outside any table, the `new GuacError('CODE', 'STATUS', 'message')` sites
-// in src/. Needs the build (dist/).
+// (src/protocol/status.ts) and each layer's error catalogue (defineErrors in
+// src/<layer>/errors.ts), plus the two admin API answers that are no
+// GuacError. Needs the build (dist/).
 //
 //   node scripts/errors-doc.mjs           rewrite docs/errors.md
 //   node scripts/errors-doc.mjs --check   exit 1 if docs/errors.md is stale
@@ -26,50 +26,45 @@ export function sources(dir = join(ROOT, 'src')) {
 /** Code → { status, meaning, layer } for every code the gateway raises. */
 export async function collectErrors() {
   const { STATUS } = await dist('protocol/status.js');
-  const { PARSE_ERRORS } = await dist('protocol/constants.js');
-  const { GUACD_ERRORS } = await dist('guacd/errors.js');
-  const { TUNNEL_ERRORS } = await dist('tunnel/errors.js');
-  const { REGISTRY_ERRORS } = await dist('registry/errors.js');
+  const { PARSE } = await dist('protocol/errors.js');
+  const { GUACD } = await dist('guacd/errors.js');
+  const { TUNNEL } = await dist('tunnel/errors.js');
+  const { REGISTRY } = await dist('registry/errors.js');
+  const { SERVER } = await dist('server/errors.js');
   const { ADMIN_API_ERRORS } = await dist('server/admin-api.js');
 
   const codes = new Map();
   const add = (code, status, meaning, layer) => { if (!codes.has(code)) codes.set(code, { status, meaning, layer }); };
-  for (const [code, meaning] of Object.entries(PARSE_ERRORS)) {
-    // Input errors are the sender's fault; bad limits and a throwing handler are ours.
-    add(code, /BAD_LIMITS|HANDLER_THREW/.test(code) ? 'SERVER_ERROR' : 'CLIENT_BAD_REQUEST', `${meaning} (from guacd: UPSTREAM_ERROR)`, 'protocol');
-  }
-  for (const [code, [status, meaning]] of Object.entries(GUACD_ERRORS)) add(code, status, meaning, 'guacd');
-  for (const [code, [status, meaning]] of Object.entries(TUNNEL_ERRORS)) add(code, status, meaning, 'tunnel');
+  // A layer's catalogue (defineErrors): each code's status, and its doc line or message.
+  const catalogue = (cat, layer, suffix = '') => {
+    for (const [code, e] of Object.entries(cat.entries)) add(code, e.status, `${e.doc ?? e.message}${suffix}`, layer);
+  };
+  catalogue(PARSE, 'protocol', ' (from guacd: UPSTREAM_ERROR)');
+  catalogue(GUACD, 'guacd');
+  catalogue(TUNNEL, 'tunnel');
 
-  // Raise sites: the status each code is raised with, and a meaning for codes outside the tables.
-  const sites = new Map();
+  // Codes answered without a GuacError (the admin API's own refusals): 'CODE', 'message'.
   const literal = String.raw`('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\`(?:[^\`\\]|\\.)*\`)`;
-  const raise = new RegExp(String.raw`new GuacError\(\s*'(GUAC_[A-Z0-9_]+)'\s*,\s*'([A-Z_]+)'(?:\s*,\s*${literal})?`, 'g');
-  // Codes answered without a GuacError (e.g. the admin API's own refusals): 'CODE', 'message'.
   const answer = new RegExp(String.raw`'(GUAC_[A-Z0-9_]+)'\s*,\s*${literal}`, 'g');
-  const text = (lit) => (lit ?? '').slice(1, -1).replace(/\$\{[^}]*\}/g, '…').replace(/\\(.)/g, '$1');
+  const text = (lit) => lit.slice(1, -1).replace(/\$\{[^}]*\}/g, '…').replace(/\\(.)/g, '$1');
   const answers = new Map();
-  for (const file of sources()) {
-    const source = readFileSync(file, 'utf8');
-    for (const m of source.matchAll(raise)) {
-      const list = sites.get(m[1]) ?? [];
-      list.push({ status: m[2], message: text(m[3]), file: file.slice(ROOT.length) });
-      sites.set(m[1], list);
-    }
-    for (const m of source.matchAll(answer)) if (!answers.has(m[1])) answers.set(m[1], text(m[2]));
+  for (const m of readFileSync(join(ROOT, 'src/server/admin-api.ts'), 'utf8').matchAll(answer)) {
+    if (!answers.has(m[1])) answers.set(m[1], text(m[2]));
   }
-  for (const [code, status] of Object.entries(REGISTRY_ERRORS)) {
-    add(code, status, sites.get(code)?.find((s) => s.message)?.message ?? '', 'registry');
-  }
+  catalogue(REGISTRY, 'registry');
+  // The admin API's own codes, with their HTTP status; those declared in a catalogue take its status and text.
+  const declared = (code) => [PARSE, GUACD, TUNNEL, REGISTRY, SERVER].map((c) => c.entries[code]).find(Boolean);
   for (const [code, http] of Object.entries(ADMIN_API_ERRORS)) {
-    const site = sites.get(code)?.[0];
-    add(code, site?.status ?? '—', `${site?.message || answers.get(code) || ''} (HTTP ${http})`.trim(), 'admin API');
+    const entry = declared(code);
+    const message = entry?.doc ?? entry?.message ?? answers.get(code) ?? '';
+    add(code, entry?.status ?? '—', `${message} (HTTP ${http})`.trim(), 'admin API');
   }
-  for (const [code, list] of sites) {
-    add(code, list[0].status, list.find((s) => s.message)?.message ?? '', list[0].file.split('/')[1]);
-  }
-  return { STATUS, codes, sites };
+  catalogue(SERVER, 'server');
+  return { STATUS, codes };
 }
+
+/** The order of the layers' sections in the docs. */
+const LAYERS = ['protocol', 'guacd', 'tunnel', 'registry', 'admin API', 'server'];
 
 function render({ STATUS, codes }) {
   const hex = (n) => `0x${n.toString(16).padStart(4, '0').toUpperCase()}`;
@@ -96,7 +91,7 @@ function render({ STATUS, codes }) {
     '',
     '## Error codes',
   ];
-  const layers = [...new Set([...codes.values()].map((c) => c.layer))];
+  const layers = [...new Set([...LAYERS, ...[...codes.values()].map((c) => c.layer)])];
   for (const layer of layers) {
     lines.push('', `### ${layer}`, '', '| code | status | when |', '| --- | --- | --- |');
     for (const [code, c] of [...codes].filter(([, c]) => c.layer === layer).sort(([a], [b]) => a.localeCompare(b))) {

@@ -2,38 +2,41 @@
  * Every error code the guacd layer produces, with its status and meaning, and
  * the few constructors shared by the socket, handshake and client code.
  */
-import { GuacError } from '../protocol/errors.js';
-import { statusFromCode, type StatusName } from '../protocol/status.js';
+import { defineErrors, errorTable, GuacError } from '../protocol/errors.js';
+import { statusFromCode } from '../protocol/status.js';
 
-/** Code → status and meaning. `GUAC_GUACD_ERROR` takes its status from guacd. */
-export const GUACD_ERRORS = Object.freeze({
-  GUAC_GUACD_UNREACHABLE: ['UPSTREAM_NOT_FOUND', 'nothing listens at the guacd address (refused, no such socket file or host)'],
-  GUAC_GUACD_TIMEOUT: ['UPSTREAM_TIMEOUT', 'guacd did not accept the connection or finish the handshake in time'],
-  GUAC_GUACD_IO: ['UPSTREAM_ERROR', 'the connection to guacd failed (reset, TLS failure, other socket error)'],
-  GUAC_GUACD_PROTOCOL: ['UPSTREAM_ERROR', 'guacd sent something that is not valid Guacamole protocol, or an unexpected instruction'],
-  GUAC_GUACD_NOT_STARTED: ['UPSTREAM_TIMEOUT', 'guacd did not answer `select` with `args` in time: no plugin for the protocol, or its new connection process hung (guacd 1.3.0 does under connection churn); nothing reached the remote desktop yet, so `GuacdClient.open` retries it'],
-  GUAC_GUACD_ERROR: ['SERVER_ERROR', 'guacd sent an `error` instruction; status from its code, message is guacd\'s'],
-  GUAC_GUACD_CLOSED: ['UPSTREAM_ERROR', 'guacd closed the connection during the handshake'],
-  GUAC_JOIN_NOT_FOUND: ['RESOURCE_NOT_FOUND', 'no such connection to join: guacd 1.3.0 closes the connection on `select,$id`, 1.5+ answers it with `error` RESOURCE_NOT_FOUND'],
-  GUAC_PROTOCOL_UNSUPPORTED: ['UNSUPPORTED', 'guacd closed the connection on `select,<protocol>`: no plugin for it, or it could not start the connection\'s process'],
-  GUAC_CREDENTIALS_REQUIRED: ['CLIENT_UNAUTHORIZED', 'guacd asked for credentials (`required`) and no `onRequired` answered'],
-  GUAC_ABORTED: ['SESSION_CLOSED', 'the caller\'s AbortSignal ended the connection attempt'],
-  GUAC_CLIENT_STATE: ['SERVER_ERROR', 'a method was called in a state that does not allow it (e.g. a second handshake)'],
-  GUAC_CLIENT_CLOSED: ['RESOURCE_CLOSED', 'send or receive on a client that is closed or detached'],
-  GUAC_INSTRUCTION_TOO_LARGE: ['CLIENT_OVERRUN', 'an instruction to send exceeds guacd\'s limits (8192 code points per element, 128 elements, 32768 bytes)'],
-  GUAC_INSTRUCTION_INVALID: ['CLIENT_BAD_REQUEST', 'raw bytes to send are not valid Guacamole protocol'],
-  GUAC_PROTOCOL_UNKNOWN: ['CLIENT_BAD_REQUEST', 'the protocol is not one of ssh, vnc, rdp, telnet, kubernetes'],
-  GUAC_PARAM_UNKNOWN: ['CLIENT_BAD_REQUEST', 'a connection parameter is not in the catalogue of its protocol'],
-  GUAC_PARAM_INVALID: ['CLIENT_BAD_REQUEST', 'a connection parameter has a value of the wrong type or out of range'],
-  GUAC_PARAM_DUPLICATE: ['CLIENT_BAD_REQUEST', 'a parameter is given under both its names with different values'],
-} as const satisfies Record<string, readonly [StatusName, string]>);
+/** The guacd layer's codes; every site builds its own message. `GUAC_GUACD_ERROR` takes its status from guacd. */
+export const GUACD = defineErrors({
+  GUAC_GUACD_UNREACHABLE: { status: 'UPSTREAM_NOT_FOUND', doc: 'nothing listens at the guacd address (refused, no such socket file or host)' },
+  GUAC_GUACD_TIMEOUT: { status: 'UPSTREAM_TIMEOUT', doc: 'guacd did not accept the connection or finish the handshake in time' },
+  GUAC_GUACD_IO: { status: 'UPSTREAM_ERROR', doc: 'the connection to guacd failed (reset, TLS failure, other socket error)' },
+  GUAC_GUACD_PROTOCOL: { status: 'UPSTREAM_ERROR', doc: 'guacd sent something that is not valid Guacamole protocol, or an unexpected instruction' },
+  GUAC_GUACD_NOT_STARTED: { status: 'UPSTREAM_TIMEOUT', doc: 'guacd did not answer `select` with `args` in time: no plugin for the protocol, or its new connection process hung (guacd 1.3.0 does under connection churn); nothing reached the remote desktop yet, so `GuacdClient.open` retries it' },
+  GUAC_GUACD_ERROR: { status: 'SERVER_ERROR', doc: 'guacd sent an `error` instruction; status from its code, message is guacd\'s' },
+  GUAC_GUACD_CLOSED: { status: 'UPSTREAM_ERROR', doc: 'guacd closed the connection during the handshake' },
+  GUAC_JOIN_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', doc: 'no such connection to join: guacd 1.3.0 closes the connection on `select,$id`, 1.5+ answers it with `error` RESOURCE_NOT_FOUND' },
+  GUAC_PROTOCOL_UNSUPPORTED: { status: 'UNSUPPORTED', doc: 'guacd closed the connection on `select,<protocol>`: no plugin for it, or it could not start the connection\'s process' },
+  GUAC_CREDENTIALS_REQUIRED: { status: 'CLIENT_UNAUTHORIZED', doc: 'guacd asked for credentials (`required`) and no `onRequired` answered' },
+  GUAC_ABORTED: { status: 'SESSION_CLOSED', doc: 'the caller\'s AbortSignal ended the connection attempt' },
+  GUAC_CLIENT_STATE: { status: 'SERVER_ERROR', doc: 'a method was called in a state that does not allow it (e.g. a second handshake)' },
+  GUAC_CLIENT_CLOSED: { status: 'RESOURCE_CLOSED', doc: 'send or receive on a client that is closed or detached' },
+  GUAC_INSTRUCTION_TOO_LARGE: { status: 'CLIENT_OVERRUN', doc: 'an instruction to send exceeds guacd\'s limits (8192 code points per element, 128 elements, 32768 bytes)' },
+  GUAC_INSTRUCTION_INVALID: { status: 'CLIENT_BAD_REQUEST', doc: 'raw bytes to send are not valid Guacamole protocol' },
+  GUAC_PROTOCOL_UNKNOWN: { status: 'CLIENT_BAD_REQUEST', doc: 'the protocol is not one of ssh, vnc, rdp, telnet, kubernetes' },
+  GUAC_PARAM_UNKNOWN: { status: 'CLIENT_BAD_REQUEST', doc: 'a connection parameter is not in the catalogue of its protocol' },
+  GUAC_PARAM_INVALID: { status: 'CLIENT_BAD_REQUEST', doc: 'a connection parameter has a value of the wrong type or out of range' },
+  GUAC_PARAM_DUPLICATE: { status: 'CLIENT_BAD_REQUEST', doc: 'a parameter is given under both its names with different values' },
+});
+
+/** Code → status and meaning (the catalogue as a table, for callers and docs). */
+export const GUACD_ERRORS = errorTable(GUACD);
 
 /** One of {@link GUACD_ERRORS}. */
-export type GuacdErrorCode = keyof typeof GUACD_ERRORS;
+export type GuacdErrorCode = keyof typeof GUACD.entries;
 
 /** @internal Builds an error whose status comes from the table. */
 export function guacdError(code: Exclude<GuacdErrorCode, 'GUAC_GUACD_ERROR'>, message: string, cause?: unknown): GuacError {
-  return new GuacError(code, GUACD_ERRORS[code][0], message, cause === undefined ? undefined : { cause });
+  return GUACD[code]({ message, cause });
 }
 
 /**

@@ -8,7 +8,8 @@
  * value guacd cannot parse is silently replaced by its default, which is why
  * we refuse it here instead.
  */
-import { GuacError } from '../protocol/errors.js';
+import type { GuacError } from '../protocol/errors.js';
+import { GUACD } from './errors.js';
 import { codePointLength } from '../protocol/encoder.js';
 import { GUACD_LIMITS } from '../protocol/constants.js';
 import { CATALOGUE, type GuacdRelease, type ParamDef, type ParamType } from './catalogue.js';
@@ -85,7 +86,7 @@ function indexFor(protocol: Protocol | '*'): Index {
   if (protocol === '*') return ANY;
   const index = INDEX.get(protocol);
   if (!index) {
-    throw new GuacError('GUAC_PROTOCOL_UNKNOWN', 'CLIENT_BAD_REQUEST', `Unknown protocol "${String(protocol)}"; expected one of ${PROTOCOLS.join(', ')}.`);
+    throw GUACD.GUAC_PROTOCOL_UNKNOWN({ message: `Unknown protocol "${String(protocol)}"; expected one of ${PROTOCOLS.join(', ')}.` });
   }
   return index;
 }
@@ -123,7 +124,7 @@ export function isSecretParam(protocol: Protocol, name: string): boolean {
 const INTEGER = /^-?\d{1,10}$/;
 
 function invalid(protocol: string, def: ParamDescriptor, why: string): GuacError {
-  return new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', `Parameter "${def.name}" of ${protocol} ${why}.`);
+  return GUACD.GUAC_PARAM_INVALID({ message: `Parameter "${def.name}" of ${protocol} ${why}.` });
 }
 
 /**
@@ -195,12 +196,12 @@ export function normalizeWith(protocol: Protocol | '*', input: ParamInput): Map<
   for (const [name, value] of Object.entries(input)) {
     const def = index.get(name);
     if (!def) {
-      throw new GuacError('GUAC_PARAM_UNKNOWN', 'CLIENT_BAD_REQUEST', `Unknown parameter "${name}" for ${label}.`);
+      throw GUACD.GUAC_PARAM_UNKNOWN({ message: `Unknown parameter "${name}" for ${label}.` });
     }
     if (value === undefined || value === null) continue;
     const encoded = encodeValue(label, def, value);
     if (seen.has(def.name) && seen.get(def.name) !== encoded) {
-      throw new GuacError('GUAC_PARAM_DUPLICATE', 'CLIENT_BAD_REQUEST', `Parameter "${def.name}" is given twice (as "${def.name}" and "${def.key}") with different values.`);
+      throw GUACD.GUAC_PARAM_DUPLICATE({ message: `Parameter "${def.name}" is given twice (as "${def.name}" and "${def.key}") with different values.` });
     }
     seen.set(def.name, encoded);
     if (encoded !== undefined) out.set(def.name, encoded);

@@ -20,6 +20,7 @@
  *   either; `GUAC_PROTOCOL_BLOB_MAX_LENGTH` (6048 bytes = 8064 base64 chars)
  *   exists so a `blob` stays under that.
  */
+import { PARSE } from './errors.js';
 
 /**
  * Limits applied while parsing, each checked at the earliest byte that can
@@ -66,29 +67,12 @@ export const INTERNAL_OPCODE = '';
  * meaning. Every input error has status `CLIENT_BAD_REQUEST`; the guacd side
  * re-maps it to `UPSTREAM_ERROR`.
  */
-export const PARSE_ERRORS = Object.freeze({
-  /** A length prefix has more digits than `maxLengthDigits`. */
-  GUAC_PARSE_LENGTH_DIGITS: 'length prefix too long',
-  /** A length prefix holds a non-digit, or is empty (no digit before `.`). */
-  GUAC_PARSE_BAD_LENGTH: 'malformed length prefix',
-  /** The byte after an element's content is neither `,` nor `;`. */
-  GUAC_PARSE_BAD_DELIMITER: 'bad element delimiter',
-  /** A declared element length exceeds `maxElementLength`. */
-  GUAC_PARSE_ELEMENT_TOO_LONG: 'element too long',
-  /** An instruction has more than `maxElements` elements. */
-  GUAC_PARSE_TOO_MANY_ELEMENTS: 'too many elements',
-  /** An instruction exceeds `maxInstructionBytes`. */
-  GUAC_PARSE_INSTRUCTION_TOO_LONG: 'instruction too long',
-  /** Element content is not well-formed UTF-8 (RFC 3629). */
-  GUAC_PARSE_BAD_UTF8: 'invalid UTF-8',
-  /** A limit passed to a constructor is not a sensible integer; thrown, status `SERVER_ERROR`. */
-  GUAC_PARSE_BAD_LIMITS: 'invalid parser limits',
-  /** The caller's `onInstruction` threw; status `SERVER_ERROR`, the error is the `cause`. */
-  GUAC_PARSE_HANDLER_THREW: 'instruction handler threw',
-} as const);
+export const PARSE_ERRORS: Readonly<Record<ParseErrorCode, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(PARSE.entries).map(([code, e]) => [code, e.doc])) as Record<ParseErrorCode, string>,
+);
 
 /** One of the codes in {@link PARSE_ERRORS}. */
-export type ParseErrorCode = keyof typeof PARSE_ERRORS;
+export type ParseErrorCode = keyof typeof PARSE.entries;
 
 /**
  * The connect data's field names: the query string guacamole-common-js's

@@ -11,7 +11,7 @@
  * The helpers marked internal (limits, errors) are shared with `splitter.ts`,
  * as `bytes.ts` and `utf8.ts` are; none is part of the package API.
  */
-import { GuacError } from './errors.js';
+import { PARSE, type GuacError } from './errors.js';
 import { GUACD_LIMITS, PARSE_ERRORS, type ParseErrorCode, type ParserLimits } from './constants.js';
 import { ByteCarry } from './bytes.js';
 import { decodeSlice, isAsciiChunk, newContentState, scanContent } from './utf8.js';
@@ -54,7 +54,7 @@ export function resolveLimits(limits?: Partial<ParserLimits>): Readonly<Required
     const ok = key === 'maxInstructionBytes'
       ? v === Infinity || (Number.isSafeInteger(v) && v > 0)
       : Number.isSafeInteger(v) && v >= (key === 'maxElementLength' ? 0 : 1) && (key !== 'maxLengthDigits' || v <= 15);
-    if (!ok) throw new GuacError('GUAC_PARSE_BAD_LIMITS', 'SERVER_ERROR', `Invalid parser limit ${key}: ${String(v)}.`);
+    if (!ok) throw PARSE.GUAC_PARSE_BAD_LIMITS({ message: `Invalid parser limit ${key}: ${String(v)}.` });
     out[key] = v;
   }
   return Object.freeze(out);
@@ -74,12 +74,12 @@ export function parseError(code: ParseErrorCode, at: number, limits: Readonly<Re
     default: detail = PARSE_ERRORS[code];
   }
   // Position only, never content: the stream may carry credentials.
-  return new GuacError(code, 'CLIENT_BAD_REQUEST', `Protocol error: ${detail} (at byte ${at}).`);
+  return PARSE[code]({ message: `Protocol error: ${detail} (at byte ${at}).` });
 }
 
 /** @internal The error recorded when a caller's handler throws. */
 export function handlerError(cause: unknown): GuacError {
-  return new GuacError('GUAC_PARSE_HANDLER_THREW', 'SERVER_ERROR', 'The instruction handler threw; parsing stopped.', { cause });
+  return PARSE.GUAC_PARSE_HANDLER_THREW({ cause });
 }
 
 /**

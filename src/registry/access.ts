@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import type { Logger } from '../logger.js';
 import { sealToken, TOKEN_SKEW_SECONDS } from '../tunnel/token.js';
 import type { ConnectionStore } from './connections.js';
@@ -86,7 +87,7 @@ export class AccessStore {
   async mint(opts: MintOptions): Promise<MintedToken> {
     const o = (opts ?? {}) as unknown as Record<string, unknown>;
     if (typeof o.connection !== 'string' || o.connection === '') {
-      throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', '"connection" (a connection name or id) is required.');
+      throw REGISTRY.GUAC_REQUEST_INVALID({ message: '"connection" (a connection name or id) is required.' });
     }
     const user = checkUserName(o.user);
     const ttl = checkTtl(o.ttlSeconds);
@@ -96,11 +97,7 @@ export class AccessStore {
     const conn = await this.connections.require(o.connection);
     const grant = await this.findGrant(conn.id, user);
     if (!grant) {
-      throw new GuacError(
-        'GUAC_GRANT_MISSING',
-        'CLIENT_FORBIDDEN',
-        `User ${JSON.stringify(user)} has no grant on connection ${JSON.stringify(conn.name)}; grant access first.`,
-      );
+      throw REGISTRY.GUAC_GRANT_MISSING({ message: `User ${JSON.stringify(user)} has no grant on connection ${JSON.stringify(conn.name)}; grant access first.` });
     }
     readOnly ||= grant.readOnly;
     const iat = await this.issueTime(conn.id, user);
@@ -132,9 +129,8 @@ export class AccessStore {
     const iat = Math.max(Math.floor(Date.now() / 1000), cutoff === undefined ? 0 : Math.floor(cutoff / 1000) + 1);
     const early = iat * 1000 - REVOKE_AHEAD_MS - Date.now();
     if (early > MAX_MINT_WAIT_MS) {
-      throw new GuacError('GUAC_REVOCATION_AHEAD', 'SERVER_ERROR',
-        `Tokens of this user or connection are revoked until ${Math.ceil(early / 1000)} s from now, by this gateway's clock ` +
-        '(the clock of the gateway that revoked them runs ahead); mint again then, or correct the clocks.');
+      throw REGISTRY.GUAC_REVOCATION_AHEAD({ message: `Tokens of this user or connection are revoked until ${Math.ceil(early / 1000)} s from now, by this gateway's clock ` +
+        '(the clock of the gateway that revoked them runs ahead); mint again then, or correct the clocks.' });
     }
     // Until openToken accepts it (timers may fire a little early, hence the loop).
     while (Date.now() < iat * 1000 - REVOKE_AHEAD_MS) {
@@ -180,7 +176,7 @@ export class AccessStore {
       });
       subject = row.id;
     } else {
-      throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', 'Revoke what? Give "jti", "user" or "connection".');
+      throw REGISTRY.GUAC_REQUEST_INVALID({ message: 'Revoke what? Give "jti", "user" or "connection".' });
     }
     // Every token issued before now, whatever its `iat` says: a back end whose clock
     // runs ahead issues tokens up to the tolerated skew "in the future" (openToken

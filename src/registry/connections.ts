@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
+import { GUACD } from '../guacd/errors.js';
+import { REGISTRY } from './errors.js';
 import type { Logger } from '../logger.js';
 import { canonicalParamName, isKnownProtocol, isSecret, normalize, protocolNames } from './catalogue.js';
 import { num, type Db, type Executor, type Row } from './db.js';
@@ -29,17 +31,17 @@ export function isUniqueViolation(err: unknown): boolean {
 
 /** The error for an id or name that matches nothing. */
 export function notFound(idOrName: string): GuacError {
-  return new GuacError('GUAC_CONNECTION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No connection is named or numbered ${JSON.stringify(idOrName)}.`);
+  return REGISTRY.GUAC_CONNECTION_NOT_FOUND({ message: `No connection is named or numbered ${JSON.stringify(idOrName)}.` });
 }
 
 function nameTaken(name: string, cause: unknown): GuacError {
-  return new GuacError('GUAC_CONNECTION_EXISTS', 'RESOURCE_CONFLICT', `A connection named ${JSON.stringify(name)} already exists.`, { cause });
+  return REGISTRY.GUAC_CONNECTION_EXISTS({ message: `A connection named ${JSON.stringify(name)} already exists.`, cause });
 }
 
 function checkProtocol(value: unknown): string {
   if (typeof value !== 'string' || !isKnownProtocol(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value) : `a ${typeof value}`;
-    throw new GuacError('GUAC_PROTOCOL_UNKNOWN', 'CLIENT_BAD_REQUEST', `Unknown protocol ${shown}; expected one of ${protocolNames().join(', ')}.`);
+    throw GUACD.GUAC_PROTOCOL_UNKNOWN({ message: `Unknown protocol ${shown}; expected one of ${protocolNames().join(', ')}.` });
   }
   return value;
 }
@@ -47,12 +49,12 @@ function checkProtocol(value: unknown): string {
 function checkParamsObject(value: unknown): Record<string, unknown> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', 'Connection parameters must be an object of names to values.');
+    throw GUACD.GUAC_PARAM_INVALID({ message: 'Connection parameters must be an object of names to values.' });
   }
   // JSON can nest; a parameter is one scalar (null or undefined: unset), never "[object Object]".
   for (const [k, v] of Object.entries(value)) {
     if (v !== null && v !== undefined && typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-      throw new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', `Parameter ${JSON.stringify(k)} must be a string, number or boolean.`);
+      throw GUACD.GUAC_PARAM_INVALID({ message: `Parameter ${JSON.stringify(k)} must be a string, number or boolean.` });
     }
   }
   return value as Record<string, unknown>;
@@ -138,7 +140,7 @@ export class ConnectionStore {
     const given = checkParamsObject(raw.params);
     for (const [k, v] of Object.entries(given)) {
       if (v === SECRET_PLACEHOLDER && isSecret(protocol, canonicalParamName(protocol, k))) {
-        throw new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', `Parameter "${k}": "${SECRET_PLACEHOLDER}" stands for a stored value and cannot be a new one.`);
+        throw GUACD.GUAC_PARAM_INVALID({ message: `Parameter "${k}": "${SECRET_PLACEHOLDER}" stands for a stored value and cannot be a new one.` });
       }
     }
     const all = normalize(protocol, given as Record<string, ParamInput>);
@@ -171,7 +173,7 @@ export class ConnectionStore {
     const protocolIn = p.protocol === undefined ? undefined : checkProtocol(p.protocol);
     const given = checkParamsObject(p.params);
     if (p.replaceParams !== undefined && typeof p.replaceParams !== 'boolean') {
-      throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', '"replaceParams" must be true or false.');
+      throw REGISTRY.GUAC_REQUEST_INVALID({ message: '"replaceParams" must be true or false.' });
     }
     const updated = await this.db.transaction(async (tx) => {
       const row = await this.require(idOrName, tx);
@@ -185,7 +187,7 @@ export class ConnectionStore {
         } else if (v === SECRET_PLACEHOLDER && isSecret(protocol, key)) {
           const kept = oldSecrets[key];
           if (kept === undefined) {
-            throw new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', `Parameter "${k}" has no stored value for "${SECRET_PLACEHOLDER}" to keep.`);
+            throw GUACD.GUAC_PARAM_INVALID({ message: `Parameter "${k}" has no stored value for "${SECRET_PLACEHOLDER}" to keep.` });
           }
           merged[key] = kept;
         } else {

@@ -15,6 +15,9 @@
  */
 import { createDecipheriv, createHash } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
+import { GUACD } from '../guacd/errors.js';
+import { REGISTRY } from './errors.js';
+import { TUNNEL } from '../tunnel/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Resolver, Target } from '../tunnel/resolver.js';
 import { isKnownParam, isKnownProtocol, normalize } from './catalogue.js';
@@ -44,12 +47,12 @@ const HANDSHAKE_SETTINGS = new Set(['width', 'height', 'dpi', 'audio', 'video', 
 const MAX_TOKEN_LENGTH = 64 * 1024;
 
 function invalid(cause?: unknown): GuacError {
-  return new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The connection token is not valid.', cause === undefined ? undefined : { cause });
+  return TUNNEL.GUAC_TOKEN_INVALID({ message: 'The connection token is not valid.', cause });
 }
 
 function keyBytes(key: string | Uint8Array): Buffer {
   const k = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
-  if (k.length !== 32) throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', 'The guacamole-lite key must be 32 bytes long (AES-256).');
+  if (k.length !== 32) throw REGISTRY.GUAC_CONFIG_INVALID();
   return k;
 }
 
@@ -102,12 +105,12 @@ export function guacamoleLiteTarget(tok: GuacamoleLiteToken, validate = true): T
     // Handshake settings, unless the protocol also takes them as parameters (RDP's width, height, dpi).
     if (HANDSHAKE_SETTINGS.has(k) && (join !== undefined || !isKnownParam(type!, k) || typeof v === 'object')) continue;
     if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) params[k] = v;
-    else if (v !== null && v !== undefined) throw new GuacError('GUAC_PARAM_INVALID', 'CLIENT_BAD_REQUEST', `Token setting "${k}" must be a string, number or boolean.`);
+    else if (v !== null && v !== undefined) throw GUACD.GUAC_PARAM_INVALID({ message: `Token setting "${k}" must be a string, number or boolean.` });
   }
   const readOnly = truthy(settings['read-only']);
   if (join !== undefined) return { join, params, readOnly };
   if (validate && !isKnownProtocol(type!)) {
-    throw new GuacError('GUAC_PROTOCOL_UNKNOWN', 'CLIENT_BAD_REQUEST', `The token names an unknown protocol ${JSON.stringify(type)}.`);
+    throw GUACD.GUAC_PROTOCOL_UNKNOWN({ message: `The token names an unknown protocol ${JSON.stringify(type)}.` });
   }
   const out = validate ? Object.fromEntries(normalize(type!, params)) : params;
   return { protocol: type as Target['protocol'], params: out, readOnly };
@@ -122,7 +125,7 @@ export function guacamoleLiteResolver(opts: GuacamoleLiteOptions): Resolver {
   const param = opts.param ?? CONNECT_DATA.token;
   return async (req) => {
     const token = req.query.get(param);
-    if (!token) throw new GuacError('GUAC_TOKEN_MISSING', 'CLIENT_UNAUTHORIZED', `The "${param}" query parameter is missing.`);
+    if (!token) throw TUNNEL.GUAC_TOKEN_MISSING({ message: `The "${param}" query parameter is missing.` });
     let target: Target;
     try {
       target = guacamoleLiteTarget(decryptGuacamoleLiteToken(token, opts.key), opts.validate ?? true);

@@ -11,7 +11,7 @@
  */
 import { num, numOrNull, strOrNull, type Db, type Row, type SqlValue } from './db.js';
 import type { SessionEnd, SessionQuery, HistoryEntry, SessionStart } from './types.js';
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import { WriteBatch } from './write-batch.js';
 
 const MAX_LIMIT = 1000;
@@ -112,7 +112,7 @@ export class HistoryStore {
   }
 
   private checkId(id: unknown): string {
-    if (typeof id !== 'string' || id === '' || id.length > 200) throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', 'A session id is required.');
+    if (typeof id !== 'string' || id === '' || id.length > 200) throw REGISTRY.GUAC_REQUEST_INVALID({ message: 'A session id is required.' });
     return id;
   }
 

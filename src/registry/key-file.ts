@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 
 /**
@@ -37,7 +37,7 @@ export function loadOrCreateKeyFile(path: string, logger: Logger = silentLogger)
     if (key === '') throw new Error('empty key file');
     return key;
   } catch (err) {
-    throw new GuacError('GUAC_KEY_FILE', 'SERVER_ERROR', `Cannot read or create the key file ${path}.`, { cause: err });
+    throw REGISTRY.GUAC_KEY_FILE({ message: `Cannot read or create the key file ${path}.`, cause: err });
   }
 }
 

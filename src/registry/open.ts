@@ -5,7 +5,7 @@
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import type { Logger } from '../logger.js';
 import { openPostgres } from './postgres.js';
 import { SqlRegistry } from './sql-registry.js';
@@ -52,13 +52,13 @@ function sqlitePath(url: string | undefined, dataDir: string): string {
     try {
       return fileURLToPath(url);
     } catch (err) {
-      throw new GuacError('GUAC_REGISTRY_URL_INVALID', 'SERVER_ERROR', 'The file: database URL is not valid.', { cause: err });
+      throw REGISTRY.GUAC_REGISTRY_URL_INVALID({ message: 'The file: database URL is not valid.', cause: err });
     }
   }
   const m = /^sqlite:(?:\/\/)?(.*)$/i.exec(url);
   const path = m ? m[1]! : url;
   if (path === '' || /^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
-    throw new GuacError('GUAC_REGISTRY_URL_INVALID', 'SERVER_ERROR', 'Unsupported database URL: use postgres://…, sqlite:PATH or a file path.');
+    throw REGISTRY.GUAC_REGISTRY_URL_INVALID({ message: 'Unsupported database URL: use postgres://…, sqlite:PATH or a file path.' });
   }
   return isAbsolute(path) ? path : join(process.cwd(), path);
 }

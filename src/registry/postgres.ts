@@ -5,7 +5,7 @@
  * which lets one gateway ask another to close a session it hosts.
  */
 import pg from 'pg';
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Db, Executor, Row, SqlValue } from './db.js';
 
@@ -40,7 +40,7 @@ export async function openPostgres(url: string, opts: { max?: number; queryTimeo
     await pool.query('SELECT 1');
   } catch (err) {
     await pool.end().catch(() => undefined);
-    throw new GuacError('GUAC_REGISTRY_UNAVAILABLE', 'SERVER_ERROR', `Cannot connect to the PostgreSQL registry at ${redactUrl(url)}.`, { cause: err });
+    throw REGISTRY.GUAC_REGISTRY_UNAVAILABLE({ message: `Cannot connect to the PostgreSQL registry at ${redactUrl(url)}.`, cause: err });
   }
   return new PostgresDb(pool, url, logger);
 }

@@ -6,6 +6,8 @@
  * marked used last, so a refused attempt does not burn it.
  */
 import { GuacError, isGuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
+import { TUNNEL } from '../tunnel/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { openToken, type TokenPayload } from '../tunnel/token.js';
 import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
@@ -43,12 +45,12 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
   return async (req) => {
     const token = req.query.get(param);
     try {
-      if (!token) throw new GuacError('GUAC_TOKEN_MISSING', 'CLIENT_UNAUTHORIZED', `The "${param}" query parameter is missing.`);
+      if (!token) throw TUNNEL.GUAC_TOKEN_MISSING({ message: `The "${param}" query parameter is missing.` });
       const p = openToken(token, secret);
       if (p.aud === SHARE_AUDIENCE) return await resolveShare(registry, p, req);
-      if (p.aud !== undefined && p.aud !== 'tunnel') throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token is invalid.');
+      if (p.aud !== undefined && p.aud !== 'tunnel') throw TUNNEL.GUAC_TOKEN_INVALID();
       if (p.connection === undefined) {
-        if (!opts.fallback) throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token names no registry connection.');
+        if (!opts.fallback) throw TUNNEL.GUAC_TOKEN_INVALID({ message: 'The access token names no registry connection.' });
         await checkRevoked(registry, p);
         req.claim?.({ tokenId: p.jti, user: p.user });
         await consumeOnce(registry, p);
@@ -62,7 +64,7 @@ export function registryResolver(registry: Registry, secret: string | Uint8Array
       }
       // The database failed (down, cut, closed): say so, without its driver's details.
       log.warn({ error: err, remoteAddress: req.remoteAddress }, 'registry: database unavailable while resolving a token');
-      throw new GuacError('GUAC_REGISTRY_UNAVAILABLE', 'SERVER_ERROR', 'The connection registry is unavailable; try again later.', { cause: err });
+      throw REGISTRY.GUAC_REGISTRY_UNAVAILABLE({ message: 'The connection registry is unavailable; try again later.', cause: err });
     }
   };
 }
@@ -77,11 +79,11 @@ export function registryConnectionResolver(registry: Registry): (payload: TokenP
 }
 
 async function resolvePayload(registry: Registry, p: TokenPayload, req: TunnelRequest): Promise<Target> {
-  if (typeof p.connection !== 'string') throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token names no registry connection.');
+  if (typeof p.connection !== 'string') throw TUNNEL.GUAC_TOKEN_INVALID({ message: 'The access token names no registry connection.' });
   await checkRevoked(registry, p);
   const conn = await registry.resolveParams(p.connection);
   const grant = await registry.findGrant(conn.id, p.user);
-  if (!grant) throw new GuacError('GUAC_GRANT_MISSING', 'CLIENT_FORBIDDEN', "The token's user has no access to this connection.");
+  if (!grant) throw REGISTRY.GUAC_GRANT_MISSING({ message: "The token's user has no access to this connection." });
   // The per-token and per-user caps before single use: a refused attempt does not burn the token.
   req.claim?.({ tokenId: p.jti, user: p.user });
   await consumeOnce(registry, p);
@@ -98,14 +100,14 @@ async function resolvePayload(registry: Registry, p: TokenPayload, req: TunnelRe
 
 async function checkRevoked(registry: Registry, p: TokenPayload): Promise<void> {
   if (await registry.isRevoked({ jti: p.jti, issuedAt: p.iat * 1000, user: p.user, connection: p.connection })) {
-    throw new GuacError('GUAC_TOKEN_REVOKED', 'CLIENT_FORBIDDEN', 'The access token has been revoked.');
+    throw REGISTRY.GUAC_TOKEN_REVOKED();
   }
 }
 
 async function consumeOnce(registry: Registry, p: TokenPayload): Promise<void> {
   if (p.once !== true) return;
   if (!(await registry.consumeToken(p.jti, p.exp * 1000))) {
-    throw new GuacError('GUAC_TOKEN_USED', 'RESOURCE_CONFLICT', 'The single-use access token was already used.');
+    throw TUNNEL.GUAC_TOKEN_USED();
   }
 }
 

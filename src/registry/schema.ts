@@ -5,7 +5,7 @@
  * transaction that holds the migration lock, so concurrent gateways never race
  * and a half-applied step never persists. Never edit a shipped migration: add one.
  */
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import { num, type Db } from './db.js';
 
 /** One schema step. */
@@ -163,11 +163,7 @@ export async function migrate(db: Db, migrations: readonly Migration[] = MIGRATI
       const known = Math.max(0, ...migrations.map((m) => m.version));
       const newest = Math.max(0, ...done);
       if (newest > known) {
-        throw new GuacError(
-          'GUAC_REGISTRY_TOO_NEW',
-          'SERVER_ERROR',
-          `The registry schema is at version ${newest}, newer than this gateway knows (${known}); upgrade the gateway.`,
-        );
+        throw REGISTRY.GUAC_REGISTRY_TOO_NEW({ message: `The registry schema is at version ${newest}, newer than this gateway knows (${known}); upgrade the gateway.` });
       }
       const applied: number[] = [];
       for (const m of migrations) {

@@ -6,7 +6,7 @@
  * Stored form: `v1.<iv base64url>.<ciphertext+tag base64url>`.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 
 const INFO_KEY = 'guacamole-gateway registry secrets v1';
 const INFO_CHECK = 'guacamole-gateway registry key check v1';
@@ -21,7 +21,7 @@ export class SecretBox {
   /** @param secret the gateway secret (any length, at least 16 bytes) */
   constructor(secret: string | Uint8Array) {
     const ikm = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret);
-    if (ikm.length < 16) throw new GuacError('GUAC_SECRET_WEAK', 'SERVER_ERROR', 'The gateway secret must be at least 16 bytes long.');
+    if (ikm.length < 16) throw REGISTRY.GUAC_SECRET_WEAK();
     this.key = Buffer.from(hkdfSync('sha256', ikm, SALT, INFO_KEY, 32));
     const check = Buffer.from(hkdfSync('sha256', ikm, SALT, INFO_CHECK, 32));
     this.fingerprint = createHash('sha256').update(check).digest('base64url');
@@ -52,12 +52,7 @@ export class SecretBox {
       d.setAuthTag(body.subarray(body.length - 16));
       return Buffer.concat([d.update(body.subarray(0, body.length - 16)), d.final()]).toString('utf8');
     } catch (err) {
-      throw new GuacError(
-        'GUAC_REGISTRY_DECRYPT',
-        'SERVER_ERROR',
-        'Stored secret parameters cannot be decrypted: the gateway secret differs from the one they were saved with, or the data is damaged.',
-        { cause: err },
-      );
+      throw REGISTRY.GUAC_REGISTRY_DECRYPT({ cause: err });
     }
   }
 }

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import { STATUS } from '../protocol/status.js';
 import { sealToken, type TokenPayload } from '../tunnel/token.js';
 import type { Target, TunnelRequest } from '../tunnel/resolver.js';
@@ -43,7 +44,7 @@ function toShare(r: Row): Share {
 }
 
 const sessionNotFound = (id: string): GuacError =>
-  new GuacError('GUAC_SESSION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No session has the id ${JSON.stringify(id)}.`);
+  REGISTRY.GUAC_SESSION_NOT_FOUND({ message: `No session has the id ${JSON.stringify(id)}.` });
 
 /** The `shares` table. */
 export class ShareStore {
@@ -56,7 +57,7 @@ export class ShareStore {
   async create(opts: ShareOptions): Promise<CreatedShare> {
     const o = (opts ?? {}) as unknown as Record<string, unknown>;
     if (typeof o.session !== 'string' || o.session === '' || o.session.length > 200) {
-      throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', '"session" (a session id) is required.');
+      throw REGISTRY.GUAC_REQUEST_INVALID({ message: '"session" (a session id) is required.' });
     }
     const creator = o.creator === undefined ? null : checkUserName(o.creator);
     const readOnly = checkBool('readOnly', o.readOnly);
@@ -67,11 +68,11 @@ export class ShareStore {
     // A participant's link joins the owner's session; its own rights still bound what it hands out.
     const root = from.joinedSession === null ? from : await this.session(from.joinedSession);
     if (!root || root.endedAt !== null || from.endedAt !== null) {
-      throw new GuacError('GUAC_SESSION_ENDED', 'RESOURCE_CONFLICT', 'The session has already ended.');
+      throw REGISTRY.GUAC_SESSION_ENDED();
     }
-    if (root.guacdId === null) throw new GuacError('GUAC_SHARE_NOT_READY', 'RESOURCE_CONFLICT', 'The session is not connected yet; share it once it is.');
+    if (root.guacdId === null) throw REGISTRY.GUAC_SHARE_NOT_READY();
     if (!readOnly && (from.readOnly === true || root.readOnly === true)) {
-      throw new GuacError('GUAC_SHARE_FORBIDDEN', 'CLIENT_FORBIDDEN', 'A read-only session can only be shared read-only.');
+      throw REGISTRY.GUAC_SHARE_FORBIDDEN();
     }
     const id = randomUUID();
     const now = Date.now();
@@ -106,10 +107,10 @@ export class ShareStore {
 
 /** Codes of refused share joins (documented in docs/sharing.md and errors.md through REGISTRY_ERRORS). */
 const refused = {
-  unknown: () => new GuacError('GUAC_SHARE_NOT_FOUND', 'RESOURCE_NOT_FOUND', 'The share link does not exist.'),
-  revoked: () => new GuacError('GUAC_SHARE_REVOKED', 'CLIENT_FORBIDDEN', 'The share link was revoked.'),
-  ended: () => new GuacError('GUAC_SHARE_SESSION_ENDED', 'RESOURCE_CLOSED', 'The shared session has ended.'),
-  used: () => new GuacError('GUAC_SHARE_USED', 'RESOURCE_CONFLICT', 'The single-use share link was already used.'),
+  unknown: () => REGISTRY.GUAC_SHARE_NOT_FOUND(),
+  revoked: () => REGISTRY.GUAC_SHARE_REVOKED(),
+  ended: () => REGISTRY.GUAC_SHARE_SESSION_ENDED(),
+  used: () => REGISTRY.GUAC_SHARE_USED(),
 };
 
 /** Longest display name a joiner may give (`name` in the connect data). */

@@ -4,7 +4,7 @@
  * database and carries session-end requests between gateways.
  */
 import { randomUUID } from 'node:crypto';
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { AccessStore } from './access.js';
@@ -93,11 +93,7 @@ export class SqlRegistry implements Registry {
       await db.run('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', ['key_fingerprint', box.fingerprint]);
       const row = await db.get('SELECT value FROM meta WHERE key = ?', ['key_fingerprint']);
       if (row?.value !== box.fingerprint) {
-        throw new GuacError(
-          'GUAC_REGISTRY_KEY_MISMATCH',
-          'SERVER_ERROR',
-          'The registry was created with a different gateway secret; its stored passwords cannot be read with this one.',
-        );
+        throw REGISTRY.GUAC_REGISTRY_KEY_MISMATCH();
       }
       const reg = new SqlRegistry(db, secret, box, logger);
       await reg.access.prune();

@@ -10,7 +10,7 @@
 import { closeSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 import type { Db, Executor, Row, SqlValue } from './db.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
@@ -30,7 +30,7 @@ export function openSqlite(path: string): Db {
     db.pragma('foreign_keys = ON');
     db.pragma('synchronous = NORMAL');
   } catch (err) {
-    throw new GuacError('GUAC_REGISTRY_UNAVAILABLE', 'SERVER_ERROR', `Cannot open the SQLite registry at ${path}.`, { cause: err });
+    throw REGISTRY.GUAC_REGISTRY_UNAVAILABLE({ message: `Cannot open the SQLite registry at ${path}.`, cause: err });
   }
   return new SqliteDb(db, realpathSync(path));
 }
@@ -67,7 +67,7 @@ class SqliteDb implements Db {
   }
 
   private stmt(sql: string): Statement {
-    if (this.closed) throw new GuacError('GUAC_REGISTRY_CLOSED', 'SERVER_ERROR', 'The registry is closed.');
+    if (this.closed) throw REGISTRY.GUAC_REGISTRY_CLOSED();
     let s = this.cache.get(sql);
     if (!s) {
       s = this.db.prepare(sql);

@@ -2,7 +2,7 @@
  * Checks on names and numbers shared by the registry, the admin API and the
  * CLI, so every entry point refuses the same things with the same codes.
  */
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from './errors.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -19,13 +19,13 @@ export function isUuid(s: string): boolean {
   return UUID.test(s);
 }
 
-function checkName(what: string, code: string, value: unknown): string {
-  if (typeof value !== 'string') throw new GuacError(code, 'CLIENT_BAD_REQUEST', `The ${what} must be a string.`);
+function checkName(what: string, code: 'GUAC_CONNECTION_NAME_INVALID' | 'GUAC_USER_INVALID', value: unknown): string {
+  if (typeof value !== 'string') throw REGISTRY[code]({ message: `The ${what} must be a string.` });
   if (value.length === 0 || value.length > MAX_NAME_LENGTH) {
-    throw new GuacError(code, 'CLIENT_BAD_REQUEST', `The ${what} must be 1 to ${MAX_NAME_LENGTH} characters long.`);
+    throw REGISTRY[code]({ message: `The ${what} must be 1 to ${MAX_NAME_LENGTH} characters long.` });
   }
-  if (CONTROL.test(value)) throw new GuacError(code, 'CLIENT_BAD_REQUEST', `The ${what} must not contain control characters.`);
-  if (value.trim() !== value) throw new GuacError(code, 'CLIENT_BAD_REQUEST', `The ${what} must not start or end with spaces.`);
+  if (CONTROL.test(value)) throw REGISTRY[code]({ message: `The ${what} must not contain control characters.` });
+  if (value.trim() !== value) throw REGISTRY[code]({ message: `The ${what} must not start or end with spaces.` });
   return value;
 }
 
@@ -37,7 +37,7 @@ function checkName(what: string, code: string, value: unknown): string {
  */
 export function checkConnectionName(value: unknown): string {
   const name = checkName('connection name', 'GUAC_CONNECTION_NAME_INVALID', value);
-  if (isUuid(name)) throw new GuacError('GUAC_CONNECTION_NAME_INVALID', 'CLIENT_BAD_REQUEST', 'The connection name must not look like a UUID.');
+  if (isUuid(name)) throw REGISTRY.GUAC_CONNECTION_NAME_INVALID();
   return name;
 }
 
@@ -47,7 +47,7 @@ export function checkConnectionName(value: unknown): string {
  */
 export function checkUserName(value: unknown, wildcard = false): string {
   const user = checkName('user name', 'GUAC_USER_INVALID', value);
-  if (user === '*' && !wildcard) throw new GuacError('GUAC_USER_INVALID', 'CLIENT_BAD_REQUEST', 'The user name "*" is only valid in grants.');
+  if (user === '*' && !wildcard) throw REGISTRY.GUAC_USER_INVALID();
   return user;
 }
 
@@ -58,7 +58,7 @@ export function checkUserName(value: unknown, wildcard = false): string {
 export function checkTtl(value: unknown): number {
   if (value === undefined) return DEFAULT_TTL_SECONDS;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TTL_SECONDS) {
-    throw new GuacError('GUAC_TTL_INVALID', 'CLIENT_BAD_REQUEST', `The token lifetime must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}.`);
+    throw REGISTRY.GUAC_TTL_INVALID({ message: `The token lifetime must be a whole number of seconds from 1 to ${MAX_TTL_SECONDS}.` });
   }
   return value;
 }
@@ -69,6 +69,6 @@ export function checkTtl(value: unknown): number {
  */
 export function checkBool(what: string, value: unknown): boolean {
   if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', `"${what}" must be true or false.`);
+  if (typeof value !== 'boolean') throw REGISTRY.GUAC_REQUEST_INVALID({ message: `"${what}" must be true or false.` });
   return value;
 }

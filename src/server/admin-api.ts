@@ -8,6 +8,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, isGuacError } from '../protocol/errors.js';
+import { REGISTRY } from '../registry/errors.js';
+import { SERVER } from './errors.js';
 import { STATUS } from '../protocol/status.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { ConnectionInput, ConnectionPatch, MintOptions, Registry, RevokeTarget, SessionControl, SessionQuery } from '../registry/types.js';
@@ -54,8 +56,8 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   sendJson(res, status, { error: { code, message, status } });
 }
 
-function bad(message: string, code = 'GUAC_REQUEST_INVALID'): GuacError {
-  return new GuacError(code, 'CLIENT_BAD_REQUEST', message);
+function bad(message: string): GuacError {
+  return REGISTRY.GUAC_REQUEST_INVALID({ message });
 }
 
 /**
@@ -99,7 +101,7 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
   const log = opts.logger ?? silentLogger;
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const keyHash = createHash('sha256').update(opts.adminKey, 'utf8').digest();
-  if (opts.adminKey.length < 16) throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', 'The admin key must be at least 16 characters long.');
+  if (opts.adminKey.length < 16) throw REGISTRY.GUAC_CONFIG_INVALID({ message: 'The admin key must be at least 16 characters long.' });
 
   const routes = adminRoutes(registry, opts.sessions);
 
@@ -186,7 +188,7 @@ async function dispatch(routes: readonly Route[], method: string, parts: string[
 function adminRoutes(registry: Registry, sessions: SessionControl | undefined): readonly Route[] {
   const session = async (id: string) => {
     const rec = await registry.getSession(id);
-    if (!rec) throw new GuacError('GUAC_SESSION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No session has the id ${JSON.stringify(id)}.`);
+    if (!rec) throw REGISTRY.GUAC_SESSION_NOT_FOUND({ message: `No session has the id ${JSON.stringify(id)}.` });
     return rec;
   };
   return [
@@ -213,7 +215,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
       PUT: async (r) => [200, await registry.grant(r.params.ref!, r.params.user!, fields<{ readOnly?: boolean }>(await r.body(), ['readOnly']))],
       DELETE: async ({ params }) => {
         if (!(await registry.ungrant(params.ref!, params.user!))) {
-          throw new GuacError('GUAC_GRANT_NOT_FOUND', 'RESOURCE_NOT_FOUND', `User ${JSON.stringify(params.user)} has no grant on this connection.`);
+          throw SERVER.GUAC_GRANT_NOT_FOUND({ message: `User ${JSON.stringify(params.user)} has no grant on this connection.` });
         }
         return [204, undefined];
       },
@@ -264,7 +266,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
     { path: 'sessions/:id/end', methods: {
       POST: async ({ params }) => {
         const rec = await session(params.id!);
-        if (rec.endedAt !== null) throw new GuacError('GUAC_SESSION_ENDED', 'RESOURCE_CONFLICT', 'The session has already ended.');
+        if (rec.endedAt !== null) throw REGISTRY.GUAC_SESSION_ENDED();
         if (sessions && (await sessions.close(rec.id, STATUS.SESSION_CLOSED))) return [200, { id: rec.id, ended: true }];
         // Not live here: ask the gateway that hosts it (PostgreSQL NOTIFY reaches every gateway).
         await registry.requestSessionEnd(rec.id, STATUS.SESSION_CLOSED);
@@ -298,17 +300,17 @@ async function sessionQuery(registry: Registry, query: URLSearchParams): Promise
 }
 
 function notFound(): never {
-  throw new GuacError('GUAC_API_NOT_FOUND', 'RESOURCE_NOT_FOUND', 'No such API endpoint.');
+  throw SERVER.GUAC_API_NOT_FOUND();
 }
 
 function notAllowed(allow: string): never {
-  throw Object.assign(new GuacError('GUAC_METHOD_NOT_ALLOWED', 'UNSUPPORTED', `Method not allowed here; use ${allow}.`), { allow });
+  throw Object.assign(SERVER.GUAC_METHOD_NOT_ALLOWED({ message: `Method not allowed here; use ${allow}.` }), { allow });
 }
 
 function shareNotFound(id: string): GuacError {
-  return new GuacError('GUAC_SHARE_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No share has the id ${JSON.stringify(id)}.`);
+  return REGISTRY.GUAC_SHARE_NOT_FOUND({ message: `No share has the id ${JSON.stringify(id)}.` });
 }
 
 function connNotFound(ref: string): GuacError {
-  return new GuacError('GUAC_CONNECTION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No connection is named or numbered ${JSON.stringify(ref)}.`);
+  return REGISTRY.GUAC_CONNECTION_NOT_FOUND({ message: `No connection is named or numbered ${JSON.stringify(ref)}.` });
 }

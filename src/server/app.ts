@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from '../tunnel/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { sendHttpError } from '../tunnel/http.js';
@@ -87,7 +87,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
     const path = pathOf(req.url);
     if (path === TUNNEL_PATH) {
       if (!tunnel.handleHttp(req, res)) {
-        sendHttpError(res, new GuacError('GUAC_TUNNEL_BAD_OPERATION', 'CLIENT_BAD_REQUEST', 'Invalid tunnel operation.'));
+        sendHttpError(res, TUNNEL.GUAC_TUNNEL_BAD_OPERATION());
       }
       return;
     }

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from '../registry/errors.js';
 import type { TunnelLimits } from '../tunnel/types.js';
 
 /** The per-client limits a gateway was given; the tunnel's defaults for the rest. */
@@ -20,7 +21,7 @@ export const MIN_ADMIN_KEY_LENGTH = 16;
 /** Levels guacd's `-L` takes. */
 export const GUACD_LOG_LEVELS = ['error', 'warning', 'info', 'debug', 'trace'] as const;
 
-const invalid = (message: string): GuacError => new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', message);
+const invalid = (message: string): GuacError => REGISTRY.GUAC_CONFIG_INVALID({ message: message });
 const shown = (value: string, max = 40): string => JSON.stringify(value.slice(0, max));
 
 /**

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { GuacError } from '../protocol/errors.js';
+import { SERVER } from './errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 
 const HOST = '127.0.0.1';
@@ -185,7 +185,7 @@ export class GuacdProcess {
     clearTimeout(timer);
     if (outcome !== 'ready' || !listening) {
       if (child.exitCode === null) child.kill('SIGKILL');
-      throw new GuacError('GUAC_GUACD_START', 'UPSTREAM_UNAVAILABLE', `guacd (${this.bin}) did not start: ${outcome}.`);
+      throw SERVER.GUAC_GUACD_START({ message: `guacd (${this.bin}) did not start: ${outcome}.` });
     }
     this.log.info({ pid: child.pid, port: this.port }, 'guacd started');
   }

@@ -4,7 +4,7 @@
  * size cap before it is parsed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GuacError } from '../protocol/errors.js';
+import { SERVER } from './errors.js';
 import { readBody } from '../tunnel/body.js';
 
 /** A parsed JSON object body. */
@@ -28,22 +28,22 @@ export function sendJson(res: ServerResponse, status: number, payload: unknown):
  */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<JsonObject> {
   const body = await readBody(req, limit, {
-    tooLarge: () => new GuacError('GUAC_BODY_TOO_LARGE', 'CLIENT_OVERRUN', `The request body exceeds ${limit} bytes.`),
-    unreadable: (cause) => new GuacError('GUAC_BODY_UNREADABLE', 'CLIENT_BAD_REQUEST', 'The request body could not be read.', { cause }),
+    tooLarge: () => SERVER.GUAC_BODY_TOO_LARGE({ message: `The request body exceeds ${limit} bytes.` }),
+    unreadable: (cause) => SERVER.GUAC_BODY_UNREADABLE({ cause }),
   });
   if (body.length === 0) return {};
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw new GuacError('GUAC_CONTENT_TYPE', 'CLIENT_BAD_TYPE', 'The request body must be JSON (Content-Type: application/json).');
+    throw SERVER.GUAC_CONTENT_TYPE();
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch {
-    throw new GuacError('GUAC_JSON_INVALID', 'CLIENT_BAD_REQUEST', 'The request body is not valid UTF-8 JSON.');
+    throw SERVER.GUAC_JSON_INVALID({ message: 'The request body is not valid UTF-8 JSON.' });
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new GuacError('GUAC_JSON_INVALID', 'CLIENT_BAD_REQUEST', 'The request body must be a JSON object.');
+    throw SERVER.GUAC_JSON_INVALID({ message: 'The request body must be a JSON object.' });
   }
   return parsed as JsonObject;
 }

@@ -17,6 +17,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, isGuacError } from '../protocol/errors.js';
+import { REGISTRY } from '../registry/errors.js';
+import { SERVER } from './errors.js';
 import type { Registry } from '../registry/types.js';
 import { openToken } from '../tunnel/token.js';
 import { readJsonBody, sendJson, type JsonObject } from './json-http.js';
@@ -29,9 +31,9 @@ export const SHARE_PATH = '/share';
 const BODY_LIMIT = 32 * 1024;
 
 const notAllowed = (): GuacError =>
-  new GuacError('GUAC_SHARE_NOT_ALLOWED', 'CLIENT_FORBIDDEN', 'This session may not be shared with this credential.');
+  SERVER.GUAC_SHARE_NOT_ALLOWED();
 
-const bad = (message: string): GuacError => new GuacError('GUAC_REQUEST_INVALID', 'CLIENT_BAD_REQUEST', message);
+const bad = (message: string): GuacError => REGISTRY.GUAC_REQUEST_INVALID({ message: message });
 
 /** Builds the handler; it answers every method on {@link SHARE_PATH}. */
 export function pageShareHandler(registry: Registry, secret: string): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
@@ -39,7 +41,7 @@ export function pageShareHandler(registry: Registry, secret: string): (req: Inco
     try {
       if (req.method !== 'POST') {
         res.setHeader('Allow', 'POST');
-        throw Object.assign(new GuacError('GUAC_METHOD_NOT_ALLOWED', 'UNSUPPORTED', 'Method not allowed here; use POST.'), { http: 405 });
+        throw Object.assign(SERVER.GUAC_METHOD_NOT_ALLOWED({ message: 'Method not allowed here; use POST.' }), { http: 405 });
       }
       const body = await readJsonBody(req, BODY_LIMIT);
       for (const k of Object.keys(body)) {
@@ -59,7 +61,7 @@ export function pageShareHandler(registry: Registry, secret: string): (req: Inco
       });
       sendJson(res, 201, shareAnswer(share));
     } catch (err) {
-      const e = isGuacError(err) ? err : new GuacError('GUAC_REGISTRY_UNAVAILABLE', 'SERVER_ERROR', 'The connection registry is unavailable; try again later.', { cause: err });
+      const e = isGuacError(err) ? err : REGISTRY.GUAC_REGISTRY_UNAVAILABLE({ message: 'The connection registry is unavailable; try again later.', cause: err });
       const status = (e as { http?: number }).http ?? e.status.http;
       if (status === 413) res.setHeader('Connection', 'close');
       sendJson(res, status, { error: { code: e.code, message: e.message, status } });

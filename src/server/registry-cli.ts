@@ -5,7 +5,8 @@
  * registry its settings name (`--db`, else `DATABASE_URL`, else SQLite in
  * the data folder) for the length of the command.
  */
-import { GuacError } from '../protocol/errors.js';
+import { REGISTRY } from '../registry/errors.js';
+import { SERVER } from './errors.js';
 import { STATUS } from '../protocol/status.js';
 import { notFound } from '../registry/connections.js';
 import type { CreatedShare, HistoryEntry, ParamInput, Registry, Share } from '../registry/types.js';
@@ -32,8 +33,8 @@ function sessionLine(s: HistoryEntry): string {
 /** Asks whichever gateway hosts session `id` to end it and waits up to `waitS` for its history row to show the end. */
 async function endSession(reg: Registry, id: string, waitS: number, io: CommandIo): Promise<number> {
   const rec = await reg.getSession(id);
-  if (!rec) throw new GuacError('GUAC_SESSION_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No session has the id ${JSON.stringify(id)}.`);
-  if (rec.endedAt !== null) throw new GuacError('GUAC_SESSION_ENDED', 'RESOURCE_CONFLICT', 'The session has already ended.');
+  if (!rec) throw REGISTRY.GUAC_SESSION_NOT_FOUND({ message: `No session has the id ${JSON.stringify(id)}.` });
+  if (rec.endedAt !== null) throw REGISTRY.GUAC_SESSION_ENDED();
   await reg.requestSessionEnd(id, STATUS.SESSION_CLOSED);
   if (waitS === 0) {
     io.out(`asked the gateways to end ${id}\n`);
@@ -174,7 +175,7 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     settings: REGISTRY_SETTINGS,
     async run({ args, settings, logger }) {
       if (!(await withRegistry(settings, logger, (reg) => reg.ungrant(args[0]!, args[1]!)))) {
-        throw new GuacError('GUAC_GRANT_NOT_FOUND', 'RESOURCE_NOT_FOUND', `User ${JSON.stringify(args[1])} has no grant on ${JSON.stringify(args[0])}.`);
+        throw SERVER.GUAC_GRANT_NOT_FOUND({ message: `User ${JSON.stringify(args[1])} has no grant on ${JSON.stringify(args[0])}.` });
       }
     },
   }),
@@ -240,7 +241,7 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
     settings: REGISTRY_SETTINGS,
     async run({ args, settings, logger }) {
       if (!(await withRegistry(settings, logger, (reg) => reg.revokeShare(args[0]!)))) {
-        throw new GuacError('GUAC_SHARE_NOT_FOUND', 'RESOURCE_NOT_FOUND', `No share has the id ${JSON.stringify(args[0])}.`);
+        throw REGISTRY.GUAC_SHARE_NOT_FOUND({ message: `No share has the id ${JSON.stringify(args[0])}.` });
       }
     },
   }),

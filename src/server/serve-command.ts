@@ -8,7 +8,8 @@
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { GuacError, isGuacError } from '../protocol/errors.js';
+import { isGuacError } from '../protocol/errors.js';
+import { REGISTRY } from '../registry/errors.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import type { Logger } from '../logger.js';
 import { loadGatewaySecret } from '../registry/key-file.js';
@@ -60,9 +61,9 @@ export const SERVE_COMMAND = command({
     } else {
       guacdBin = findGuacd(s.guacdBin, io.env.PATH ?? '');
       if (!guacdBin) {
-        throw new GuacError('GUAC_CONFIG_INVALID', 'SERVER_ERROR', s.guacdBin
+        throw REGISTRY.GUAC_CONFIG_INVALID({ message: s.guacdBin
           ? `--guacd-bin ${JSON.stringify(s.guacdBin)} is not an executable.`
-          : 'No guacd found: pass --guacd HOST:PORT or --guacd-bin PATH, or run bash scripts/provision-guacd.sh.');
+          : 'No guacd found: pass --guacd HOST:PORT or --guacd-bin PATH, or run bash scripts/provision-guacd.sh.' });
       }
       guacdAddress = () => guacd!.address;
     }

@@ -10,6 +10,7 @@
  * Counts are per gateway process.
  */
 import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
 import { addressKey } from './client-address.js';
 
 /** The limits, resolved (0 = no limit). */
@@ -32,7 +33,7 @@ export interface Claimant {
 const SWEEP_AT = 10_000;
 
 const tooMany = (what: string): GuacError =>
-  new GuacError('GUAC_TUNNEL_TOO_MANY', 'CLIENT_TOO_MANY', `Too many sessions are open ${what}; close one and try again.`);
+  TUNNEL.GUAC_TUNNEL_TOO_MANY({ message: `Too many sessions are open ${what}; close one and try again.` });
 
 /** Live-session counts and handshake buckets of one tunnel. */
 export class Admission {
@@ -57,7 +58,7 @@ export class Admission {
     if (address === undefined) return undefined;
     const key = addressKey(address);
     if (!this.takeHandshake(key)) {
-      return new GuacError('GUAC_TUNNEL_RATE_LIMITED', 'CLIENT_TOO_MANY', 'Too many connection attempts from this address; wait a minute and try again.');
+      return TUNNEL.GUAC_TUNNEL_RATE_LIMITED();
     }
     if (this.full(`a:${key}`, this.limits.maxSessionsPerAddress)) return tooMany('from this address');
     return undefined;

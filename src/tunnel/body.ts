@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
 
 /** The errors {@link readBody} raises, so that each caller keeps its own codes. */
 export interface BodyErrors {
@@ -14,8 +15,8 @@ export interface BodyErrors {
 }
 
 const TUNNEL_BODY_ERRORS: BodyErrors = {
-  tooLarge: () => new GuacError('GUAC_TUNNEL_BODY_TOO_LARGE', 'CLIENT_OVERRUN', 'The connect request is too large.'),
-  unreadable: (cause) => new GuacError('GUAC_TUNNEL_BAD_BODY', 'CLIENT_BAD_REQUEST', 'The connect request could not be read.', { cause }),
+  tooLarge: () => TUNNEL.GUAC_TUNNEL_BODY_TOO_LARGE(),
+  unreadable: (cause) => TUNNEL.GUAC_TUNNEL_BAD_BODY({ cause }),
 };
 
 /**

@@ -6,13 +6,14 @@
  * `audio`, `video`, `image` (repeated or comma-separated mimetypes).
  */
 import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
 import { HANDSHAKE_DEFAULTS, normalizeParams, type HandshakeOptions } from '../guacd/index.js';
 import type { Target } from './resolver.js';
 import { CONNECT_DATA } from '../protocol/constants.js';
 
 // What the browser leaves out takes guacd's layer's defaults (HANDSHAKE_DEFAULTS): one source for both.
 
-const badData = (message: string): GuacError => new GuacError('GUAC_TUNNEL_BAD_CONNECT_DATA', 'CLIENT_BAD_REQUEST', message);
+const badData = (message: string): GuacError => TUNNEL.GUAC_TUNNEL_BAD_CONNECT_DATA({ message: message });
 
 /**
  * Builds the handshake for a target.
@@ -34,7 +35,7 @@ export function handshakeFor(target: Target, query: URLSearchParams): { handshak
     params[name] = value;
   }
   if (target.join === undefined) {
-    if (target.protocol === undefined) throw new GuacError('GUAC_TUNNEL_NO_TARGET', 'CLIENT_BAD_REQUEST', 'The connection request names nothing to open.');
+    if (target.protocol === undefined) throw TUNNEL.GUAC_TUNNEL_NO_TARGET();
     normalizeParams(target.protocol, params);
   }
 

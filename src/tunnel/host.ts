@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
 import type { HandshakeOptions } from '../guacd/index.js';
 import type { Logger } from '../logger.js';
 import { Admission, type Claimant } from './admission.js';
@@ -70,12 +71,12 @@ export class TunnelHost implements SessionHost {
 
   /** Why a session from `req` may not start now, if it may not; else its client's address. Takes one handshake from the address's rate. */
   private admit(req: IncomingMessage): GuacError | { remoteAddress?: string } {
-    if (this.closing) return new GuacError('GUAC_TUNNEL_CLOSING', 'SESSION_CLOSED', 'The gateway is shutting down.');
+    if (this.closing) return TUNNEL.GUAC_TUNNEL_CLOSING();
     const remoteAddress = clientAddress(req.socket.remoteAddress, req.headers, this.options.trustedProxies);
     const refused = this.admission.checkAddress(remoteAddress);
     if (refused) return refused;
     if (this.sessions.size >= this.options.limits.maxSessions) {
-      return new GuacError('GUAC_TUNNEL_FULL', 'SERVER_BUSY', 'The gateway has too many sessions open.');
+      return TUNNEL.GUAC_TUNNEL_FULL();
     }
     return remoteAddress === undefined ? {} : { remoteAddress };
   }

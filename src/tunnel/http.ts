@@ -23,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, toGuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
 import type { StatusInfo } from '../protocol/status.js';
 import { readBody } from './body.js';
 import type { SessionPort, TunnelHost } from './host.js';
@@ -257,7 +258,7 @@ export class HttpTunnel {
     }
     if (req.method !== 'GET' && req.method !== 'POST') {
       res.setHeader('Allow', 'GET, POST, OPTIONS');
-      sendHttpError(res, new GuacError('GUAC_TUNNEL_BAD_METHOD', 'CLIENT_BAD_REQUEST', 'The HTTP tunnel accepts GET and POST only.'));
+      sendHttpError(res, TUNNEL.GUAC_TUNNEL_BAD_METHOD());
       return true;
     }
     if (op.op === 'connect') {
@@ -266,12 +267,12 @@ export class HttpTunnel {
     }
     const token = req.headers[TUNNEL_TOKEN_HEADER.toLowerCase()];
     if (typeof token !== 'string' || token === '') {
-      sendHttpError(res, new GuacError('GUAC_TUNNEL_TOKEN_MISSING', 'CLIENT_BAD_REQUEST', 'The HTTP tunnel session token is required after connecting.'));
+      sendHttpError(res, TUNNEL.GUAC_TUNNEL_TOKEN_MISSING());
       return true;
     }
     const port = this.ports.get(token);
     if (!port) {
-      sendHttpError(res, new GuacError('GUAC_TUNNEL_NOT_FOUND', 'RESOURCE_NOT_FOUND', 'No such tunnel.'));
+      sendHttpError(res, TUNNEL.GUAC_TUNNEL_NOT_FOUND());
       return true;
     }
     if (op.op === 'read') port.read(res);

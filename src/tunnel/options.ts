@@ -1,7 +1,7 @@
 /**
  * `createTunnel`'s options with every default filled in and checked once.
  */
-import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
 import { silentLogger } from '../logger.js';
 import type { ParserLimits } from '../protocol/constants.js';
 import net from 'node:net';
@@ -39,7 +39,7 @@ export const CLIENT_LIMIT_DEFAULTS: Readonly<ClientLimits> = Object.freeze({
 function count(value: number | undefined, fallback: number, name: string, min = 0): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', `Tunnel option ${name} must be an integer of at least ${min}.`);
+    throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: `Tunnel option ${name} must be an integer of at least ${min}.` });
   }
   return value;
 }
@@ -49,12 +49,12 @@ function count(value: number | undefined, fallback: number, name: string, min = 
  * @throws GuacError `GUAC_TUNNEL_BAD_OPTION` for a missing resolver or guacd address, or a bad number
  */
 export function resolveOptions(options: TunnelOptions): ResolvedOptions {
-  if (typeof options?.resolve !== 'function') throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option resolve must be a function.');
-  if (options.guacd === undefined || options.guacd === null) throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option guacd is required.');
+  if (typeof options?.resolve !== 'function') throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: 'Tunnel option resolve must be a function.' });
+  if (options.guacd === undefined || options.guacd === null) throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: 'Tunnel option guacd is required.' });
   const l = options.limits ?? {};
   const highWaterBytes = count(l.highWaterBytes, 1 << 20, 'limits.highWaterBytes', 1);
   const lowWaterBytes = count(l.lowWaterBytes, Math.min(256 * 1024, Math.floor(highWaterBytes / 4)), 'limits.lowWaterBytes');
-  if (lowWaterBytes > highWaterBytes) throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option limits.lowWaterBytes must not exceed limits.highWaterBytes.');
+  if (lowWaterBytes > highWaterBytes) throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: 'Tunnel option limits.lowWaterBytes must not exceed limits.highWaterBytes.' });
   const origins = options.allowedOrigins;
   return {
     guacd: options.guacd,
@@ -82,7 +82,7 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
     onSessionEnd: options.onSessionEnd,
     allowedOrigins: typeof origins === 'function' ? origins : ((set) => (o: string) => set.has(o))(new Set(origins ?? [])),
     trustedProxies: new Set((options.trustedProxies ?? []).map((a) => {
-      if (typeof a !== 'string' || net.isIP(a) === 0) throw new GuacError('GUAC_TUNNEL_BAD_OPTION', 'SERVER_ERROR', 'Tunnel option trustedProxies must list IP addresses.');
+      if (typeof a !== 'string' || net.isIP(a) === 0) throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: 'Tunnel option trustedProxies must list IP addresses.' });
       return plainAddress(a);
     })),
   };

@@ -5,7 +5,8 @@
  * built-in one; the registry plugs its own in through the same type.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
+import { GUACD } from '../guacd/errors.js';
 import { PROTOCOLS, type Protocol } from '../guacd/params.js';
 import { openToken, type TokenPayload } from './token.js';
 import { CONNECT_DATA } from '../protocol/constants.js';
@@ -84,16 +85,16 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
 
   return async (request) => {
     const token = request.query.get(param);
-    if (!token) throw new GuacError('GUAC_TOKEN_MISSING', 'CLIENT_UNAUTHORIZED', 'No access token was given.');
+    if (!token) throw TUNNEL.GUAC_TOKEN_MISSING();
     const t = now();
     const payload = openToken(token, secret, t);
-    if (payload.aud !== undefined && payload.aud !== 'tunnel') throw new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token is invalid.');
+    if (payload.aud !== undefined && payload.aud !== 'tunnel') throw TUNNEL.GUAC_TOKEN_INVALID();
 
     let target: Target;
     if (payload.target) {
       const { protocol, params, readOnly } = payload.target;
       if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
-        throw new GuacError('GUAC_PROTOCOL_UNKNOWN', 'CLIENT_BAD_REQUEST', 'The access token names an unknown protocol.');
+        throw GUACD.GUAC_PROTOCOL_UNKNOWN({ message: 'The access token names an unknown protocol.' });
       }
       target = { protocol: protocol as Protocol, params: { ...params } };
       if (payload.readOnly === true || readOnly === true) target.readOnly = true;
@@ -103,14 +104,14 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
       target = await options.resolveConnection(payload, request);
       if (payload.readOnly === true) target = { ...target, readOnly: true };
     } else {
-      throw new GuacError('GUAC_TOKEN_NO_TARGET', 'CLIENT_BAD_REQUEST', 'The access token names no connection this gateway can open.');
+      throw TUNNEL.GUAC_TOKEN_NO_TARGET();
     }
 
     target.tokenId = payload.jti;
     request.claim?.({ tokenId: payload.jti, user: target.user });
     if (payload.once === true) {
       for (const [jti, exp] of spent) if (exp <= t) spent.delete(jti);
-      if (spent.has(payload.jti)) throw new GuacError('GUAC_TOKEN_USED', 'RESOURCE_CONFLICT', 'The single-use access token was already used.');
+      if (spent.has(payload.jti)) throw TUNNEL.GUAC_TOKEN_USED();
       spent.set(payload.jti, payload.exp);
     }
     return target;

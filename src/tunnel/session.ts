@@ -26,6 +26,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { GuacError, toGuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
+import { GUACD } from '../guacd/errors.js';
 import { encode } from '../protocol/encoder.js';
 import { INTERNAL_OPCODE } from '../protocol/constants.js';
 import { Parser } from '../protocol/parser.js';
@@ -192,8 +194,8 @@ export class TunnelSession implements SessionHandle {
       this.connectTimer = setTimeout(() => {
         // A resolver that hangs (its database stopped answering) is the gateway's problem, not the desktop's.
         this.fail(this.life.phase === 'resolving'
-          ? new GuacError('GUAC_TUNNEL_RESOLVE_TIMEOUT', 'SERVER_ERROR', 'The gateway could not check access in time; try again later.')
-          : new GuacError('GUAC_TUNNEL_CONNECT_TIMEOUT', 'UPSTREAM_TIMEOUT', 'The remote desktop server did not answer in time.'));
+          ? TUNNEL.GUAC_TUNNEL_RESOLVE_TIMEOUT()
+          : TUNNEL.GUAC_TUNNEL_CONNECT_TIMEOUT());
       }, options.handshakeTimeoutMs);
     }
     try {
@@ -254,7 +256,7 @@ export class TunnelSession implements SessionHandle {
     } else {
       this.pendingBytes += Buffer.byteLength(data);
       if (this.pendingBytes > this.host.options.limits.maxPendingInputBytes) {
-        this.fail(new GuacError('GUAC_TUNNEL_INPUT_OVERRUN', 'CLIENT_OVERRUN', 'The browser sent too much before the connection was ready.'));
+        this.fail(TUNNEL.GUAC_TUNNEL_INPUT_OVERRUN());
         return;
       }
       this.pending.push(data);
@@ -329,7 +331,7 @@ export class TunnelSession implements SessionHandle {
     clearTimeout(this.idleTimer);
     clearTimeout(this.maxTimer);
     clearInterval(this.heartbeat);
-    this.abort.abort(new GuacError('GUAC_ABORTED', 'SESSION_CLOSED', 'The session ended.'));
+    this.abort.abort(GUACD.GUAC_ABORTED({ message: 'The session ended.' }));
     const socket = this.socket;
     if (socket) {
       socket.removeAllListeners('data');
@@ -411,7 +413,7 @@ export class TunnelSession implements SessionHandle {
   private invalidTransition(from: Phase, to: Phase): void {
     this.log.error({ from, to }, 'tunnel: invalid session transition');
     if (from !== 'closed') {
-      this.fail(new GuacError('GUAC_TUNNEL_BAD_TRANSITION', 'SERVER_ERROR', 'The gateway hit an internal error.'));
+      this.fail(TUNNEL.GUAC_TUNNEL_BAD_TRANSITION());
     }
   }
 
@@ -451,7 +453,7 @@ export class TunnelSession implements SessionHandle {
     const { firstFrameTimeoutMs } = this.host.options;
     if (firstFrameTimeoutMs > 0) {
       this.frameTimer = setTimeout(() => {
-        this.fail(new GuacError('GUAC_TUNNEL_TARGET_TIMEOUT', 'UPSTREAM_TIMEOUT', 'The remote desktop did not answer in time.'));
+        this.fail(TUNNEL.GUAC_TUNNEL_TARGET_TIMEOUT());
       }, firstFrameTimeoutMs);
     }
     socket.on('data', (chunk: Buffer) => this.fromGuacd(chunk));
@@ -505,7 +507,7 @@ export class TunnelSession implements SessionHandle {
       const echo = pingEcho(args);
       if (echo === undefined) {
         // guacamole-common-js sends nothing internal but its short pings; anything else only makes output to buffer.
-        this.fail(new GuacError('GUAC_TUNNEL_BAD_INTERNAL', 'CLIENT_BAD_REQUEST', 'The browser sent an invalid tunnel instruction.'));
+        this.fail(TUNNEL.GUAC_TUNNEL_BAD_INTERNAL());
       } else if (this.port.echoPings) {
         this.echoes += echo;
       }
@@ -576,7 +578,7 @@ export class TunnelSession implements SessionHandle {
       }
     });
     if (err) {
-      this.fail(new GuacError('GUAC_TUNNEL_UPSTREAM_PROTOCOL', 'UPSTREAM_ERROR', `The remote desktop server sent invalid data: ${err.message}`));
+      this.fail(TUNNEL.GUAC_TUNNEL_UPSTREAM_PROTOCOL({ message: `The remote desktop server sent invalid data: ${err.message}` }));
       return;
     }
     if (error !== undefined) {
@@ -612,7 +614,7 @@ export class TunnelSession implements SessionHandle {
       this.close(STATUS.SUCCESS, 'The remote desktop server ended the connection.');
       return;
     }
-    this.fail(new GuacError('GUAC_TUNNEL_UPSTREAM_LOST', 'UPSTREAM_ERROR', 'The connection to the remote desktop server was lost.'));
+    this.fail(TUNNEL.GUAC_TUNNEL_UPSTREAM_LOST());
   }
 
   private armIdle(idleMs: number): void {
@@ -635,7 +637,7 @@ export class TunnelSession implements SessionHandle {
       // guacd does: guacd may well stop reading while we do not read it.
       if (!this.backlogged && ((this.inputHolds & Hold.Guacd) !== 0 || this.life.phase !== 'open')) this.lastHeard = Date.now();
       if (Date.now() - this.lastHeard >= timeoutMs) {
-        if (this.backlogged) this.fail(new GuacError('GUAC_TUNNEL_BROWSER_STALLED', 'CLIENT_TIMEOUT', 'The browser stopped reading what the gateway sent.'));
+        if (this.backlogged) this.fail(TUNNEL.GUAC_TUNNEL_BROWSER_STALLED());
         else this.close(STATUS.CLIENT_TIMEOUT, 'The browser stopped responding.');
         return;
       }

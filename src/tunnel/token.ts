@@ -12,6 +12,7 @@
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
+import { TUNNEL } from './errors.js';
 
 /** The inline connection a token may carry. */
 export interface TokenTarget {
@@ -85,7 +86,7 @@ function keyFor(secret: string | Uint8Array): Buffer {
 function deriveKey(secret: string | Uint8Array): Buffer {
   const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret);
   if (bytes.length < MIN_SECRET_BYTES) {
-    throw new GuacError('GUAC_TOKEN_CONFIG', 'SERVER_ERROR', `The token secret must be at least ${MIN_SECRET_BYTES} bytes.`);
+    throw TUNNEL.GUAC_TOKEN_CONFIG({ message: `The token secret must be at least ${MIN_SECRET_BYTES} bytes.` });
   }
   const id = bytes.toString('base64');
   let key = keys.get(id);
@@ -97,7 +98,7 @@ function deriveKey(secret: string | Uint8Array): Buffer {
   return key;
 }
 
-const invalid = (): GuacError => new GuacError('GUAC_TOKEN_INVALID', 'CLIENT_UNAUTHORIZED', 'The access token is invalid.');
+const invalid = (): GuacError => TUNNEL.GUAC_TOKEN_INVALID();
 
 /**
  * Seals a payload into a token.
@@ -114,7 +115,7 @@ export function sealToken(payload: TokenInput, secret: string | Uint8Array): str
     jti: payload.jti ?? randomUUID(),
   };
   const problem = checkPayload(full);
-  if (problem) throw new GuacError('GUAC_TOKEN_CONFIG', 'SERVER_ERROR', `Cannot seal token: ${problem}.`);
+  if (problem) throw TUNNEL.GUAC_TOKEN_CONFIG({ message: `Cannot seal token: ${problem}.` });
   const key = keyFor(secret);
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
@@ -160,7 +161,7 @@ export function openToken(token: string, secret: string | Uint8Array, now: numbe
   if (checkPayload(payload)) throw invalid();
   const p = payload as TokenPayload;
   if (p.iat > now + TOKEN_SKEW_SECONDS) throw invalid();
-  if (now >= p.exp) throw new GuacError('GUAC_TOKEN_EXPIRED', 'CLIENT_TIMEOUT', 'The access token has expired.');
+  if (now >= p.exp) throw TUNNEL.GUAC_TOKEN_EXPIRED();
   return p;
 }
 
