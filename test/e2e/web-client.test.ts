@@ -506,6 +506,9 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
       await page.fill('.gg-clipboard-text', text);
       await page.click('.gg-clipboard-toggle'); // closing the panel sends the text at once
       await run(page, `cat > ${pasted.path}`);
+      // The paste goes to whatever reads the terminal: wait until `cat` runs (its shell made the file), not the
+      // shell's line editor, which a loaded machine can still be in.
+      await waitFor(async () => (await readIfExists(pasted.path)) !== undefined || undefined, { what: 'cat to start' });
       await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
       await page.keyboard.press('Enter');
       await page.keyboard.press('Control+D');
@@ -514,7 +517,7 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
           const c = await readIfExists(pasted.path);
           return c && c.includes('\n') ? c : undefined;
         },
-        { what: 'the pasted file' },
+        { what: 'the pasted file', timeoutMs: 20_000 },
       );
       assert.equal(content, `${text}\n`);
 
