@@ -6,9 +6,9 @@
 //
 //   node scripts/config-doc.mjs           rewrite docs/configuration.md
 //   node scripts/config-doc.mjs --check   exit 1 if docs/configuration.md is stale
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeOrCheck } from './generated-doc.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOC = join(ROOT, 'docs/configuration.md');
@@ -61,16 +61,5 @@ export function render({ SETTINGS, COMMANDS }) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = render(await collect());
-  if (process.argv.includes('--check')) {
-    let old = '';
-    try { old = readFileSync(DOC, 'utf8'); } catch { /* missing */ }
-    if (old !== text) {
-      console.error('docs/configuration.md is stale: run node scripts/config-doc.mjs');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(DOC, text);
-    console.log(`wrote ${DOC}`);
-  }
+  writeOrCheck(DOC, render(await collect()), import.meta.url);
 }

@@ -6,9 +6,10 @@
 //
 //   node scripts/errors-doc.mjs           rewrite docs/errors.md
 //   node scripts/errors-doc.mjs --check   exit 1 if docs/errors.md is stale
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeOrCheck } from './generated-doc.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOC = join(ROOT, 'docs/errors.md');
@@ -102,18 +103,7 @@ function render({ STATUS, codes }) {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const text = render(await collectErrors());
-  if (process.argv.includes('--check')) {
-    let old = '';
-    try { old = readFileSync(DOC, 'utf8'); } catch { /* missing */ }
-    if (old !== text) {
-      console.error('docs/errors.md is stale: run node scripts/errors-doc.mjs');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(DOC, text);
-    console.log(`wrote ${DOC}`);
-  }
+  writeOrCheck(DOC, render(await collectErrors()), import.meta.url);
 }
 
 export { render };
