@@ -12,6 +12,9 @@
  * `handshake:done` (guacd's `ready`) or `handshake:failed` (refused, timed
  * out, or the browser left first), then `session:close`. `guacd:retry` comes
  * whenever guacd did not start a connection and a fresh one is tried.
+ * `guacd:health` comes when a guacd of a pool (`GuacdPool`) goes down or
+ * comes back; the pool's `status()` gives every guacd's health and session
+ * count at any time (what a metrics gauge reads).
  *
  * Messages carry identifiers, statuses and counts, never a secret: no
  * connection parameter values, no token, no password. A message is built only
@@ -26,6 +29,7 @@ export const CHANNELS = Object.freeze({
   handshakeDone: 'guacamole-gateway:handshake:done',
   handshakeFailed: 'guacamole-gateway:handshake:failed',
   guacdRetry: 'guacamole-gateway:guacd:retry',
+  guacdHealth: 'guacamole-gateway:guacd:health',
 } as const);
 
 /** `guacamole-gateway:session:open`: a browser connected; nothing is resolved yet. */
@@ -48,6 +52,8 @@ export interface HandshakeDoneMessage {
   connectionId?: string;
   /** guacd's `$…` id of the connection. */
   guacdConnectionId?: string;
+  /** The pool's name of the guacd the session runs on, when the tunnel has a `GuacdPool`. */
+  guacd?: string;
   /** From the browser connecting to guacd's `ready`. */
   durationMs: number;
 }
@@ -71,6 +77,8 @@ export interface SessionCloseMessage {
   transport: 'websocket' | 'http';
   /** The session reached guacd's `ready`. */
   opened: boolean;
+  /** The pool's name of the guacd it ran on (see `HandshakeDoneMessage.guacd`). */
+  guacd?: string;
   code: string;
   status: number;
   statusName: string;
@@ -90,12 +98,24 @@ export interface GuacdRetryMessage {
   guacd: string;
 }
 
+/** `guacamole-gateway:guacd:health`: a guacd of a pool went down or came back (`GuacdHealthChange`). */
+export interface GuacdHealthMessage {
+  /** The pool's name of it (its address as configured). */
+  guacd: string;
+  healthy: boolean;
+  /** Why it is down (`GUAC_GUACD_UNREACHABLE`, `GUAC_GUACD_TIMEOUT`, `GUAC_GUACD_IO`). */
+  error?: string;
+  /** Sessions it holds now. */
+  sessions: number;
+}
+
 interface Messages {
   sessionOpen: SessionOpenMessage;
   sessionClose: SessionCloseMessage;
   handshakeDone: HandshakeDoneMessage;
   handshakeFailed: HandshakeFailedMessage;
   guacdRetry: GuacdRetryMessage;
+  guacdHealth: GuacdHealthMessage;
 }
 
 const channels = Object.fromEntries(

@@ -11,10 +11,10 @@ export {
   type Tunnel, type TunnelOptions, type Resolver, type Target, type TunnelRequest,
   type TokenPayload, type SessionInfo, type SessionRecord, type SessionHandle,
 } from './tunnel/index.js';
-export { GuacdClient, normalizeParams, PROTOCOLS, type GuacdAddress, type Protocol } from './guacd/index.js';
+export { GuacdClient, GuacdPool, normalizeParams, PROTOCOLS, type GuacdAddress, type Protocol } from './guacd/index.js';
 export { STATUS, GuacError, isGuacError, type StatusInfo, type StatusName } from './protocol/index.js';
 export { silentLogger, type Logger, type LogFn } from './logger.js';
 export {
   CHANNELS,
-  type SessionOpenMessage, type SessionCloseMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type GuacdRetryMessage,
+  type SessionOpenMessage, type SessionCloseMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type GuacdRetryMessage, type GuacdHealthMessage,
 } from './diagnostics.js';

@@ -7,6 +7,7 @@ export { GuacdClient, type ClientOptions, type ClientState, type Detached } from
 export { HANDSHAKE_DEFAULTS, type HandshakeOptions, type HandshakeResult } from './handshake.js';
 export type { Instruction } from './reader.js';
 export { GUACD_DEFAULT_PORT, type GuacdAddress } from './socket.js';
+export { GuacdPool, type GuacdPoolOptions, type PoolMemberOptions, type GuacdMemberStatus, type GuacdHealthChange } from './pool.js';
 export { GUACD_ERRORS, errorFromInstruction, type GuacdErrorCode } from './errors.js';
 export {
   PROTOCOL_VERSIONS, LATEST_VERSION, CAPABILITIES, negotiateVersion, compareVersions, supports,

@@ -40,6 +40,7 @@ function toRecord(r: Row): HistoryEntry {
     connectionName: strOrNull(r.connection_name),
     protocol: strOrNull(r.protocol),
     guacdId: strOrNull(r.guacd_id),
+    guacd: strOrNull(r.guacd),
     tokenId: strOrNull(r.token_id),
     remoteAddress: strOrNull(r.remote_address),
     gateway: strOrNull(r.gateway),
@@ -56,8 +57,8 @@ function toRecord(r: Row): HistoryEntry {
 
 // Later information wins, but never erases what an earlier call recorded.
 const UPSERT =
-  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status, token_id, read_only, share_id, joined_session) ' +
-  'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ' +
+  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status, token_id, read_only, share_id, guacd, joined_session) ' +
+  'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ' +
   '(SELECT session_id FROM shares WHERE id = ?)) ' +
   'ON CONFLICT (id) DO UPDATE SET ' +
   'user_name = COALESCE(excluded.user_name, sessions.user_name), ' +
@@ -69,6 +70,7 @@ const UPSERT =
   'token_id = COALESCE(excluded.token_id, sessions.token_id), ' +
   'read_only = COALESCE(excluded.read_only, sessions.read_only), ' +
   'share_id = COALESCE(excluded.share_id, sessions.share_id), ' +
+  'guacd = COALESCE(excluded.guacd, sessions.guacd), ' +
   'joined_session = COALESCE(excluded.joined_session, sessions.joined_session), ' +
   'started_at = sessions.started_at, ' +
   'ended_at = COALESCE(excluded.ended_at, sessions.ended_at), ' +
@@ -154,6 +156,7 @@ export class HistoryStore {
       text(s.tokenId),
       s.readOnly === undefined ? null : s.readOnly ? 1 : 0,
       text(s.shareId),
+      text(s.guacd),
       text(s.shareId),
     ];
   }

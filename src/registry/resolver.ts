@@ -134,6 +134,7 @@ export function registrySessionHooks(registry: Registry): {
     connectionId: i.connectionId,
     protocol: i.protocol,
     guacdId: i.guacdConnectionId ?? i.join,
+    guacd: i.guacd,
     tokenId: i.tokenId,
     remoteAddress: i.remoteAddress,
     startedAt: i.start,

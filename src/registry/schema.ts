@@ -148,6 +148,17 @@ ALTER TABLE sessions ADD COLUMN joined_session TEXT;
 CREATE INDEX sessions_joined ON sessions (joined_session);
 `,
   },
+  {
+    version: 7,
+    name: 'session guacd',
+    // Which guacd of a gateway's pool holds each session's connection (its
+    // name, the address as configured). The open rows are then a live-session
+    // directory: a share link joined through any gateway of the registry is
+    // opened on the guacd that holds the connection.
+    sql: `
+ALTER TABLE sessions ADD COLUMN guacd TEXT;
+`,
+  },
 ];
 
 /**

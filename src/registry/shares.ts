@@ -142,5 +142,7 @@ export async function resolveShare(registry: Registry, p: TokenPayload, req: Tun
   if (share.once && !(await registry.consumeToken(share.id, share.expiresAt))) throw refused.used();
   const target: Target = { join: session.guacdId, params: {}, readOnly: share.readOnly || p.readOnly === true, tokenId: share.id };
   if (user !== undefined) target.user = user;
+  // The live-session directory: the join must reach the guacd holding the connection, whichever gateway opened it.
+  if (session.guacd !== null) target.guacd = session.guacd;
   return target;
 }

@@ -135,6 +135,13 @@ export interface HistoryEntry {
   protocol: string | null;
   /** guacd's `$…` connection id, once known. */
   guacdId: string | null;
+  /**
+   * Which guacd holds the connection: its name in the gateway's pool (the
+   * address as configured, `--guacd`), once known. With `guacdId` and
+   * `endedAt` null, this is the live-session directory a join through any
+   * gateway is routed by.
+   */
+  guacd: string | null;
   /** The id of the token that opened it (its jti), when the resolver named one: `token revoke --jti` ends it. */
   tokenId: string | null;
   remoteAddress: string | null;
@@ -161,6 +168,8 @@ export interface SessionStart {
   connectionId?: string | undefined;
   protocol?: string | undefined;
   guacdId?: string | undefined;
+  /** The guacd (pool member name) holding the connection (`SessionInfo.guacd`). */
+  guacd?: string | undefined;
   /** The id of the token that opened it (`Target.tokenId`). */
   tokenId?: string | undefined;
   remoteAddress?: string | undefined;

@@ -8,11 +8,12 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TUNNEL } from '../tunnel/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { GuacdPool } from '../guacd/pool.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { sendHttpError } from '../tunnel/http.js';
 import type { Tunnel } from '../tunnel/tunnel.js';
 import type { AdminApiHandler } from './admin-api.js';
-import { guacdHealth } from './health.js';
+import { healthAnswer, healthPool } from './health.js';
 import { sendJson } from './json-http.js';
 import { SHARE_PATH } from './page-share.js';
 import { PAGE_HEADERS, staticFiles } from './static.js';
@@ -25,8 +26,8 @@ export interface GatewayServerOptions {
   tunnel: Tunnel;
   /** Folder of the built client page (dist/web). */
   webRoot: string;
-  /** guacd's current address, for the health check (`/healthz`, see `guacdHealth`). */
-  guacd: () => GuacdAddress;
+  /** The guacd pool (or a single guacd's current address) `/healthz` reports (health.ts). */
+  guacd: GuacdPool | (() => GuacdAddress);
   /** A client must send its request headers (a WebSocket upgrade included) within this. Default 10 000 ms. */
   headersTimeoutMs?: number;
   /** A client must send its whole request (headers and body) within this. Default 30 000 ms. */
@@ -74,7 +75,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
   const { tunnel } = options;
   const log = options.logger ?? silentLogger;
   const files = staticFiles(options.webRoot);
-  const guacdReachable = guacdHealth(options.guacd);
+  const pool = healthPool(options.guacd);
 
   // Slow clients (slowloris) are cut: headers within 10 s, the whole request within 30 s.
   // Upgraded WebSockets and streaming tunnel reads are not requests in progress.
@@ -108,9 +109,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
       return;
     }
     if (path === '/healthz') {
-      void guacdReachable().then((reachable) => {
-        sendJson(res, reachable ? 200 : 503, { ok: reachable, guacd: { reachable }, sessions: tunnel.sessions.size });
-      });
+      void healthAnswer(pool, tunnel).then(({ status, body }) => sendJson(res, status, body));
       return;
     }
     files(req, res).then(

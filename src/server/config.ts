@@ -116,3 +116,40 @@ export function parsePath(value: string, what: string): string {
   if (value.includes('\0')) throw invalid(`${what} is not a path.`);
   return value;
 }
+
+/** One guacd of `--guacd`: its name (the address, normalized: what the live-session directory records) and where it is. */
+export interface GuacdSpec {
+  name: string;
+  address: { host: string; port: number } | { path: string };
+  /** `tls://HOST:PORT`: speak TLS to it (`--guacd-ca`, `--guacd-cert`, `--guacd-key`). */
+  tls: boolean;
+}
+
+/**
+ * Parses a list of guacd, separated by commas or spaces (repeated `--guacd`
+ * flags arrive joined by commas): `HOST:PORT`, `[v6]:PORT`,
+ * `tls://HOST:PORT` or `unix:/absolute/path`. Names are normalized
+ * (`TLS://h:4822` is `tls://h:4822`) so that gateways listing the same guacd
+ * name it alike.
+ * @throws GuacError `GUAC_CONFIG_INVALID` for a bad entry or one listed twice
+ */
+export function parseGuacdList(value: string, what: string): GuacdSpec[] {
+  const items = value.split(/[\s,]+/).filter((s) => s !== '');
+  if (items.length === 0) throw invalid(`${what} names no guacd.`);
+  const out: GuacdSpec[] = [];
+  for (const item of items) {
+    let spec: GuacdSpec;
+    if (item.startsWith('unix:')) {
+      const path = item.slice(5);
+      if (!path.startsWith('/') || path.includes('\0')) throw invalid(`${what}: ${shown(item, 60)} must be unix:/absolute/path.`);
+      spec = { name: `unix:${path}`, address: { path }, tls: false };
+    } else {
+      const tls = /^tls:\/\//i.test(item);
+      const { host, port } = parseHostPort(tls ? item.slice(6) : item, what);
+      spec = { name: `${tls ? 'tls://' : ''}${host.includes(':') ? `[${host}]` : host}:${port}`, address: { host, port }, tls };
+    }
+    if (out.some((s) => s.name === spec.name)) throw invalid(`${what} lists ${spec.name} twice.`);
+    out.push(spec);
+  }
+  return out;
+}

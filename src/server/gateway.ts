@@ -7,6 +7,7 @@
  */
 import type http from 'node:http';
 import { join } from 'node:path';
+import { GuacdPool } from '../guacd/pool.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { guacamoleLiteResolver } from '../registry/guacamole-lite.js';
@@ -41,8 +42,8 @@ export interface GatewayOptions {
   config: GatewaySettings;
   /** The gateway secret: seals tokens and, through HKDF, the stored passwords. */
   secret: string;
-  /** guacd's current address (a supervised guacd may move). */
-  guacd: () => GuacdAddress;
+  /** The guacd sessions go to: a pool (started and stopped by the caller), or one guacd's current address. */
+  guacd: GuacdPool | (() => GuacdAddress);
   /** Folder of the built client page. */
   webRoot: string;
   /** The server's logger (`createServerLogger`); every layer reports through it. Default: nowhere. */
@@ -54,6 +55,8 @@ export interface Gateway {
   readonly server: http.Server;
   readonly tunnel: Tunnel;
   readonly registry: Registry;
+  /** The guacd pool, when given one: `status()` gives each guacd's health and session count (what metrics read). */
+  readonly guacd: GuacdPool | undefined;
   /** Where the registry lives, without any password. */
   readonly database: string;
   /** Where the admin key comes from: `GATEWAY_ADMIN_KEY` or the key file's path (never the key). */
@@ -149,6 +152,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       server,
       tunnel,
       registry,
+      guacd: options.guacd instanceof GuacdPool ? options.guacd : undefined,
       database,
       adminKeySource: config.adminKey !== undefined ? 'GATEWAY_ADMIN_KEY' : join(config.dataDir, 'admin-key'),
       close() {

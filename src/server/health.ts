@@ -1,48 +1,55 @@
 /**
- * The health check behind `/healthz`: can guacd be reached? `/healthz` is
- * unauthenticated, so it must not turn each request into a connection to
- * guacd: one check runs at a time, requests arriving meanwhile share it, and
- * its answer (either way) is reused for a few seconds. guacd is reached the
- * way the tunnel reaches it (`openSocket`: TCP, TLS or a Unix socket).
+ * `/healthz`: whether this gateway should get new sessions, and each guacd
+ * of its pool. It is unauthenticated, so it must not turn each request into
+ * connections to guacd: it reads the pool's last probes, and probes only
+ * those older than the pool's cache time, one probe per guacd at a time
+ * shared by every request arriving meanwhile (`GuacdPool.check`).
  */
-import { describeAddress, openSocket, type GuacdAddress } from '../guacd/socket.js';
+import { GuacdPool } from '../guacd/pool.js';
+import type { GuacdAddress } from '../guacd/socket.js';
 
-/** Options of {@link guacdHealth}. */
-export interface HealthOptions {
-  /** How long an answer is reused. Default 2000 ms. */
-  cacheMs?: number;
-  /** Connection timeout of one check. Default 1000 ms. */
-  timeoutMs?: number;
-  /** Clock (tests). */
-  now?: () => number;
+/** The answer: HTTP status and body. */
+export interface HealthAnswer {
+  status: 200 | 503;
+  body: {
+    /** 200: some guacd is up and the gateway is not draining. */
+    ok: boolean;
+    /** The gateway is draining (`serve --drain`): a balancer should send new sessions elsewhere. */
+    draining: boolean;
+    guacd: {
+      /** At least one guacd is reachable. */
+      reachable: boolean;
+      /** Each guacd: its name (address), health and live sessions. */
+      pool: { name: string; healthy: boolean; sessions: number; error?: string }[];
+    };
+    /** Live sessions of this gateway. */
+    sessions: number;
+  };
 }
 
 /**
- * Builds the check.
- * @param address guacd's current address (a supervised guacd may move: a new address is checked at once)
- * @returns a function answering whether guacd accepted a connection, recently
+ * The pool `/healthz` reads: the gateway's own, or for a single guacd given
+ * by its address, a pool of one probed on demand (every answer reused 2 s).
  */
-export function guacdHealth(address: () => GuacdAddress, opts: HealthOptions = {}): () => Promise<boolean> {
-  const cacheMs = opts.cacheMs ?? 2000;
-  const timeoutMs = opts.timeoutMs ?? 1000;
-  const now = opts.now ?? Date.now;
-  let last: { where: string; at: number; ok: boolean } | undefined;
-  let running: { where: string; check: Promise<boolean> } | undefined;
+export function healthPool(guacd: GuacdPool | (() => GuacdAddress)): GuacdPool {
+  return guacd instanceof GuacdPool ? guacd : new GuacdPool([{ name: 'guacd', address: guacd }], { checkIntervalMs: 0 });
+}
 
-  return () => {
-    const target = address();
-    const where = describeAddress(target);
-    if (last && last.where === where && now() - last.at < cacheMs) return Promise.resolve(last.ok);
-    if (running && running.where === where) return running.check;
-    const check = openSocket(target, { timeoutMs }).then((socket) => {
-      socket.destroy();
-      return true;
-    }, () => false).then((ok) => {
-      last = { where, at: now(), ok };
-      if (running?.check === check) running = undefined;
-      return ok;
-    });
-    running = { where, check };
-    return check;
+/** Builds the answer from the pool and the tunnel's state. */
+export async function healthAnswer(pool: GuacdPool, tunnel: { readonly draining: boolean; readonly sessions: ReadonlyMap<string, unknown> }): Promise<HealthAnswer> {
+  const members = await pool.check();
+  const reachable = members.some((m) => m.healthy);
+  const ok = reachable && !tunnel.draining;
+  return {
+    status: ok ? 200 : 503,
+    body: {
+      ok,
+      draining: tunnel.draining,
+      guacd: {
+        reachable,
+        pool: members.map(({ name, healthy, sessions, error }) => ({ name, healthy, sessions, ...(error === undefined ? {} : { error }) })),
+      },
+      sessions: tunnel.sessions.size,
+    },
   };
 }

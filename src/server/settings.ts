@@ -14,8 +14,8 @@ import { resolve } from 'node:path';
 import { CLIENT_LIMIT_DEFAULTS } from '../tunnel/options.js';
 import {
   GUACD_LOG_LEVELS, MIN_ADMIN_KEY_LENGTH, MIN_SECRET_LENGTH, parseAddresses, parseCount, parseDatabase, parseFolder,
-  parseHandshakeRate, parseHost, parseHostPort, parseKey, parseOneOf, parsePath, parsePort, parseSeconds,
-  type ClientLimitSettings,
+  parseGuacdList, parseHandshakeRate, parseHost, parseKey, parseOneOf, parsePath, parsePort, parseSeconds,
+  type ClientLimitSettings, type GuacdSpec,
 } from './config.js';
 import { LOG_LEVELS, parseLogLevel, type LogLevel } from './logger.js';
 
@@ -24,8 +24,16 @@ export interface Settings {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** An external guacd; absent: a local one is started and supervised. */
-  guacd: { host: string; port: number } | undefined;
+  /** External guacd (a pool of one or more); absent: a local one is started and supervised. */
+  guacd: GuacdSpec[] | undefined;
+  /** CA certificate(s) (PEM file) trusted for `tls://` guacd; absent: the system's. */
+  guacdCa: string | undefined;
+  /** Client certificate (PEM file) shown to `tls://` guacd. */
+  guacdCert: string | undefined;
+  /** Its private key (PEM file). */
+  guacdKey: string | undefined;
+  /** On SIGTERM, how long live sessions may go on while no new one starts; 0 = end them at once. */
+  drainMs: number;
   /** The guacd executable to supervise; absent: the provisioned one, else `guacd` on PATH. */
   guacdBin: string | undefined;
   /** `-L` of the supervised guacd. */
@@ -72,6 +80,8 @@ export interface SettingDef<K extends SettingName = SettingName> {
   doc: string;
   /** Never printed (keys). */
   secret?: boolean;
+  /** The flag may be given more than once; the values reach `parse` joined by commas. */
+  repeatable?: boolean;
   /** Checks a given value; `what` names where it came from. */
   parse(value: string, what: string): Settings[K];
   /** The value when nothing is given. */
@@ -88,8 +98,18 @@ export const SETTINGS: readonly SettingDef[] = Object.freeze([
     doc: 'Address to listen on (0.0.0.0 or :: for every interface).', parse: parseHost, fallback: () => '127.0.0.1' }),
   def({ name: 'port', flag: 'port', env: 'GATEWAY_PORT', arg: 'PORT', default: '8080',
     doc: 'Port to listen on; 0 picks a free one (the URL printed at start shows it).', parse: (v, w) => parsePort(v, w, true), fallback: () => 8080 }),
-  def({ name: 'guacd', flag: 'guacd', env: 'GATEWAY_GUACD', arg: 'HOST:PORT', default: 'a supervised local guacd',
-    doc: 'An external guacd ([v6]:PORT for IPv6); without it serve runs and restarts its own.', parse: parseHostPort, fallback: none }),
+  def({ name: 'guacd', flag: 'guacd', env: 'GATEWAY_GUACD', arg: 'HOST:PORT', default: 'a supervised local guacd', repeatable: true,
+    doc: 'External guacd: repeat the flag (or list them in the variable, comma-separated) for a pool; HOST:PORT, [v6]:PORT, '
+      + 'tls://HOST:PORT or unix:/PATH. New sessions go to the healthy one with the fewest. Without it serve runs and restarts its own.',
+    parse: parseGuacdList, fallback: none }),
+  def({ name: 'guacdCa', flag: 'guacd-ca', env: 'GATEWAY_GUACD_CA', arg: 'FILE', default: 'the system\'s CAs',
+    doc: 'PEM CA certificate(s) that sign the certificates of tls:// guacd (guacd -C).', parse: parsePath, fallback: none }),
+  def({ name: 'guacdCert', flag: 'guacd-cert', env: 'GATEWAY_GUACD_CERT', arg: 'FILE', default: 'none',
+    doc: 'PEM client certificate shown to tls:// guacd (behind a TLS proxy that asks for one).', parse: parsePath, fallback: none }),
+  def({ name: 'guacdKey', flag: 'guacd-key', env: 'GATEWAY_GUACD_KEY', arg: 'FILE', default: 'none',
+    doc: 'PEM private key of --guacd-cert.', parse: parsePath, fallback: none }),
+  def({ name: 'drainMs', flag: 'drain', env: 'GATEWAY_DRAIN', arg: 'SECONDS', default: '0 (end sessions at once)',
+    doc: 'On SIGTERM: /healthz turns 503, new sessions are refused, live ones get this long, then end.', parse: parseSeconds, fallback: () => 0 }),
   def({ name: 'guacdBin', flag: 'guacd-bin', env: 'GATEWAY_GUACD_BIN', arg: 'PATH', default: '.cache/guacd, else guacd on PATH',
     doc: 'The guacd executable serve supervises when --guacd is not given.', parse: parsePath, fallback: none }),
   def({ name: 'guacdLogLevel', flag: 'guacd-log-level', env: 'GATEWAY_GUACD_LOG_LEVEL', arg: 'LEVEL', default: 'info',
@@ -140,11 +160,11 @@ export function environment(given?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** `parseArgs` options for the flags of `names`. */
-export function settingFlags(names: readonly SettingName[]): Record<string, { type: 'string' }> {
-  const options: Record<string, { type: 'string' }> = {};
+export function settingFlags(names: readonly SettingName[]): Record<string, { type: 'string'; multiple?: boolean }> {
+  const options: Record<string, { type: 'string'; multiple?: boolean }> = {};
   for (const n of names) {
-    const flag = setting(n).flag;
-    if (flag !== undefined) options[flag] = { type: 'string' };
+    const { flag, repeatable } = setting(n);
+    if (flag !== undefined) options[flag] = repeatable ? { type: 'string', multiple: true } : { type: 'string' };
   }
   return options;
 }
@@ -160,7 +180,8 @@ export function readSettings<K extends SettingName>(names: readonly K[], flags: 
   const out = {} as Pick<Settings, K>;
   for (const name of names) {
     const s = setting(name);
-    const fromFlag = s.flag === undefined ? undefined : flags[s.flag];
+    const given = s.flag === undefined ? undefined : flags[s.flag];
+    const fromFlag = Array.isArray(given) ? given.join(',') : given;
     const fromEnv = env[s.env];
     let value: Settings[K];
     if (typeof fromFlag === 'string') value = s.parse(fromFlag, `--${s.flag}`) as Settings[K];

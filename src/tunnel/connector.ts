@@ -20,14 +20,17 @@ export interface GuacdConnection {
   connectionId: string;
   /** The protocol version the handshake settled on (`VERSION_1_3_0`, …), when known. */
   version?: string | undefined;
+  /** The pool's name of the guacd reached (pool connectors only). */
+  guacd?: string | undefined;
 }
 
 /**
  * Connects to guacd and completes the handshake.
  * @param logger the session's logger: retries and guacd's complaints are reported through it
+ * @param guacd the pool member that must be used (a join: `Target.guacd`); ignored without a pool
  * @throws GuacError why not (guacd's codes, `GUAC_ABORTED` once `signal` fired)
  */
-export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal, logger: Logger) => Promise<GuacdConnection>;
+export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal, logger: Logger, guacd?: string) => Promise<GuacdConnection>;
 
 /**
  * The real connector.
@@ -35,14 +38,17 @@ export type GuacdConnector = (handshake: HandshakeOptions, signal: AbortSignal, 
  * @param timeoutMs connect + handshake limit; 0 = none
  */
 export function guacdConnector(address: () => GuacdAddress, timeoutMs: number): GuacdConnector {
+  return (handshake, signal, logger) => openDetached(address(), handshake, signal, logger, timeoutMs);
+}
+
+/** GuacdClient.open at `address`, then detach: the connection a session relays. */
+export async function openDetached(address: GuacdAddress, handshake: HandshakeOptions, signal: AbortSignal, logger: Logger, timeoutMs: number): Promise<GuacdConnection> {
   const limit = timeoutMs > 0 ? { timeoutMs } : {};
-  return async (handshake, signal, logger) => {
-    const { client, connectionId, version } = await GuacdClient.open(address(), { ...handshake, signal, ...limit }, { ...limit, signal, logger });
-    try {
-      return { ...client.detach(), connectionId, version };
-    } catch (err) {
-      void client.close().catch(() => undefined);
-      throw err;
-    }
-  };
+  const { client, connectionId, version } = await GuacdClient.open(address, { ...handshake, signal, ...limit }, { ...limit, signal, logger });
+  try {
+    return { ...client.detach(), connectionId, version };
+  } catch (err) {
+    void client.close().catch(() => undefined);
+    throw err;
+  }
 }

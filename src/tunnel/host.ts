@@ -10,7 +10,9 @@ import type { HandshakeOptions } from '../guacd/index.js';
 import type { Logger } from '../logger.js';
 import { Admission, type Claimant } from './admission.js';
 import { clientAddress } from './client-address.js';
+import { GuacdPool } from '../guacd/pool.js';
 import { guacdConnector, type GuacdConnection, type GuacdConnector } from './connector.js';
+import { poolConnector } from './pool-connector.js';
 import type { ResolvedOptions } from './options.js';
 import { TunnelSession, type BrowserPort, type SessionHost } from './session.js';
 
@@ -24,7 +26,11 @@ export class TunnelHost implements SessionHost {
   readonly sessions = new Map<string, TunnelSession>();
   readonly admission: Admission;
   closing = false;
+  /** New sessions are refused (GUAC_TUNNEL_DRAINING); live ones go on. */
+  draining = false;
   private readonly connector: GuacdConnector;
+  /** Resolves `drain()`'s promise once the last session is gone. */
+  private drained: (() => void) | undefined;
 
   /**
    * @param options the tunnel's options
@@ -32,14 +38,24 @@ export class TunnelHost implements SessionHost {
    */
   constructor(readonly options: ResolvedOptions, connector?: GuacdConnector) {
     this.admission = new Admission(options.limits);
-    this.connector = connector ?? guacdConnector(() => {
-      const g = this.options.guacd;
-      return typeof g === 'function' ? g() : g;
-    }, options.handshakeTimeoutMs);
+    const g = options.guacd;
+    this.connector = connector ?? (g instanceof GuacdPool
+      ? poolConnector(g, options.handshakeTimeoutMs)
+      : guacdConnector(typeof g === 'function' ? g : () => g, options.handshakeTimeoutMs));
   }
 
-  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger): Promise<GuacdConnection> {
-    return this.connector(handshake, signal, logger);
+  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger, guacd?: string): Promise<GuacdConnection> {
+    return this.connector(handshake, signal, logger, guacd);
+  }
+
+  /** Refuses new sessions from now on; resolves once no session is left. */
+  drain(): Promise<void> {
+    this.draining = true;
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const before = this.drained;
+      this.drained = () => { before?.(); resolve(); };
+    });
   }
 
   /**
@@ -67,11 +83,17 @@ export class TunnelHost implements SessionHost {
   unregister(session: TunnelSession): void {
     this.sessions.delete(session.id);
     this.admission.release(session);
+    if (this.sessions.size === 0 && this.drained) {
+      const done = this.drained;
+      this.drained = undefined;
+      done();
+    }
   }
 
   /** Why a session from `req` may not start now, if it may not; else its client's address. Takes one handshake from the address's rate. */
   private admit(req: IncomingMessage): GuacError | { remoteAddress?: string } {
     if (this.closing) return TUNNEL.GUAC_TUNNEL_CLOSING();
+    if (this.draining) return TUNNEL.GUAC_TUNNEL_DRAINING();
     const remoteAddress = clientAddress(req.socket.remoteAddress, req.headers, this.options.trustedProxies);
     const refused = this.admission.checkAddress(remoteAddress);
     if (refused) return refused;

@@ -34,6 +34,12 @@ export interface Target {
   protocol?: Protocol;
   /** Join a live guacd connection (`$id`). */
   join?: string;
+  /**
+   * The guacd that holds the connection to join, by its name in the tunnel's
+   * `GuacdPool` (a registry's live-session directory knows it). Without it a
+   * join goes where a new session would, which is right only with one guacd.
+   */
+  guacd?: string;
   /** Connection parameters, camelCase or guacd names. */
   params: Record<string, string | number | boolean>;
   /** The browser may only watch: guacd's `read-only` is set and the tunnel drops input. */

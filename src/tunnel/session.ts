@@ -74,7 +74,7 @@ export interface BrowserPort {
 export interface SessionHost {
   readonly options: ResolvedOptions;
   /** Connects to guacd and completes the handshake (a {@link GuacdConnector}), reporting through `logger`. */
-  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger): Promise<GuacdConnection>;
+  connect(handshake: HandshakeOptions, signal: AbortSignal, logger: Logger, guacd?: string): Promise<GuacdConnection>;
   /** Counts the session against its token and user (per-client caps); the refusal if one is at its cap. */
   admitTarget(session: TunnelSession, who: Claimant): GuacError | undefined;
   unregister(session: TunnelSession): void;
@@ -210,7 +210,7 @@ export class TunnelSession implements SessionHandle {
       claim({ tokenId: target.tokenId, user: target.user });
       const handshake = this.applyTarget(target);
       if (!this.transition('handshaking')) this.assertLive();
-      const connection = await this.host.connect(handshake, signal, this.log);
+      const connection = await this.host.connect(handshake, signal, this.log, target.guacd);
       if (this.life.phase === 'closed') {
         connection.socket.destroy();
         this.assertLive();
@@ -388,7 +388,7 @@ export class TunnelSession implements SessionHandle {
     const about = { session: this.id, code, status: status.guac, statusName: status.name, message, durationMs };
     if (!opened) publish('handshakeFailed', () => about);
     publish('sessionClose', () => ({
-      ...about, transport: this.info.transport, opened,
+      ...about, transport: this.info.transport, opened, guacd: this.info.guacd,
       bytesFromBrowser: this.stats.bytesFromBrowser, bytesToBrowser: this.stats.bytesToBrowser,
     }));
   }
@@ -434,7 +434,7 @@ export class TunnelSession implements SessionHandle {
     return handshake;
   }
 
-  private attach({ socket, pending, ended, connectionId, version }: GuacdConnection): void {
+  private attach({ socket, pending, ended, connectionId, version, guacd }: GuacdConnection): void {
     if (!this.transition('open')) {
       socket.destroy();
       this.assertLive();
@@ -443,11 +443,13 @@ export class TunnelSession implements SessionHandle {
     clearTimeout(this.connectTimer);
     this.info.guacdConnectionId = connectionId;
     if (version !== undefined) this.info.guacdProtocol = version;
+    if (guacd !== undefined) this.info.guacd = guacd;
     this.socket = socket;
     // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
     publish('handshakeDone', () => ({
       session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,
-      connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId, durationMs: Date.now() - this.info.start.getTime(),
+      connectionId: this.info.connectionId, guacdConnectionId: this.info.guacdConnectionId, guacd: this.info.guacd,
+      durationMs: Date.now() - this.info.start.getTime(),
     }));
     this.lastHeard = Date.now();
     const { firstFrameTimeoutMs } = this.host.options;

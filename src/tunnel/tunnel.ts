@@ -28,6 +28,14 @@ export interface Tunnel {
    * waits (briefly) for the WebSockets to finish closing.
    */
   close(): Promise<void>;
+  /**
+   * Starts no new session from now on (they are refused with SERVER_BUSY,
+   * `GUAC_TUNNEL_DRAINING`) and lets the live ones run.
+   * @returns resolves once the last live session has ended (then call `close()`)
+   */
+  drain(): Promise<void>;
+  /** `drain()` was called. */
+  readonly draining: boolean;
   /** Live sessions by id (the tunnel UUID). */
   readonly sessions: ReadonlyMap<string, SessionHandle>;
 }
@@ -50,6 +58,10 @@ export function createTunnel(options: TunnelOptions): Tunnel {
     handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head),
     handleHttp: (req, res) => http.handle(req, res),
     sessions: host.sessions,
+    drain: () => host.drain(),
+    get draining() {
+      return host.draining;
+    },
     close() {
       if (!closed) {
         host.closing = true;

@@ -1,6 +1,7 @@
 /**
  * Options of `createTunnel` and the session records it reports.
  */
+import type { GuacdPool } from '../guacd/pool.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import type { Logger } from '../logger.js';
 import type { ParserLimits } from '../protocol/constants.js';
@@ -52,8 +53,13 @@ export interface TunnelLimits {
 
 /** Options of `createTunnel`. */
 export interface TunnelOptions {
-  /** Where guacd listens, or a function asked at each connect (a supervised guacd may move). */
-  guacd: GuacdAddress | (() => GuacdAddress);
+  /**
+   * Where guacd listens, or a function asked at each connect (a supervised
+   * guacd may move), or a {@link GuacdPool} of several: each new session goes
+   * to the healthy one with the fewest sessions, a join (`Target.guacd`) to the
+   * one named. The caller starts and stops the pool.
+   */
+  guacd: GuacdAddress | (() => GuacdAddress) | GuacdPool;
   /** Decides what each connect request opens. Awaited before guacd is contacted. */
   resolve: Resolver;
   /** No user input (see `isActivity`) for this long ends the session with SESSION_TIMEOUT. 0 = never (default). */
@@ -135,6 +141,8 @@ export interface SessionInfo {
   guacdConnectionId?: string;
   /** The protocol version guacd's handshake settled on (`VERSION_1_3_0`, …), once `ready`. */
   guacdProtocol?: string;
+  /** Which guacd of the tunnel's `GuacdPool` it runs on (the member's name), once `ready`. */
+  guacd?: string;
 }
 
 /** A finished session, for history. */

@@ -444,7 +444,7 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       const id1 = randomUUID();
       const id2 = randomUUID();
       await reg.sessionStarted({ id: id1, user: 'ann', connectionId: c.id, startedAt: 1_000, remoteAddress: '10.0.0.1', tokenId: 'jti-ann' });
-      await reg.sessionStarted({ id: id2, user: 'ben', connectionId: c.id, startedAt: 2_000, guacdId: '$abc' });
+      await reg.sessionStarted({ id: id2, user: 'ben', connectionId: c.id, startedAt: 2_000, guacdId: '$abc', guacd: 'tls://guacd-2:4822' });
       let active = await reg.listSessions({ active: true, connectionId: c.id });
       assert.deepEqual(active.map((s) => s.id), [id2, id1]);
       assert.equal(active[1]!.connectionName, 'hist');
@@ -453,9 +453,13 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       await reg.sessionEnded({ id: id1, guacdId: '$def', endedAt: 5_000, bytesFromBrowser: 12, bytesToBrowser: 3_000_000_000, status: 0x020b });
       active = await reg.listSessions({ active: true, connectionId: c.id });
       assert.deepEqual(active.map((s) => s.id), [id2]);
+      // The live-session directory: which guacd holds the connection; a later write without it keeps it.
+      assert.equal(active[0]!.guacd, 'tls://guacd-2:4822');
+      await reg.sessionEnded({ id: id2, endedAt: 6_000, status: 0 });
+      assert.equal((await reg.getSession(id2))!.guacd, 'tls://guacd-2:4822');
       const s1 = await reg.getSession(id1);
       assert.deepEqual(s1, {
-        id: id1, user: 'ann', connectionId: c.id, connectionName: 'hist', protocol: 'ssh', guacdId: '$def', tokenId: 'jti-ann', remoteAddress: '10.0.0.1',
+        id: id1, user: 'ann', connectionId: c.id, connectionName: 'hist', protocol: 'ssh', guacdId: '$def', guacd: null, tokenId: 'jti-ann', remoteAddress: '10.0.0.1',
         gateway: reg.gatewayId, startedAt: 1_000, endedAt: 5_000, bytesFromBrowser: 12, bytesToBrowser: 3_000_000_000, status: 0x020b,
         readOnly: null, shareId: null, joinedSession: null,
       });
