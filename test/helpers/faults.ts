@@ -27,12 +27,13 @@ export interface OwnGuacd {
 /**
  * Starts a guacd of the test environment (1.3.0 unless `wrapper` names
  * another version's, see env.json `guacds`) on a free port, in the
- * foreground and in a process group of its own.
+ * foreground and in a process group of its own; `extraArgs` are added to
+ * its command line (`-C cert -K key` for TLS).
  * @throws Error when it does not listen within 15 s
  */
-export async function startOwnGuacd(wrapper: string = loadTestEnv().guacd.wrapper): Promise<OwnGuacd> {
+export async function startOwnGuacd(wrapper: string = loadTestEnv().guacd.wrapper, extraArgs: readonly string[] = []): Promise<OwnGuacd> {
   const port = await freePort();
-  const child: ChildProcess = spawn(wrapper, ['-f', '-b', '127.0.0.1', '-l', String(port), '-L', 'info'], {
+  const child: ChildProcess = spawn(wrapper, ['-f', '-b', '127.0.0.1', '-l', String(port), '-L', 'info', ...extraArgs], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,164 @@
+/**
+ * A tunnel over a pool of real guacd (started by this file, so that killing
+ * one spares the shared test environment): sessions spread over both, a
+ * guacd killed ends its own sessions with GUAC_TUNNEL_UPSTREAM_LOST and the
+ * next sessions open on the other; a guacd that refuses connections is
+ * skipped without failing a session; every guacd down is a clear status; a
+ * guacd started with TLS (`-C`/`-K`) is reached with the CA, and refused
+ * without it.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import diagnostics_channel from 'node:diagnostics_channel';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { CHANNELS } from '../../src/diagnostics.js';
+import { GuacdPool } from '../../src/guacd/pool.js';
+import { STATUS } from '../../src/protocol/status.js';
+import { tokenResolver } from '../../src/tunnel/resolver.js';
+import { sealToken } from '../../src/tunnel/token.js';
+import { freePort, loadTestEnv, waitFor } from '../helpers/env.js';
+import { startOwnGuacd, type OwnGuacd } from '../helpers/faults.js';
+import { Cleanups, sshParams } from '../helpers/security.js';
+import { startTestGateway, TunnelClient } from '../helpers/ws-client.js';
+
+const SECRET = 'guacd-pool-test-secret-0123456789';
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+type Message = Record<string, unknown>;
+const closes: Message[] = [];
+const healths: Message[] = [];
+const onClose = (m: unknown) => closes.push(m as Message);
+const onHealth = (m: unknown) => healths.push(m as Message);
+before(() => {
+  diagnostics_channel.subscribe(CHANNELS.sessionClose, onClose);
+  diagnostics_channel.subscribe(CHANNELS.guacdHealth, onHealth);
+});
+after(() => {
+  diagnostics_channel.unsubscribe(CHANNELS.sessionClose, onClose);
+  diagnostics_channel.unsubscribe(CHANNELS.guacdHealth, onHealth);
+});
+
+/** The newest guacd of the matrix (the version fleets run), else the environment's 1.3.0. */
+function wrapper(): string {
+  const env = loadTestEnv();
+  return env.guacds[env.guacds.length - 1]?.wrapper ?? env.guacd.wrapper;
+}
+
+async function ownGuacd(extraArgs: string[] = []): Promise<OwnGuacd> {
+  const g = await startOwnGuacd(wrapper(), extraArgs);
+  cleanups.add(() => g.kill());
+  return g;
+}
+
+function token(): string {
+  return sealToken({ exp: Math.floor(Date.now() / 1000) + 300, target: { protocol: 'ssh', params: sshParams() }, user: 'pool' }, SECRET);
+}
+
+async function gatewayOn(pool: GuacdPool) {
+  const gw = await startTestGateway({ guacd: pool, resolve: tokenResolver({ secret: SECRET }) });
+  cleanups.add(() => gw.close());
+  return gw;
+}
+
+/** Opens a session and waits for its first frame; returns the client and the guacd it landed on. */
+async function open(gw: Awaited<ReturnType<typeof gatewayOn>>): Promise<{ client: TunnelClient; guacd: string }> {
+  const client = await TunnelClient.connect(`${gw.wsUrl}?token=${encodeURIComponent(token())}`);
+  cleanups.add(() => client.close());
+  await client.waitForOpcode('sync', 30_000);
+  const session = gw.tunnel.sessions.get(client.uuid!);
+  assert.ok(session?.info.guacd, 'the session knows its guacd');
+  return { client, guacd: session.info.guacd };
+}
+
+const nameOf = (g: { port: number }): string => `127.0.0.1:${g.port}`;
+
+describe('guacd pool with real guacd', { timeout: 120_000 }, () => {
+  it('sessions land on both guacd; one killed: its sessions end with GUAC_TUNNEL_UPSTREAM_LOST, the next open on the other', async () => {
+    const [g1, g2] = await Promise.all([ownGuacd(), ownGuacd()]);
+    const pool = new GuacdPool([{ address: { host: g1.host, port: g1.port } }, { address: { host: g2.host, port: g2.port } }], { checkIntervalMs: 300 });
+    pool.start();
+    cleanups.add(() => pool.stop());
+    const gw = await gatewayOn(pool);
+
+    const sessions = [];
+    for (let i = 0; i < 4; i++) sessions.push(await open(gw));
+    const on1 = sessions.filter((s) => s.guacd === nameOf(g1));
+    const on2 = sessions.filter((s) => s.guacd === nameOf(g2));
+    assert.equal(on1.length, 2, `fewest sessions first: ${sessions.map((s) => s.guacd).join(', ')}`);
+    assert.equal(on2.length, 2);
+    assert.deepEqual(pool.status().map((m) => [m.name, m.healthy, m.sessions]), [[nameOf(g1), true, 2], [nameOf(g2), true, 2]]);
+
+    await g1.kill();
+    for (const { client } of on1) {
+      const closed = await client.waitClosed(10_000);
+      assert.equal(closed.reason, String(STATUS.UPSTREAM_ERROR.guac));
+      const error = client.received.find((r) => r.opcode === 'error');
+      assert.deepEqual(error?.args, ['The connection to the remote desktop server was lost.', String(STATUS.UPSTREAM_ERROR.guac)]);
+      const close = closes.find((m) => m.session === client.uuid);
+      assert.equal(close?.code, 'GUAC_TUNNEL_UPSTREAM_LOST');
+      assert.equal(close?.guacd, nameOf(g1));
+    }
+    // guacd 2's sessions go on.
+    for (const { client } of on2) assert.equal(gw.tunnel.sessions.get(client.uuid!)?.state, 'open');
+    await waitFor(() => healths.some((h) => h.guacd === nameOf(g1) && h.healthy === false), { timeoutMs: 10_000, what: 'guacd 1 reported down' });
+    const down = pool.status().find((m) => m.name === nameOf(g1));
+    assert.equal(down?.healthy, false);
+    assert.equal(down?.error, 'GUAC_GUACD_UNREACHABLE');
+    assert.equal(down?.sessions, 0);
+
+    const next = [await open(gw), await open(gw)];
+    assert.deepEqual(next.map((s) => s.guacd), [nameOf(g2), nameOf(g2)]);
+    assert.equal(pool.status().find((m) => m.name === nameOf(g2))?.sessions, 4);
+  });
+
+  it('a guacd that refuses connections is skipped without failing a session; every guacd down is GUAC_TUNNEL_NO_GUACD', async () => {
+    const g = await ownGuacd();
+    const nothing = await freePort();
+    // No probes: what the pool learns, it learns from the sessions' own connects.
+    const pool = new GuacdPool([{ address: { host: '127.0.0.1', port: nothing } }, { address: { host: g.host, port: g.port } }], { checkIntervalMs: 0 });
+    const gw = await gatewayOn(pool);
+    const landed = [await open(gw), await open(gw), await open(gw)];
+    assert.deepEqual(landed.map((s) => s.guacd), [nameOf(g), nameOf(g), nameOf(g)]);
+    assert.deepEqual(pool.status().map((m) => [m.healthy, m.error, m.sessions]), [[false, 'GUAC_GUACD_UNREACHABLE', 0], [true, undefined, 3]]);
+
+    await g.kill();
+    // The guacd is gone but not yet known to be: the session's connect finds out, then no guacd is left.
+    const client = await TunnelClient.connect(`${gw.wsUrl}?token=${encodeURIComponent(token())}`);
+    cleanups.add(() => client.close());
+    const closed = await client.waitClosed(15_000);
+    assert.equal(closed.reason, String(STATUS.UPSTREAM_UNAVAILABLE.guac));
+    const error = client.received.find((r) => r.opcode === 'error');
+    assert.deepEqual(error?.args, ['No remote desktop server (guacd) is available; try again later.', String(STATUS.UPSTREAM_UNAVAILABLE.guac)]);
+    assert.equal(closes.find((m) => m.session === client.uuid)?.code, 'GUAC_TUNNEL_NO_GUACD');
+    assert.ok(pool.status().every((m) => !m.healthy));
+  });
+
+  it('a guacd with TLS (-C/-K): reached with its CA through the pool; without the CA the probe marks it down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gg-guacd-tls-'));
+    cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test guacd CA');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'guacd.key', '-out', 'guacd.csr', '-subj', '/CN=guacd');
+    // The gateway connects to 127.0.0.1: the certificate names that address.
+    const ext = join(dir, 'san.ext');
+    writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', 'guacd.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'guacd.pem', '-days', '2', '-extfile', ext);
+    const g = await ownGuacd(['-C', join(dir, 'guacd.pem'), '-K', join(dir, 'guacd.key')]);
+    const ca = readFileSync(join(dir, 'ca.pem'));
+
+    const pool = new GuacdPool([{ name: `tls://${nameOf(g)}`, address: { host: g.host, port: g.port, tls: { ca } } }], { checkIntervalMs: 0 });
+    assert.deepEqual((await pool.check()).map((m) => m.healthy), [true]);
+    const gw = await gatewayOn(pool);
+    const { guacd } = await open(gw);
+    assert.equal(guacd, `tls://${nameOf(g)}`);
+
+    const untrusted = new GuacdPool([{ address: { host: g.host, port: g.port, tls: true } }], { checkIntervalMs: 0 });
+    const [status] = await untrusted.check();
+    assert.equal(status?.healthy, false);
+    assert.equal(status?.error, 'GUAC_GUACD_IO');
+  });
+});
