@@ -1,0 +1,142 @@
+/**
+ * The gateway as a fleet, with real processes: two `serve` (gateways A and
+ * B) on one PostgreSQL registry, each listing the same two guacd (this
+ * file's own, of one version: a join must reach the guacd that holds the
+ * connection). Sessions land on both guacd and history says where; a share
+ * link of a session A opened on guacd 1 is joined through B, whose pool
+ * lists guacd 2 first, and the watcher receives the owner's frames.
+ * Then `--drain`: SIGTERM turns /healthz 503, refuses new sessions with
+ * SERVER_BUSY, lets the live one run, ends it with SESSION_CLOSED when the
+ * time is up, and the process exits.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { STATUS } from '../../src/protocol/status.js';
+import type { Registry } from '../../src/registry/types.js';
+import { loadTestEnv, waitFor } from '../helpers/env.js';
+import { startOwnGuacd, type OwnGuacd } from '../helpers/faults.js';
+import { postgresFixture, type RegistryFixture } from '../helpers/registry.js';
+import { Cleanups, clientFor, expectClosedWith, markerPath, openSession, runInShell, shellReady, sshParams } from '../helpers/security.js';
+import { startServe, type ServeRun } from '../helpers/serve.js';
+import type { TunnelClient } from '../helpers/ws-client.js';
+
+const DRAWING = ['img', 'png', 'blob', 'copy', 'rect'];
+
+describe('fleet: two gateways, two guacd, one PostgreSQL registry', { timeout: 180_000 }, () => {
+  const cleanups = new Cleanups();
+  const dirs: string[] = [];
+  let fx: RegistryFixture;
+  let reg: Registry;
+  let g1: OwnGuacd;
+  let g2: OwnGuacd;
+  let a: ServeRun;
+  let b: ServeRun;
+
+  const gatewayEnv = (): NodeJS.ProcessEnv => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gg-fleet-'));
+    dirs.push(dataDir);
+    return {
+      ...process.env, DATABASE_URL: fx.url, GATEWAY_SECRET: fx.secret, GATEWAY_DATA_DIR: dataDir,
+      GATEWAY_ADMIN_KEY: randomBytes(18).toString('base64url'), GATEWAY_MAX_SESSIONS_PER_ADDRESS: '0', GATEWAY_HANDSHAKE_RATE: '0/60',
+    };
+  };
+  const name = (g: OwnGuacd): string => `127.0.0.1:${g.port}`;
+  const url = (gw: ServeRun): { wsUrl: string } => ({ wsUrl: `ws://127.0.0.1:${gw.port}/tunnel` });
+  const q = (token: string): string => `token=${encodeURIComponent(token)}`;
+  const row = (c: TunnelClient) => waitFor(async () => {
+    const r = await reg.getSession(c.uuid as string);
+    return r?.guacd ? r : undefined;
+  }, { what: `the history row of ${c.uuid}`, timeoutMs: 15_000 });
+
+  before(async () => {
+    const env = loadTestEnv();
+    const wrapper = env.guacds[env.guacds.length - 1]?.wrapper ?? env.guacd.wrapper;
+    [g1, g2] = await Promise.all([startOwnGuacd(wrapper), startOwnGuacd(wrapper)]);
+    fx = await postgresFixture();
+    reg = await fx.open();
+    await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
+    await reg.grant('ssh', 'alice');
+    // A lists guacd 1 first (flags); B lists guacd 2 first, in its environment variable.
+    a = await startServe(gatewayEnv(), ['--guacd', name(g1), '--guacd', name(g2)]);
+    b = await startServe({ ...gatewayEnv(), GATEWAY_GUACD: `${name(g2)}, ${name(g1)}` });
+  });
+  after(async () => {
+    await cleanups.run();
+    await a?.stop();
+    await b?.stop();
+    await reg?.close();
+    await fx?.cleanup();
+    await g1?.kill();
+    await g2?.kill();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('sessions land on both guacd (history says which); a share of a session on A / guacd 1 joined through B shows the owner\'s frames', async () => {
+    const health = await (await fetch(`http://127.0.0.1:${b.port}/healthz`)).json() as { guacd: { pool: { name: string; healthy: boolean }[] } };
+    assert.deepEqual(health.guacd.pool.map((m) => [m.name, m.healthy]), [[name(g2), true], [name(g1), true]]);
+
+    const owner = await openSession(cleanups, url(a), q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token));
+    const second = await openSession(cleanups, url(a), q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token));
+    assert.equal((await row(owner)).guacd, name(g1));
+    assert.equal((await row(second)).guacd, name(g2));
+    const aHealth = await (await fetch(`http://127.0.0.1:${a.port}/healthz`)).json() as { guacd: { pool: { name: string; sessions: number }[] } };
+    assert.deepEqual(aHealth.guacd.pool.map((m) => [m.name, m.sessions]), [[name(g1), 1], [name(g2), 1]]);
+
+    await shellReady(cleanups, owner);
+    const share = await reg.createShare({ session: owner.uuid as string, readOnly: true, creator: 'alice' });
+    // Through B, whose own choice for a new session would be guacd 2 (listed first, no sessions there).
+    const watcher = await openSession(cleanups, url(b), q(share.token));
+    const joined = await row(watcher);
+    assert.equal(joined.guacd, name(g1));
+    assert.equal(joined.joinedSession, owner.uuid);
+    assert.notEqual(joined.gateway, (await row(owner)).gateway, 'the join ran on the other gateway');
+
+    const seen = watcher.received.length;
+    const marker = markerPath(cleanups, 'fleet-owner');
+    await runInShell(owner, `echo fleet-typed > ${marker}`, marker);
+    await watcher.waitFor((r) => DRAWING.includes(r.opcode), 10_000, 'a drawing instruction after the owner typed', seen);
+  });
+
+  it('a join whose guacd a gateway does not list is refused with GUAC_TUNNEL_GUACD_UNKNOWN', async () => {
+    const c = await openSession(cleanups, url(a), q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token));
+    await row(c);
+    const lone = await startServe(gatewayEnv(), ['--guacd', `${loadTestEnv().guacd.host}:${loadTestEnv().guacd.port}`]);
+    cleanups.add(() => lone.stop());
+    const share = await reg.createShare({ session: c.uuid as string, readOnly: true });
+    const refused = await clientFor(cleanups, url(lone), q(share.token));
+    const { message } = await expectClosedWith(refused, STATUS.UPSTREAM_NOT_FOUND);
+    assert.match(message ?? '', /runs on guacd "127\.0\.0\.1:\d+", which this gateway does not list/);
+  });
+
+  it('--drain: SIGTERM turns /healthz 503 and refuses new sessions with SERVER_BUSY; the live session runs until the time is up, then SESSION_CLOSED; the process exits', async () => {
+    const d = await startServe(gatewayEnv(), ['--guacd', name(g1), '--drain', '3']);
+    cleanups.add(() => d.stop());
+    const live = await openSession(cleanups, url(d), q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token));
+    await shellReady(cleanups, live);
+    const exited = new Promise<number | null>((resolve) => d.child.once('exit', (code) => resolve(code)));
+
+    d.child.kill('SIGTERM');
+    const health = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${d.port}/healthz`);
+      return res.status === 503 ? res.json() as Promise<{ ok: boolean; draining: boolean }> : undefined;
+    }, { what: '/healthz to turn 503', timeoutMs: 5000 });
+    assert.deepEqual([health.ok, health.draining], [false, true]);
+
+    const refused = await clientFor(cleanups, url(d), q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token));
+    const { message } = await expectClosedWith(refused, STATUS.SERVER_BUSY);
+    assert.equal(message, 'This gateway is shutting down and starts no new sessions; connect again to reach another.');
+
+    // The live session still works while the gateway drains.
+    const marker = markerPath(cleanups, 'fleet-drain');
+    await runInShell(live, `touch ${marker}`, marker, 5000);
+    const end = await expectClosedWith(live, STATUS.SESSION_CLOSED, { timeoutMs: 15_000 });
+    assert.equal(end.message, 'The gateway is shutting down.');
+    assert.equal(await exited, 0);
+    const ended = await waitFor(async () => (await reg.getSession(live.uuid as string))?.status ?? undefined, { what: 'the drained session\'s history', timeoutMs: 10_000 });
+    assert.equal(ended, STATUS.SESSION_CLOSED.guac);
+  });
+});
