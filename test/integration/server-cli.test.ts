@@ -106,6 +106,16 @@ describe('configuration', () => {
     for (const bad of ['4822', 'host:', 'host:0', 'host:70000', ':4822', 'a:b:c']) {
       assert.throws(() => parseHostPort(bad, '--guacd'), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && /--guacd/.test(e.message), bad);
     }
+    // --guacd repeats (parseArgs gives an array), or lists them in GATEWAY_GUACD; names are normalized.
+    assert.deepEqual(readSettings(['guacd'], { guacd: ['10.0.0.1:4822', 'TLS://g2.example:4823'] }, {}).guacd, [
+      { name: '10.0.0.1:4822', address: { host: '10.0.0.1', port: 4822 }, tls: false },
+      { name: 'tls://g2.example:4823', address: { host: 'g2.example', port: 4823 }, tls: true },
+    ]);
+    assert.deepEqual(serveSettings({}, { GATEWAY_GUACD: 'unix:/run/guacd.sock, [::1]:4822' }).guacd?.map((g) => g.name), ['unix:/run/guacd.sock', '[::1]:4822']);
+    for (const [bad, message] of [['a:1 a:1', /lists a:1 twice/], ['unix:rel/path', /unix:\/absolute\/path/], ['tls://nohost', /HOST:PORT/], [' , ', /names no guacd/]] as const) {
+      assert.throws(() => serveSettings({}, { GATEWAY_GUACD: bad }), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && message.test(e.message), bad);
+    }
+    assert.equal(serveSettings({ drain: '30' }).drainMs, 30_000);
     assert.equal(serveSettings({ port: '0' }).port, 0);
     assert.equal(serveSettings({}).port, 8080);
     assert.equal(serveSettings({}).host, '127.0.0.1');
@@ -220,7 +230,10 @@ describe('guacamole-gateway serve', { timeout: 120_000 }, () => {
 
     const health = await fetch(`${base}healthz`);
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { ok: true, guacd: { reachable: true }, sessions: 0 });
+    assert.deepEqual(await health.json(), {
+      ok: true, draining: false, sessions: 0,
+      guacd: { reachable: true, pool: [{ name: `${env.guacd.host}:${env.guacd.port}`, healthy: true, sessions: 0 }] },
+    });
 
     if (existsSync(join(ROOT, 'dist', 'web', 'index.html'))) {
       const page = await fetch(`${base}?token=abc`);
