@@ -20,7 +20,7 @@ import { STATUS } from '../../src/protocol/status.js';
 import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import { freePort, loadTestEnv, waitFor } from '../helpers/env.js';
-import { startOwnGuacd, type OwnGuacd } from '../helpers/faults.js';
+import { startOwnGuacd, startSilentListener, type OwnGuacd } from '../helpers/faults.js';
 import { Cleanups, sshParams } from '../helpers/security.js';
 import { startTestGateway, TunnelClient } from '../helpers/ws-client.js';
 
@@ -58,8 +58,8 @@ function token(): string {
   return sealToken({ exp: Math.floor(Date.now() / 1000) + 300, target: { protocol: 'ssh', params: sshParams() }, user: 'pool' }, SECRET);
 }
 
-async function gatewayOn(pool: GuacdPool) {
-  const gw = await startTestGateway({ guacd: pool, resolve: tokenResolver({ secret: SECRET }) });
+async function gatewayOn(pool: GuacdPool, handshakeTimeoutMs?: number) {
+  const gw = await startTestGateway({ guacd: pool, resolve: tokenResolver({ secret: SECRET }), ...(handshakeTimeoutMs ? { handshakeTimeoutMs } : {}) });
   cleanups.add(() => gw.close());
   return gw;
 }
@@ -135,6 +135,22 @@ describe('guacd pool with real guacd', { timeout: 120_000 }, () => {
     assert.deepEqual(error?.args, ['No remote desktop server (guacd) is available; try again later.', String(STATUS.UPSTREAM_UNAVAILABLE.guac)]);
     assert.equal(closes.find((m) => m.session === client.uuid)?.code, 'GUAC_TUNNEL_NO_GUACD');
     assert.ok(pool.status().every((m) => !m.healthy));
+  });
+
+  it('a guacd that hangs (accepts, never answers) passes the connect probe: its session ends with GUAC_TUNNEL_CONNECT_TIMEOUT, the guacd stays in the pool', async () => {
+    // The fake stands in for what a real guacd does not do on demand: hang after accepting.
+    const hung = await startSilentListener();
+    cleanups.add(() => hung.close());
+    const pool = new GuacdPool([{ address: { host: '127.0.0.1', port: hung.port } }], { checkIntervalMs: 0 });
+    assert.deepEqual((await pool.check()).map((m) => m.healthy), [true], 'the probe sees only that it accepts');
+    const gw = await gatewayOn(pool, 1500);
+    const client = await TunnelClient.connect(`${gw.wsUrl}?token=${encodeURIComponent(token())}`);
+    cleanups.add(() => client.close());
+    const closed = await client.waitClosed(15_000);
+    assert.equal(closed.reason, String(STATUS.UPSTREAM_TIMEOUT.guac));
+    assert.equal(closes.find((m) => m.session === client.uuid)?.code, 'GUAC_TUNNEL_CONNECT_TIMEOUT');
+    // A timeout may be a slow guacd: it is not marked down (docs/deployment.md says what the probe cannot see).
+    assert.deepEqual(pool.status().map((m) => [m.healthy, m.sessions]), [[true, 0]]);
   });
 
   it('a guacd with TLS (-C/-K): reached with its CA through the pool; without the CA the probe marks it down', async () => {
