@@ -4,7 +4,8 @@
  * healthy guacd with the fewest and never to one that is down.
  *
  * The health check is a connect probe: a TCP (or Unix socket) connection,
- * with the TLS handshake for a `tls` member, closed at once. It costs guacd
+ * with the TLS handshake for a `tls` member, closed at once (for TLS after a
+ * short wait for a refused client certificate: see `TLS_SETTLE_MS`). It costs guacd
  * one accepted connection whose thread sees EOF where it waits for `select`;
  * nothing is forked and nothing is logged at guacd's default level. A
  * Guacamole handshake would be more thorough but each `select` makes guacd
@@ -69,6 +70,32 @@ export interface GuacdHealthChange {
   error?: string;
   /** Sessions it holds now. */
   sessions: number;
+}
+
+/**
+ * With TLS 1.3 a client's handshake completes before the server has checked
+ * the client's certificate (or its absence); a server that refuses it says so
+ * right after. A TLS probe waits this long for that refusal (guacd itself
+ * sends nothing before `select`, so silence is the good answer).
+ */
+const TLS_SETTLE_MS = 300;
+
+function isTls(address: GuacdAddress): boolean {
+  return address.tls !== undefined && address.tls !== false;
+}
+
+/** Waits up to `ms` for the peer to end the connection after the handshake; resolves why, or undefined. */
+function refusedAfterHandshake(socket: Duplex, ms: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const done = (why: string | undefined): void => {
+      clearTimeout(timer);
+      resolve(why);
+    };
+    const timer = setTimeout(() => done(undefined), ms);
+    socket.once('error', () => done('GUAC_GUACD_IO'));
+    socket.once('close', () => done('GUAC_GUACD_IO'));
+    socket.resume();
+  });
 }
 
 class Member {
@@ -219,9 +246,10 @@ export class GuacdPool extends EventEmitter {
     if (m.running) return m.running;
     const address = m.address();
     const where = describeAddress(address);
-    const running = openSocket(address, { timeoutMs: this.timeoutMs }).then((socket) => {
+    const running = openSocket(address, { timeoutMs: this.timeoutMs }).then(async (socket) => {
+      const refused = isTls(address) ? await refusedAfterHandshake(socket, Math.min(TLS_SETTLE_MS, this.timeoutMs)) : undefined;
       socket.destroy();
-      return undefined;
+      return refused;
     }, (err: unknown) => (isGuacError(err) ? err.code : 'GUAC_GUACD_IO')).then((error) => {
       m.running = undefined;
       m.checkedAt = this.now();

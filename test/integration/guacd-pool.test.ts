@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -19,9 +21,10 @@ import { GuacdPool } from '../../src/guacd/pool.js';
 import { STATUS } from '../../src/protocol/status.js';
 import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
-import { freePort, loadTestEnv, waitFor } from '../helpers/env.js';
+import { freePort, loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
 import { startOwnGuacd, startSilentListener, type OwnGuacd } from '../helpers/faults.js';
 import { Cleanups, sshParams } from '../helpers/security.js';
+import { startChild, startServe } from '../helpers/serve.js';
 import { startTestGateway, TunnelClient } from '../helpers/ws-client.js';
 
 const SECRET = 'guacd-pool-test-secret-0123456789';
@@ -75,6 +78,33 @@ async function open(gw: Awaited<ReturnType<typeof gatewayOn>>): Promise<{ client
 }
 
 const nameOf = (g: { port: number }): string => `127.0.0.1:${g.port}`;
+
+/**
+ * A CA, a server certificate for 127.0.0.1 (`guacd.pem`/`guacd.key`) and a
+ * client certificate (`client.pem`/`client.key`) it signed, in a folder
+ * removed by the cleanups.
+ */
+function certificates(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gg-guacd-tls-'));
+  cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test guacd CA');
+  // The gateway connects to 127.0.0.1: the server certificate names that address.
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const [name, ext] of [['guacd', 'server.ext'], ['client', 'client.ext']]) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', ext!);
+  }
+  return dir;
+}
+
+/** A data folder for a `serve`, removed by the cleanups. */
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gg-pool-serve-'));
+  cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 describe('guacd pool with real guacd', { timeout: 120_000 }, () => {
   it('sessions land on both guacd; one killed: its sessions end with GUAC_TUNNEL_UPSTREAM_LOST, the next open on the other', async () => {
@@ -154,15 +184,7 @@ describe('guacd pool with real guacd', { timeout: 120_000 }, () => {
   });
 
   it('a guacd with TLS (-C/-K): reached with its CA through the pool; without the CA the probe marks it down', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gg-guacd-tls-'));
-    cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test guacd CA');
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'guacd.key', '-out', 'guacd.csr', '-subj', '/CN=guacd');
-    // The gateway connects to 127.0.0.1: the certificate names that address.
-    const ext = join(dir, 'san.ext');
-    writeFileSync(ext, 'subjectAltName=IP:127.0.0.1\n');
-    ssl('x509', '-req', '-in', 'guacd.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'guacd.pem', '-days', '2', '-extfile', ext);
+    const dir = certificates();
     const g = await ownGuacd(['-C', join(dir, 'guacd.pem'), '-K', join(dir, 'guacd.key')]);
     const ca = readFileSync(join(dir, 'ca.pem'));
 
@@ -176,5 +198,71 @@ describe('guacd pool with real guacd', { timeout: 120_000 }, () => {
     const [status] = await untrusted.check();
     assert.equal(status?.healthy, false);
     assert.equal(status?.error, 'GUAC_GUACD_IO');
+  });
+
+  it('serve --guacd tls://… --guacd-ca: /healthz reports it healthy and a session opens on it', async () => {
+    const dir = certificates();
+    const g = await ownGuacd(['-C', join(dir, 'guacd.pem'), '-K', join(dir, 'guacd.key')]);
+    const gw = await startServe({ ...process.env, GATEWAY_SECRET: SECRET, GATEWAY_DATA_DIR: dataDir(), DATABASE_URL: '' },
+      ['--guacd', `tls://${nameOf(g)}`, '--guacd-ca', join(dir, 'ca.pem')]);
+    cleanups.add(() => gw.stop());
+    const health = await (await fetch(`http://127.0.0.1:${gw.port}/healthz`)).json() as { guacd: { pool: unknown[] } };
+    assert.deepEqual(health.guacd.pool, [{ name: `tls://${nameOf(g)}`, healthy: true, sessions: 0 }]);
+    const client = await TunnelClient.connect(`ws://127.0.0.1:${gw.port}/tunnel?token=${encodeURIComponent(token())}`);
+    cleanups.add(() => client.close());
+    await client.waitForOpcode('sync', 30_000);
+  });
+
+  it('--guacd-cert/--guacd-key: the client certificate a TLS proxy in front of guacd asks for; a missing key or file stops serve', async () => {
+    const dir = certificates();
+    const g = await ownGuacd();
+    const read = (f: string) => readFileSync(join(dir, f));
+    // A TLS terminator that wants a client certificate signed by the CA, then passes bytes to the plain guacd.
+    const proxy = tls.createServer({ key: read('guacd.key'), cert: read('guacd.pem'), ca: read('ca.pem'), requestCert: true, rejectUnauthorized: true }, (socket) => {
+      const upstream = net.connect(g.port, g.host);
+      socket.pipe(upstream).pipe(socket);
+      const end = () => { socket.destroy(); upstream.destroy(); };
+      socket.on('error', end);
+      upstream.on('error', end);
+    });
+    proxy.on('tlsClientError', () => undefined);
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    cleanups.add(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const proxyPort = (proxy.address() as net.AddressInfo).port;
+    const env = { ...process.env, GATEWAY_SECRET: SECRET, GATEWAY_DATA_DIR: dataDir(), DATABASE_URL: '' };
+    const flags = ['--guacd', `tls://127.0.0.1:${proxyPort}`, '--guacd-ca', join(dir, 'ca.pem')];
+
+    const gw = await startServe(env, [...flags, '--guacd-cert', join(dir, 'client.pem'), '--guacd-key', join(dir, 'client.key')]);
+    cleanups.add(() => gw.stop());
+    const client = await TunnelClient.connect(`ws://127.0.0.1:${gw.port}/tunnel?token=${encodeURIComponent(token())}`);
+    cleanups.add(() => client.close());
+    await client.waitForOpcode('sync', 30_000);
+
+    // Without the certificate the proxy refuses it: the probe sees it (after the TLS 1.3 handshake), and no session goes there.
+    const barePort = await freePort();
+    const bare = startChild(process.execPath, [join(repoRoot(), 'bin/guacamole-gateway.js'), 'serve', '--port', String(barePort), ...flags], { ...env, GATEWAY_DATA_DIR: dataDir() });
+    cleanups.add(() => bare.stop());
+    const health = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${barePort}/healthz`).catch(() => undefined);
+      const body = res && await res.json() as { guacd: { pool: { healthy: boolean }[] } };
+      return body?.guacd.pool[0]?.healthy === false ? [res!.status, body] as const : undefined;
+    }, { what: 'the bare gateway to report its guacd down', timeoutMs: 20_000 });
+    assert.deepEqual(health, [503, { ok: false, draining: false, sessions: 0,
+      guacd: { reachable: false, pool: [{ name: `tls://127.0.0.1:${proxyPort}`, healthy: false, sessions: 0, error: 'GUAC_GUACD_IO' }] } }]);
+    const refused = await TunnelClient.connect(`ws://127.0.0.1:${barePort}/tunnel?token=${encodeURIComponent(token())}`);
+    cleanups.add(() => refused.close());
+    const closed = await refused.waitClosed(20_000);
+    assert.equal(closed.reason, String(STATUS.UPSTREAM_UNAVAILABLE.guac));
+
+    for (const [extra, message] of [
+      [['--guacd-cert', join(dir, 'client.pem')], /--guacd-cert and --guacd-key go together/],
+      [['--guacd-key', join(dir, 'client.key'), '--guacd-cert', join(dir, 'nope.pem')], /--guacd-cert ".*nope\.pem" cannot be read \(ENOENT\)/],
+    ] as const) {
+      const run = startChild(process.execPath, [join(repoRoot(), 'bin/guacamole-gateway.js'), 'serve', '--port', '0', ...flags, ...extra], { ...env, GATEWAY_DATA_DIR: dataDir() });
+      cleanups.add(() => run.stop());
+      const code = await new Promise<number | null>((resolve) => run.child.once('exit', (c) => resolve(c)));
+      assert.equal(code, 2, run.output());
+      assert.match(run.output(), message);
+    }
   });
 });
