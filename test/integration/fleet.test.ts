@@ -139,4 +139,35 @@ describe('fleet: two gateways, two guacd, one PostgreSQL registry', { timeout: 1
     const ended = await waitFor(async () => (await reg.getSession(live.uuid as string))?.status ?? undefined, { what: 'the drained session\'s history', timeoutMs: 10_000 });
     assert.equal(ended, STATUS.SESSION_CLOSED.guac);
   });
+
+  it('a guacd killed under a gateway: its session ends with UPSTREAM_ERROR (GUAC_TUNNEL_UPSTREAM_LOST) in the page and in history; the next sessions open on the other', async () => {
+    const env = loadTestEnv();
+    const wrapper = env.guacds[env.guacds.length - 1]?.wrapper ?? env.guacd.wrapper;
+    const [g3, g4] = await Promise.all([startOwnGuacd(wrapper), startOwnGuacd(wrapper)]);
+    cleanups.add(() => g3.kill());
+    cleanups.add(() => g4.kill());
+    const c = await startServe(gatewayEnv(), ['--guacd', name(g3), '--guacd', name(g4)]);
+    cleanups.add(() => c.stop());
+    const open = async () => openSession(cleanups, url(c), q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token));
+    const first = await open();
+    const second = await open();
+    assert.deepEqual([(await row(first)).guacd, (await row(second)).guacd], [name(g3), name(g4)]);
+
+    await g4.kill();
+    await expectClosedWith(second, STATUS.UPSTREAM_ERROR);
+    assert.equal(second.instructions.find((r) => r.opcode === 'error')?.args[0], 'The connection to the remote desktop server was lost.');
+    const ended = await waitFor(async () => {
+      const r = await reg.getSession(second.uuid as string);
+      return r?.endedAt ? r : undefined;
+    }, { what: 'the lost session\'s history', timeoutMs: 10_000 });
+    assert.deepEqual([ended.status, ended.guacd], [STATUS.UPSTREAM_ERROR.guac, name(g4)]);
+    assert.equal(first.ws.readyState, first.ws.OPEN, 'the session on the other guacd goes on');
+
+    await waitFor(async () => {
+      const h = await (await fetch(`http://127.0.0.1:${c.port}/healthz`)).json() as { ok: boolean; guacd: { pool: { name: string; healthy: boolean }[] } };
+      return h.ok && h.guacd.pool.find((m) => m.name === name(g4))?.healthy === false;
+    }, { what: 'guacd 4 reported down, the gateway still ok', timeoutMs: 15_000 });
+    const next = [await open(), await open()];
+    assert.deepEqual(await Promise.all(next.map(async (n) => (await row(n)).guacd)), [name(g3), name(g3)]);
+  });
 });
