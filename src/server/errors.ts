@@ -23,6 +23,8 @@ export const SERVER = defineErrors({
   GUAC_GRANT_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', doc: 'User … has no grant on this connection.' },
   /** The page's share control used with a credential that may not share the session. */
   GUAC_SHARE_NOT_ALLOWED: { status: 'CLIENT_FORBIDDEN', message: 'This session may not be shared with this credential.' },
+  /** A page made share links faster than `SHARE_LINKS_PER_MINUTE`. */
+  GUAC_SHARE_RATE: { status: 'CLIENT_TOO_MANY', message: 'Too many share links were made with this link; wait a minute and try again.' },
   /** The guacd the server starts exits or stays deaf. */
   GUAC_GUACD_START: { status: 'UPSTREAM_UNAVAILABLE', doc: 'guacd (…) did not start: ….' },
 });

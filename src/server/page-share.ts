@@ -14,6 +14,9 @@
  * whether to show the control). Refusals are `{"error": {code, message,
  * status}}`, one message for every reason a token may not share this
  * session, so the answer tells nothing about other people's sessions.
+ * Each token makes at most {@link SHARE_LINKS_PER_MINUTE} links (every link
+ * is a registry row; a looping page must not fill the database); checks are
+ * not counted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, isGuacError } from '../protocol/errors.js';
@@ -23,9 +26,13 @@ import type { Registry } from '../registry/types.js';
 import { openToken } from '../tunnel/token.js';
 import { readJsonBody, sendJson, type JsonObject } from './json-http.js';
 import { shareAnswer } from './share-link.js';
+import { RateBuckets } from '../tunnel/rate-buckets.js';
 
 /** Path of the page's share endpoint. */
 export const SHARE_PATH = '/share';
+
+/** Share links one token may make per minute (a bucket of this many, refilled evenly). */
+export const SHARE_LINKS_PER_MINUTE = 10;
 
 /** Bodies are small: a token and a few fields. */
 const BODY_LIMIT = 32 * 1024;
@@ -37,6 +44,7 @@ const bad = (message: string): GuacError => REGISTRY.GUAC_REQUEST_INVALID({ mess
 
 /** Builds the handler; it answers every method on {@link SHARE_PATH}. */
 export function pageShareHandler(registry: Registry, secret: string): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const links = new RateBuckets(SHARE_LINKS_PER_MINUTE, 60_000);
   return async (req, res) => {
     try {
       if (req.method !== 'POST') {
@@ -47,11 +55,12 @@ export function pageShareHandler(registry: Registry, secret: string): (req: Inco
       for (const k of Object.keys(body)) {
         if (!['token', 'session', 'readOnly', 'ttl', 'once', 'check'].includes(k)) throw bad(`Unknown field ${JSON.stringify(k)}.`);
       }
-      const creator = await holder(registry, secret, body);
+      const { user: creator, jti } = await holder(registry, secret, body);
       if (body.check === true) {
         sendJson(res, 200, { share: true });
         return;
       }
+      if (!links.take(jti)) throw SERVER.GUAC_SHARE_RATE();
       const share = await registry.createShare({
         session: body.session as string,
         readOnly: body.readOnly as boolean | undefined,
@@ -70,10 +79,10 @@ export function pageShareHandler(registry: Registry, secret: string): (req: Inco
 }
 
 /**
- * Checks that `body.token` may share `body.session`; returns the token's user.
+ * Checks that `body.token` may share `body.session`; returns the token's user and id.
  * @throws GuacError `GUAC_SHARE_NOT_ALLOWED` (CLIENT_FORBIDDEN), `GUAC_TOKEN_INVALID`, `GUAC_TOKEN_EXPIRED`, `GUAC_REQUEST_INVALID`
  */
-async function holder(registry: Registry, secret: string, body: JsonObject): Promise<string | undefined> {
+async function holder(registry: Registry, secret: string, body: JsonObject): Promise<{ user: string | undefined; jti: string }> {
   if (typeof body.token !== 'string' || body.token === '') throw bad('"token" (the page\'s access token) is required.');
   if (typeof body.session !== 'string' || body.session === '' || body.session.length > 200) throw bad('"session" (the tunnel UUID) is required.');
   const p = openToken(body.token, secret);
@@ -81,5 +90,5 @@ async function holder(registry: Registry, secret: string, body: JsonObject): Pro
   if (await registry.isRevoked({ jti: p.jti, issuedAt: p.iat * 1000, user: p.user, connection: p.connection })) throw notAllowed();
   const session = await registry.getSession(body.session);
   if (!session || session.tokenId !== p.jti) throw notAllowed();
-  return p.user;
+  return { user: p.user, jti: p.jti };
 }

@@ -12,6 +12,7 @@
 import { GuacError } from '../protocol/errors.js';
 import { TUNNEL } from './errors.js';
 import { addressKey } from './client-address.js';
+import { RateBuckets } from './rate-buckets.js';
 
 /** The limits, resolved (0 = no limit). */
 export interface ClientLimits {
@@ -29,9 +30,6 @@ export interface Claimant {
   user?: string | undefined;
 }
 
-/** Buckets beyond which full ones (addresses quiet for a whole window) are swept. */
-const SWEEP_AT = 10_000;
-
 const tooMany = (what: string): GuacError =>
   TUNNEL.GUAC_TUNNEL_TOO_MANY({ message: `Too many sessions are open ${what}; close one and try again.` });
 
@@ -42,12 +40,12 @@ export class Admission {
   private readonly held = new Map<object, string[]>();
   /** Sessions already released: a late claim (a resolver outliving its session) counts nothing. */
   private readonly released = new WeakSet<object>();
-  /** Address key → tokens left and when they were last refilled. */
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  /** Bucket count at which the next sweep runs (doubles while sweeps free little, so each costs O(1) per handshake). */
-  private sweepAt = SWEEP_AT;
+  /** Handshakes left per address key. */
+  private readonly handshakes: RateBuckets;
 
-  constructor(private readonly limits: ClientLimits, private readonly now: () => number = Date.now) {}
+  constructor(private readonly limits: ClientLimits, now: () => number = Date.now) {
+    this.handshakes = new RateBuckets(limits.handshakesPerAddress, limits.handshakeWindowMs, now);
+  }
 
   /**
    * A browser arrived from `address`: takes one handshake from its bucket,
@@ -57,7 +55,7 @@ export class Admission {
   checkAddress(address: string | undefined): GuacError | undefined {
     if (address === undefined) return undefined;
     const key = addressKey(address);
-    if (!this.takeHandshake(key)) {
+    if (!this.handshakes.take(key)) {
       return TUNNEL.GUAC_TUNNEL_RATE_LIMITED();
     }
     if (this.full(`a:${key}`, this.limits.maxSessionsPerAddress)) return tooMany('from this address');
@@ -123,29 +121,5 @@ export class Admission {
   private add(keys: string[], key: string): void {
     keys.push(key);
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-  }
-
-  /** Token bucket: `handshakesPerAddress` at most, refilled at that many per window. */
-  private takeHandshake(key: string): boolean {
-    const { handshakesPerAddress: size, handshakeWindowMs: windowMs } = this.limits;
-    if (size <= 0 || windowMs <= 0) return true;
-    const now = this.now();
-    const b = this.buckets.get(key);
-    const tokens = b ? Math.min(size, b.tokens + ((now - b.at) * size) / windowMs) : size;
-    if (tokens < 1) {
-      if (b) Object.assign(b, { tokens, at: now });
-      return false;
-    }
-    if (b) Object.assign(b, { tokens: tokens - 1, at: now });
-    else this.buckets.set(key, { tokens: tokens - 1, at: now });
-    if (this.buckets.size > this.sweepAt) this.sweep(now);
-    return true;
-  }
-
-  /** Forgets buckets that have refilled: they say nothing a fresh one would not. */
-  private sweep(now: number): void {
-    const { handshakesPerAddress: size, handshakeWindowMs: windowMs } = this.limits;
-    for (const [key, b] of this.buckets) if (b.tokens + ((now - b.at) * size) / windowMs >= size) this.buckets.delete(key);
-    this.sweepAt = Math.max(SWEEP_AT, 2 * this.buckets.size);
   }
 }

@@ -28,7 +28,12 @@ const TEXT: { readonly [K in StatusName]?: StatusText } = {
     detail: 'This link was already used, or the connection is in use elsewhere. Ask for a new link.',
     canRetry: false,
   },
-  RESOURCE_CLOSED: { title: 'Connection closed', detail: 'The requested connection has been closed.' },
+  // A joined session whose owner left, or a link to a session that ended: the live connection is gone for good.
+  RESOURCE_CLOSED: {
+    title: 'Session ended',
+    detail: 'The shared session has ended. Ask its owner for a new link.',
+    canRetry: false,
+  },
   UPSTREAM_NOT_FOUND: {
     title: 'Remote host not found',
     detail: 'The remote server (or the gateway) could not be reached.',

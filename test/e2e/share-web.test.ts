@@ -18,6 +18,7 @@ import type { Page } from 'playwright-core';
 import { STATUS } from '../../src/protocol/status.js';
 import { openRegistry } from '../../src/registry/open.js';
 import type { Registry } from '../../src/registry/types.js';
+import { SHARE_LINKS_PER_MINUTE } from '../../src/server/page-share.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import { displayVariety, launchBrowser, openClient, type TestBrowser } from '../helpers/browser.js';
 import { loadTestEnv, waitFor } from '../helpers/env.js';
@@ -118,6 +119,8 @@ describe('sharing from the page', { timeout: 180_000 }, () => {
     await admin.locator('body[data-state="error"]').waitFor({ state: 'attached', timeout: 15_000 });
     assert.equal(await admin.locator('body').getAttribute('data-status-code'), '0x0206');
     assert.equal((await admin.locator('.gg-server-message').textContent())?.trim(), 'Server said: The owner left the shared session.');
+    // Joining again cannot help: the live connection is gone, so no Reconnect is offered.
+    assert.equal(await admin.getByRole('button', { name: 'Reconnect' }).isVisible(), false);
     await admin.screenshot({ path: '/tmp/gg-e2e-share-owner-left.png' });
     await admin.close();
   });
@@ -167,6 +170,21 @@ describe('sharing from the page', { timeout: 180_000 }, () => {
     assert.deepEqual([r.status, (await err(r)).code], [404, 'GUAC_SHARE_NOT_FOUND']);
     r = await fetch(`${base}/api/sessions/${plainRow.id}/watch`, { method: 'POST' });
     assert.equal(r.status, 401, 'watching needs the admin key');
+
+    // A page makes at most SHARE_LINKS_PER_MINUTE links with its token; asking whether it may is not counted.
+    const sharing = await browser.newPage();
+    await terminal(sharing, sharer.token);
+    const sharerRow = await sessionOf(sharer.jti);
+    for (let i = 0; i < SHARE_LINKS_PER_MINUTE; i++) {
+      r = await share({ token: sharer.token, session: sharerRow.id, readOnly: true });
+      assert.equal(r.status, 201, `link ${i + 1}`);
+    }
+    r = await share({ token: sharer.token, session: sharerRow.id, readOnly: true });
+    assert.deepEqual([r.status, (await err(r)).code], [429, 'GUAC_SHARE_RATE']);
+    r = await share({ token: sharer.token, session: sharerRow.id, check: true });
+    assert.equal(r.status, 200);
+    assert.equal((await reg.listShares(sharerRow.id)).length, SHARE_LINKS_PER_MINUTE, 'a refused link was made anyway');
+    await sharing.close();
     await page.close();
   });
 });
