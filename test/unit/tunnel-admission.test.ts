@@ -68,7 +68,7 @@ describe('admission', () => {
       t += 1;
       a.checkAddress(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
     }
-    const buckets = (a as unknown as { buckets: Map<string, unknown> }).buckets.size;
+    const buckets = (a as unknown as { handshakes: { buckets: Map<string, unknown> } }).handshakes.buckets.size;
     assert.ok(buckets <= 20_001, `${buckets} buckets kept`);
   });
 
