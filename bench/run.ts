@@ -112,11 +112,16 @@ function realTarget(): Upstream | string {
   if (!existsSync(file)) return 'test environment not up (bash scripts/test-env.sh up)';
   const env = JSON.parse(readFileSync(file, 'utf8')) as {
     guacd: { host: string; port: number };
+    guacds?: { version: string; host: string; port: number }[];
     ssh: { host: string; port: number; username: string; password: string };
   };
+  // BENCH_GUACD=1.6.0 runs the real-stack section on another guacd of the test environment (default: 1.3.0).
+  const wanted = process.env.BENCH_GUACD;
+  const guacd = wanted ? env.guacds?.find((g) => g.version === wanted) : env.guacd;
+  if (!guacd) return `BENCH_GUACD=${wanted}: the test environment runs no such guacd`;
   return {
-    host: env.guacd.host,
-    port: env.guacd.port,
+    host: guacd.host,
+    port: guacd.port,
     protocol: 'ssh',
     params: { hostname: env.ssh.host, port: env.ssh.port, username: env.ssh.username, password: env.ssh.password },
   };
