@@ -14,6 +14,7 @@ import type { Tunnel } from '../tunnel/tunnel.js';
 import type { AdminApiHandler } from './admin-api.js';
 import { guacdHealth } from './health.js';
 import { sendJson } from './json-http.js';
+import { METRICS_PATH } from './metrics-http.js';
 import { SHARE_PATH } from './page-share.js';
 import { PAGE_HEADERS, staticFiles } from './static.js';
 
@@ -37,6 +38,8 @@ export interface GatewayServerOptions {
   logger?: Logger;
   /** The page's share endpoint (`pageShareHandler`), served at `/share`. */
   share?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** `/metrics` on this port (`mainPortMetrics`: behind the admin key); absent: not served here. */
+  metrics?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
 
 /**
@@ -105,6 +108,10 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
+      return;
+    }
+    if (options.metrics && path === METRICS_PATH) {
+      options.metrics(req, res);
       return;
     }
     if (path === '/healthz') {

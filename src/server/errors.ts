@@ -23,6 +23,10 @@ export const SERVER = defineErrors({
   GUAC_GRANT_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', doc: 'User … has no grant on this connection.' },
   /** The page's share control used with a credential that may not share the session. */
   GUAC_SHARE_NOT_ALLOWED: { status: 'CLIENT_FORBIDDEN', message: 'This session may not be shared with this credential.' },
+  /** A path other than /metrics on the metrics listener. */
+  GUAC_METRICS_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', message: 'Only /metrics is served here.' },
+  /** The workers' metrics could not be gathered (a worker did not answer in time). */
+  GUAC_METRICS_UNAVAILABLE: { status: 'SERVER_BUSY', message: 'The metrics could not be gathered; try again.' },
   /** The guacd the server starts exits or stays deaf. */
   GUAC_GUACD_START: { status: 'UPSTREAM_UNAVAILABLE', doc: 'guacd (…) did not start: ….' },
 });
