@@ -1,0 +1,213 @@
+/**
+ * `serve --workers 2` for real (guacd, sshd, SQLite and PostgreSQL):
+ * sessions land on both workers and history says which; a worker killed
+ * with SIGKILL is replaced and its session's history row is ended with
+ * SERVER_ERROR by a live worker; SIGHUP replaces every worker while a live
+ * session keeps relaying, and the old worker exits once that session ends;
+ * `/metrics` (summed over the workers) counts what the test did.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, describe, test } from 'node:test';
+import { STATUS } from '../../src/protocol/status.js';
+import { freePort, loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
+import { parseSamples, sample } from '../helpers/prometheus.js';
+import { postgresFixture, sqliteFixture, type FixtureFactory } from '../helpers/registry.js';
+import { startServe, type ServeRun } from '../helpers/serve.js';
+import { TunnelClient } from '../helpers/ws-client.js';
+
+const run = promisify(execFile);
+const BIN = join(repoRoot(), 'bin/guacamole-gateway.js');
+const env = loadTestEnv();
+/** The per-client caps are off: every session comes from 127.0.0.1. */
+const UNCAPPED = { GATEWAY_MAX_SESSIONS_PER_TOKEN: '0', GATEWAY_MAX_SESSIONS_PER_USER: '0', GATEWAY_MAX_SESSIONS_PER_ADDRESS: '0', GATEWAY_HANDSHAKE_RATE: '0' };
+
+interface Row { id: string; gateway: string; endedAt: number | null; status: number | null; bytesFromBrowser: number; bytesToBrowser: number }
+
+/** A gateway's environment: its secret, admin key, data folder and database. */
+function gatewayEnv(dataDir: string, secret: string, db?: string): NodeJS.ProcessEnv & { GATEWAY_ADMIN_KEY: string } {
+  return {
+    ...process.env, ...UNCAPPED, GATEWAY_DATA_DIR: dataDir, GATEWAY_SECRET: secret, GATEWAY_ADMIN_KEY: randomBytes(18).toString('base64url'),
+    GATEWAY_GUACD: `${env.guacd.host}:${env.guacd.port}`, ...(db ? { DATABASE_URL: db } : {}),
+  };
+}
+
+async function sshToken(gwEnv: NodeJS.ProcessEnv): Promise<string> {
+  const { stdout } = await run(process.execPath, [BIN, 'token', '--protocol', 'ssh',
+    ...Object.entries(env.ssh.params).flatMap(([k, v]) => ['--param', `${k}=${v}`]), '--user', 'alice'], { env: gwEnv });
+  return stdout.trim();
+}
+
+/** An SSH session through the gateway, at its prompt. */
+async function openSsh(port: number, gwEnv: NodeJS.ProcessEnv): Promise<TunnelClient> {
+  const client = await TunnelClient.connect(`ws://127.0.0.1:${port}/tunnel?token=${await sshToken(gwEnv)}`, { timeoutMs: 10_000 });
+  await client.waitForPrompt(30_000);
+  return client;
+}
+
+async function history(port: number, adminKey: string): Promise<Row[]> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/sessions?limit=500`, { headers: { Authorization: `Bearer ${adminKey}` } });
+  assert.equal(res.status, 200);
+  return ((await res.json()) as { sessions: Row[] }).sessions;
+}
+
+/** The worker a history row names (`w<N>-<pid>-<random>`). */
+const workerOf = (row: Row): { n: number; pid: number } => {
+  const m = /^w(\d+)-(\d+)-[0-9a-f]{8}$/.exec(row.gateway);
+  assert.ok(m, `gateway id ${row.gateway} names a worker`);
+  return { n: Number(m[1]), pid: Number(m[2]) };
+};
+
+async function scrape(url: string, adminKey?: string) {
+  const res = await fetch(url, adminKey ? { headers: { Authorization: `Bearer ${adminKey}` } } : {});
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return parseSamples(await res.text());
+}
+
+/** How many times the gateway's log has said `msg`. */
+const said = (serve: ServeRun, msg: string): number => serve.output().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
+
+/** Whether guacd → gateway → browser still flows: a `sync` after `from`, and the gateway's ping echo. */
+async function stillRelaying(client: TunnelClient): Promise<void> {
+  const from = client.received.length;
+  await client.waitFor((r) => r.opcode === 'sync', 15_000, 'a sync from guacd', from);
+  const ts = `t${Date.now()}`;
+  client.ping(ts);
+  await client.waitFor((r) => r.opcode === '' && r.args[0] === 'ping' && r.args[1] === ts, 5000, 'the ping echo', from);
+}
+
+for (const [label, factory] of [['SQLite', sqliteFixture], ['PostgreSQL', postgresFixture]] as [string, FixtureFactory][]) {
+  describe(`serve --workers 2 on ${label}`, { timeout: 180_000 }, () => {
+    test('sessions land on both workers, all history is written, and the summed /metrics counts them', async () => {
+      const fx = await factory();
+      const gwEnv = gatewayEnv(fx.dataDir, fx.secret, fx.url);
+      const metricsPort = await freePort();
+      const serve = await startServe(gwEnv, ['--workers', '2', '--metrics-listen', `127.0.0.1:${metricsPort}`], 60_000);
+      const clients: TunnelClient[] = [];
+      try {
+        const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+        // A refused token, counted by its reason.
+        const refused = await TunnelClient.connect(`ws://127.0.0.1:${serve.port}/tunnel?token=v1.not-a-token`, { timeoutMs: 10_000 });
+        const refusal = await refused.waitClosed(10_000);
+        assert.equal(refusal.reason, String(STATUS.CLIENT_UNAUTHORIZED.guac));
+
+        const n = 8;
+        clients.push(...await Promise.all(Array.from({ length: n }, () => openSsh(serve.port, gwEnv))));
+        const ids = new Set(clients.map((c) => c.uuid!));
+        const live = await waitFor(async () => {
+          const rows = (await history(serve.port, gwEnv.GATEWAY_ADMIN_KEY)).filter((r) => ids.has(r.id) && r.endedAt === null);
+          return rows.length === n ? rows : undefined;
+        }, { what: `${n} open history rows`, timeoutMs: 20_000 });
+        assert.deepEqual(new Set(live.map((r) => workerOf(r).n)), new Set([1, 2]), 'both workers hold sessions');
+
+        let m = await scrape(metricsUrl);
+        assert.equal(sample(m, 'guacamole_gateway_sessions_active', { protocol: 'ssh' }), n);
+        assert.equal(sample(m, 'guacamole_gateway_sessions_opened_total', { protocol: 'ssh' }), n);
+        assert.equal(sample(m, 'guacamole_gateway_handshake_seconds_count', { protocol: 'ssh' }), n);
+        assert.equal(sample(m, 'guacamole_gateway_tokens_refused_total', { reason: 'GUAC_TOKEN_INVALID' }), 1);
+
+        for (const c of clients) c.close();
+        const ended = await waitFor(async () => {
+          const rows = (await history(serve.port, gwEnv.GATEWAY_ADMIN_KEY)).filter((r) => ids.has(r.id) && r.endedAt !== null);
+          return rows.length === n ? rows : undefined;
+        }, { what: `${n} ended history rows`, timeoutMs: 20_000 });
+        assert.deepEqual(new Set(ended.map((r) => r.status)), new Set([STATUS.SUCCESS.guac]), 'a browser that leaves ends its session with SUCCESS');
+
+        m = await waitFor(async () => {
+          const s = await scrape(metricsUrl);
+          return sample(s, 'guacamole_gateway_sessions_active', { protocol: 'ssh' }) === 0 ? s : undefined;
+        }, { what: 'no active sessions in /metrics' });
+        assert.equal(sample(m, 'guacamole_gateway_sessions_ended_total', { protocol: 'ssh', status: 'SUCCESS' }), n);
+        const fromBrowser = ended.reduce((a, r) => a + r.bytesFromBrowser, 0);
+        const toBrowser = ended.reduce((a, r) => a + r.bytesToBrowser, 0);
+        assert.ok(toBrowser > 0 && fromBrowser > 0);
+        assert.equal(sample(m, 'guacamole_gateway_bytes_from_browser_total', { protocol: 'ssh' }), fromBrowser, 'bytes from browsers: the sum of history');
+        assert.equal(sample(m, 'guacamole_gateway_bytes_to_browser_total', { protocol: 'ssh' }), toBrowser, 'bytes to browsers: the sum of history');
+      } finally {
+        for (const c of clients) c.terminate();
+        await serve.stop();
+        await fx.cleanup();
+      }
+      assert.match(serve.output(), /guacamole-gateway stopped/);
+      assert.equal(serve.child.exitCode, 0);
+    });
+  });
+}
+
+describe('serve --workers 2: a worker killed, then SIGHUP (SQLite, /metrics on the main port)', { timeout: 240_000 }, () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-'));
+  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
+  const key = gwEnv.GATEWAY_ADMIN_KEY;
+  let serve: ServeRun | undefined;
+  const clients: TunnelClient[] = [];
+  after(async () => {
+    for (const c of clients) c.terminate();
+    await serve?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('the killed worker is replaced and its session ends with SERVER_ERROR in history; SIGHUP keeps a live session', async () => {
+    serve = await startServe(gwEnv, ['--workers', '2', '--metrics-listen', 'main'], 60_000);
+    const port = serve.port;
+    const metricsUrl = `http://127.0.0.1:${port}/metrics`;
+    const denied = await fetch(metricsUrl);
+    assert.equal(denied.status, 401);
+    assert.equal(((await denied.json()) as { error: { code: string } }).error.code, 'GUAC_ADMIN_UNAUTHORIZED');
+
+    // One session on each worker.
+    const rowOf = async (c: TunnelClient): Promise<Row> => waitFor(async () => (await history(port, key)).find((r) => r.id === c.uuid),
+      { what: `the history row of ${c.uuid}` });
+    const byWorker = new Map<number, [TunnelClient, Row]>();
+    while (byWorker.size < 2) {
+      assert.ok(clients.length < 6, 'sessions reach both workers');
+      const c = await openSsh(port, gwEnv);
+      clients.push(c);
+      const row = await rowOf(c);
+      if (!byWorker.has(workerOf(row).n)) byWorker.set(workerOf(row).n, [c, row]);
+    }
+    const [victim, victimRow] = byWorker.get(1)!;
+    const [survivor, survivorRow] = byWorker.get(2)!;
+    for (const c of clients) if (c !== victim && c !== survivor) c.close();
+    await waitFor(async () => sample(await scrape(metricsUrl, key), 'guacamole_gateway_sessions_active', { protocol: 'ssh' }) === 2,
+      { what: 'two active sessions in /metrics' });
+
+    // Worker 1 dies without a word.
+    process.kill(workerOf(victimRow).pid, 'SIGKILL');
+    await victim.waitClosed(10_000);
+    const closedOut = await waitFor(async () => {
+      const r = (await history(port, key)).find((x) => x.id === victimRow.id);
+      return r?.endedAt !== null ? r : undefined;
+    }, { what: 'the dead worker\'s session ended in history', timeoutMs: 15_000 });
+    assert.equal(closedOut.status, STATUS.SERVER_ERROR.guac);
+    await waitFor(() => said(serve!, 'worker serving') === 3, { what: 'a replacement worker', timeoutMs: 30_000 });
+    await stillRelaying(survivor);
+    assert.equal(sample(await scrape(metricsUrl, key), 'guacamole_gateway_sessions_active', { protocol: 'ssh' }), 1);
+
+    // SIGHUP: every worker is replaced; the survivor's session lives on in its draining worker.
+    const before = new Set((await history(port, key)).map((r) => workerOf(r).n));
+    serve.child.kill('SIGHUP');
+    await waitFor(() => serve!.output().includes('SIGHUP: workers replaced'), { what: 'the rolling replacement', timeoutMs: 60_000 });
+    assert.equal(said(serve, 'worker serving'), 5);
+    await stillRelaying(survivor);
+    const fresh = await openSsh(port, gwEnv);
+    clients.push(fresh);
+    const freshRow = await rowOf(fresh);
+    assert.ok(!before.has(workerOf(freshRow).n) && workerOf(freshRow).n > 3, `a new session lands on a new worker (w${workerOf(freshRow).n})`);
+    assert.equal((await history(port, key)).find((r) => r.id === survivorRow.id)?.endedAt, null, 'the old session is still open');
+    await waitFor(() => said(serve!, 'worker drained and exited') === 1, { what: 'the replaced worker without sessions to exit' });
+
+    // The draining worker exits once its last session ends; that session's history is its own (SUCCESS).
+    survivor.close();
+    await waitFor(() => said(serve!, 'worker drained and exited') === 2, { what: 'the draining worker to exit', timeoutMs: 20_000 });
+    const survivorEnd = (await history(port, key)).find((r) => r.id === survivorRow.id);
+    assert.equal(survivorEnd?.status, STATUS.SUCCESS.guac);
+    assert.equal(said(serve, 'worker died: replacing it'), 1, 'only the killed worker died');
+    fresh.close();
+  });
+});
