@@ -38,6 +38,8 @@ export interface GatewayServerOptions {
   logger?: Logger;
   /** The page's share endpoint (`pageShareHandler`), served at `/share`. */
   share?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** With workers: passes another worker's HTTP tunnel reads and writes to it (true: passed on). */
+  relayHttpTunnel?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
   /** `/metrics` on this port (`mainPortMetrics`: behind the admin key); absent: not served here. */
   metrics?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
@@ -89,6 +91,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
   }, (req, res) => {
     const path = pathOf(req.url);
     if (path === TUNNEL_PATH) {
+      if (options.relayHttpTunnel?.(req, res)) return;
       if (!tunnel.handleHttp(req, res)) {
         sendHttpError(res, TUNNEL.GUAC_TUNNEL_BAD_OPERATION());
       }

@@ -19,13 +19,15 @@ export type ToWorker =
   | { t: 'gw:end-sessions'; gateway: string }
   /** Send this worker's metrics. */
   | { t: 'gw:metrics?'; id: number }
+  /** The live workers' own loopback ports, for the HTTP tunnel across workers (cluster-http-relay.ts). */
+  | { t: 'gw:peers'; peers: [number, number][] }
   /** The sum over the workers, answering a worker's `gw:sum?` (its `/metrics` on the main port). */
   | { t: 'gw:sum'; id: number; text?: string; error?: string };
 
 /** Worker → primary. */
 export type ToPrimary =
-  /** Listening, recording sessions under `gateway`. */
-  | { t: 'gw:ready'; gateway: string; address: string; port: number }
+  /** Listening (the shared `port`, and `privatePort` of its own), recording sessions under `gateway`. */
+  | { t: 'gw:ready'; gateway: string; address: string; port: number; privatePort: number }
   | { t: 'gw:ended'; gateway: string; sessions: number }
   | { t: 'gw:metrics'; id: number; metrics?: WorkerMetrics; error?: string }
   /** Asks for the sum over the workers. */

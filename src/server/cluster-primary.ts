@@ -34,6 +34,8 @@ interface Member {
   worker: Worker;
   state: 'starting' | 'serving' | 'draining' | 'stopping';
   gateway?: string;
+  /** Its own loopback port (HTTP tunnel requests passed between workers). */
+  privatePort?: number;
   startedAt: number;
 }
 
@@ -140,7 +142,9 @@ export class Primary {
         if (!member) return;
         member.state = 'serving';
         member.gateway = m.gateway;
+        member.privatePort = m.privatePort;
         this.lastReady = { address: m.address, port: m.port };
+        this.announcePeers();
         this.opts.logger.info({ worker: worker.id, pid: worker.process.pid, gateway: m.gateway }, 'worker serving');
         this.readyWaiters.get(worker.id)?.resolve(member);
         this.readyWaiters.delete(worker.id);
@@ -165,6 +169,12 @@ export class Primary {
     }
   }
 
+  /** Tells every worker where the others take HTTP tunnel requests (on every start and exit). */
+  private announcePeers(): void {
+    const peers = [...this.members.values()].filter((m) => m.privatePort !== undefined).map((m): [number, number] => [m.worker.id, m.privatePort!]);
+    for (const m of this.members.values()) this.send(m.worker, { t: 'gw:peers', peers });
+  }
+
   /** Has a serving worker end the open sessions of dead ones. */
   private flushCloseOuts(): void {
     if (this.closeOuts.size === 0 || this.stopping) return;
@@ -179,6 +189,7 @@ export class Primary {
     const waiting = this.readyWaiters.get(worker.id);
     this.readyWaiters.delete(worker.id);
     if (!member) return;
+    this.announcePeers();
     const log = this.opts.logger;
     if (member.state === 'draining' && code === 0) {
       log.info({ worker: worker.id, pid: worker.process.pid }, 'worker drained and exited');

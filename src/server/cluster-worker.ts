@@ -11,6 +11,7 @@ import { CHANNELS } from '../diagnostics.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import type { Logger } from '../logger.js';
 import { STATUS } from '../protocol/status.js';
+import { HttpTunnelRelay } from './cluster-http-relay.js';
 import { isOurs, type ToPrimary, type ToWorker } from './cluster-messages.js';
 import type { Gateway } from './gateway.js';
 import type { MetricsSource } from './metrics-http.js';
@@ -37,10 +38,13 @@ export class WorkerLink {
   private metricsRegistry: PromRegistry | undefined;
   private gateway: Gateway | undefined;
   private drainWanted: (() => void) | undefined;
+  /** Passes the HTTP tunnel requests of other workers' sessions to them. */
+  readonly relay: HttpTunnelRelay;
   /** Resolves once the primary asked this worker to drain. */
   readonly drainRequested = new Promise<void>((resolve) => { this.drainWanted = resolve; });
 
   constructor(private readonly logger: Logger) {
+    this.relay = new HttpTunnelRelay(this.id, logger);
     process.on('message', (m: unknown) => {
       if (isOurs<ToWorker>(m)) this.onMessage(m);
     });
@@ -51,6 +55,9 @@ export class WorkerLink {
       case 'gw:guacd':
         this.guacdAddress = m.address;
         this.gotGuacd?.();
+        return;
+      case 'gw:peers':
+        this.relay.setPeers(m.peers);
         return;
       case 'gw:drain':
         this.drainWanted?.();
@@ -103,10 +110,11 @@ export class WorkerLink {
     send({ t: 'gw:sum?', id });
   });
 
-  /** Tells the primary this worker serves. */
-  ready(gateway: Gateway, address: string, port: number): void {
+  /** Opens this worker's own loopback port and tells the primary it serves. */
+  async ready(gateway: Gateway, address: string, port: number): Promise<void> {
     this.gateway = gateway;
-    send({ t: 'gw:ready', gateway: this.gatewayId, address, port });
+    const privatePort = await this.relay.listen(gateway.server);
+    send({ t: 'gw:ready', gateway: this.gatewayId, address, port, privatePort });
   }
 
   private async endSessionsOf(gatewayId: string): Promise<void> {

@@ -57,6 +57,8 @@ export interface GatewayOptions {
   endAllOpenAtStart?: boolean;
   /** `/metrics` on the main port, behind the admin key: the metrics text to answer with. */
   mainPortMetrics?: MetricsSource;
+  /** A worker's part of the HTTP tunnel across workers (cluster-http-relay.ts): its token prefix and relay. */
+  httpTunnel?: { tokenPrefix: string; relay: (req: http.IncomingMessage, res: http.ServerResponse) => boolean };
 }
 
 /** A gateway whose server is built but not listening yet. */
@@ -125,6 +127,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       maxSessionMs: config.maxSessionMs,
       limits: clientLimits(config),
       trustedProxies: config.trustedProxies,
+      ...(options.httpTunnel ? { httpTokenPrefix: options.httpTunnel.tokenPrefix } : {}),
       logger,
       onSessionStart: (info) => {
         notices.joined(info);
@@ -163,6 +166,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     const server = createGatewayServer({
       tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger, share: pageShareHandler(registry, secret),
       ...(options.mainPortMetrics ? { metrics: mainPortMetrics(options.mainPortMetrics, adminKey, logger) } : {}),
+      ...(options.httpTunnel ? { relayHttpTunnel: options.httpTunnel.relay } : {}),
     });
     let closing: Promise<void> | undefined;
     return {

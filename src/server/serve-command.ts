@@ -18,6 +18,7 @@ import type { Logger } from '../logger.js';
 import { loadAdminKey, loadGatewaySecret } from '../registry/key-file.js';
 import { command, type CommandIo } from './cli-command.js';
 import { Primary } from './cluster-primary.js';
+import { httpTokenPrefix } from './cluster-http-relay.js';
 import { drain, WorkerLink } from './cluster-worker.js';
 import { adminKeySource, API_PATH, openGateway } from './gateway.js';
 import { findGuacd, GuacdProcess } from './guacd-process.js';
@@ -54,11 +55,16 @@ function stopRequested(signal: AbortSignal | undefined, logger: Logger): Promise
  * A worker stops when the primary says so: SIGTERM, or its IPC channel
  * closing (the primary is gone). SIGINT from a terminal reaches the whole
  * process group: the primary turns it into SIGTERM, so the worker ignores it.
+ * A second SIGTERM (systemd's KillMode=control-group signals every process,
+ * then the primary signals its workers) must not cut the graceful path short.
  */
 function workerStopRequested(logger: Logger): Promise<void> {
   process.on('SIGINT', () => undefined);
   return new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => {
+    let stopping = false;
+    process.on('SIGTERM', () => {
+      if (stopping) return;
+      stopping = true;
       logger.info({ signal: 'SIGTERM' }, 'worker shutting down');
       resolve();
     });
@@ -163,7 +169,10 @@ export const SERVE_COMMAND = command({
     const ownMetrics = metrics ? () => metrics.registry.metrics() : undefined;
     const gateway = await openGateway({
       config: s, secret, guacd: guacdAddress, webRoot: root, logger,
-      ...(link ? { gatewayId: link.gatewayId, endAllOpenAtStart: link.id === 1 } : {}),
+      ...(link ? {
+        gatewayId: link.gatewayId, endAllOpenAtStart: link.id === 1,
+        httpTunnel: { tokenPrefix: httpTokenPrefix(link.id), relay: (req, res) => link.relay.route(req, res) },
+      } : {}),
       ...(s.metricsListen === 'main' ? { mainPortMetrics: link ? link.summedMetrics : ownMetrics! } : {}),
     });
     const { server } = gateway;
@@ -193,10 +202,11 @@ export const SERVE_COMMAND = command({
     }
     const { address, port } = server.address() as AddressInfo;
     if (link) {
-      link.ready(gateway, address, port);
+      await link.ready(gateway, address, port);
       logger.info({ host: address, port, registry: gateway.registry.kind, gateway: link.gatewayId }, 'worker listening');
       await Promise.race([workerStopRequested(logger), link.drainRequested.then(() => drain(gateway, logger))]);
       await gateway.close();
+      link.relay.close();
       metrics?.close();
       // The IPC channel would keep the worker alive; closing it lets the process end.
       if (process.connected) process.disconnect();

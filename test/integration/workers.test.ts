@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -209,5 +210,81 @@ describe('serve --workers 2: a worker killed, then SIGHUP (SQLite, /metrics on t
     assert.equal(survivorEnd?.status, STATUS.SUCCESS.guac);
     assert.equal(said(serve, 'worker died: replacing it'), 1, 'only the killed worker died');
     fresh.close();
+  });
+});
+
+/** One HTTP request on a connection of its own (so the shared port may give it to either worker). */
+function request(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.setTimeout(20_000, () => req.destroy(new Error(`${method} ${path}: no answer`)));
+    req.end(body);
+  });
+}
+
+describe('serve --workers 2: the HTTP tunnel across workers', { timeout: 120_000 }, () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-http-'));
+  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
+  let serve: ServeRun | undefined;
+  after(async () => {
+    await serve?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('reads and writes, each on a new connection, reach the worker holding the session', async () => {
+    serve = await startServe(gwEnv, ['--workers', '2'], 60_000);
+    const port = serve.port;
+    const connect = await request(port, 'POST', '/tunnel?connect', { 'Content-Type': 'application/x-www-form-urlencoded' },
+      `token=${encodeURIComponent(await sshToken(gwEnv))}&GUAC_WIDTH=800&GUAC_HEIGHT=600`);
+    assert.equal(connect.status, 200, JSON.stringify(connect.headers));
+    const uuid = connect.body;
+    const token = connect.headers['guacamole-tunnel-token'] as string;
+    const owner = /^w(\d+)\./.exec(token);
+    assert.ok(owner, `the tunnel token names its worker: ${token.slice(0, 4)}…`);
+    const auth = { 'Guacamole-Tunnel-Token': token };
+    const row = await waitFor(async () => (await history(port, gwEnv.GATEWAY_ADMIN_KEY)).find((r) => r.id === uuid), { what: 'the session in history' });
+    assert.equal(workerOf(row).n, Number(owner[1]));
+
+    // As Guacamole.HTTPTunnel: read N streams until read N+1 is asked for; keys typed between reads make output.
+    // Eight reads and eight writes on fresh connections: about half reach the other worker, which passes them on.
+    let current = request(port, 'GET', `/tunnel?read:${uuid}:0`, auth);
+    let received = '';
+    for (let n = 1; n <= 8; n++) {
+      for (const pressed of [1, 0]) {
+        const write = await request(port, 'POST', `/tunnel?write:${uuid}`, { ...auth, 'Content-Type': 'application/octet-stream' }, `3.key,3.120,1.${pressed};`);
+        assert.equal(write.status, 200, `write ${n}: ${write.headers['guacamole-error-message']}`);
+      }
+      const next = request(port, 'GET', `/tunnel?read:${uuid}:${n}`, auth);
+      const read = await current;
+      assert.equal(read.status, 200, `read ${n - 1}: ${read.headers['guacamole-error-message']}`);
+      assert.ok(read.body.endsWith('0.;'), `read ${n - 1} ends with 0.;`);
+      received += read.body;
+      current = next;
+    }
+    assert.match(received, /\d+\.img,/, 'guacd drew the typed keys');
+    // A token naming a worker that does not exist, or a forged one, is the local 404 (never a dial elsewhere).
+    for (const forged of ['w999.AAAA', `w${owner[1]}.forged`]) {
+      const res = await request(port, 'GET', `/tunnel?read:${uuid}:99`, { 'Guacamole-Tunnel-Token': forged });
+      assert.equal(res.status, 404);
+      assert.equal(res.headers['guacamole-status-code'], String(STATUS.RESOURCE_NOT_FOUND.guac));
+    }
+
+    // Ended through the admin API: the pending read gets the end, whichever worker it reached.
+    const end = await fetch(`http://127.0.0.1:${port}/api/sessions/${uuid}/end`, { method: 'POST', headers: { Authorization: `Bearer ${gwEnv.GATEWAY_ADMIN_KEY}` } });
+    assert.ok(end.status === 200 || end.status === 202, String(end.status));
+    const last = await current;
+    assert.ok(last.status === 200 || last.status === 404, String(last.status));
+    const ended = await waitFor(async () => {
+      const r = (await history(port, gwEnv.GATEWAY_ADMIN_KEY)).find((x) => x.id === uuid);
+      return r?.endedAt !== null ? r : undefined;
+    }, { what: 'the session ended in history' });
+    assert.equal(ended.status, STATUS.SESSION_CLOSED.guac);
+    assert.ok(ended.bytesFromBrowser > 0 && ended.bytesToBrowser > 0);
   });
 });
