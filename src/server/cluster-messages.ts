@@ -30,6 +30,8 @@ export type ToPrimary =
   | { t: 'gw:ready'; gateway: string; address: string; port: number; privatePort: number }
   | { t: 'gw:ended'; gateway: string; sessions: number }
   | { t: 'gw:metrics'; id: number; metrics?: WorkerMetrics; error?: string }
+  /** A drained worker's last metrics, just before it exits: the primary keeps its counters. */
+  | { t: 'gw:final'; metrics: WorkerMetrics }
   /** Asks for the sum over the workers. */
   | { t: 'gw:sum?'; id: number };
 

@@ -34,6 +34,8 @@ interface Member {
   worker: Worker;
   state: 'starting' | 'serving' | 'draining' | 'stopping';
   gateway?: string;
+  /** It sent its last metrics (drained): they are in `retired`, no longer asked for. */
+  retired?: boolean;
   /** Its own loopback port (HTTP tunnel requests passed between workers). */
   privatePort?: number;
   startedAt: number;
@@ -57,6 +59,9 @@ export class Primary {
   private readonly readyWaiters = new Map<number, { resolve: (m: Member) => void; reject: (e: Error) => void }>();
   private readonly metricsWaiters = new Map<number, (m: WorkerMetrics | undefined) => void>();
   private nextRequest = 0;
+  /** Counters and histograms of drained workers: the totals carry on across SIGHUP. */
+  private retired: WorkerMetrics[] = [];
+  private folding: Promise<void> = Promise.resolve();
   private quickDeaths = 0;
   private stopping = false;
   private rolling: Promise<void> = Promise.resolve();
@@ -160,6 +165,9 @@ export class Primary {
       case 'gw:metrics':
         this.metricsWaiters.get(m.id)?.(m.metrics);
         return;
+      case 'gw:final':
+        if (member) void this.retire(member, m.metrics);
+        return;
       case 'gw:sum?':
         this.summedMetrics().then(
           (text) => this.send(worker, { t: 'gw:sum', id: m.id, text }),
@@ -239,9 +247,23 @@ export class Primary {
     return this.rolling;
   }
 
-  /** The metrics of every connected worker, summed (counters, histograms and gauges alike). */
+  /** Keeps a drained worker's counters and histograms (its gauges, such as sessions active, end with it). */
+  private retire(member: Member, metrics: WorkerMetrics): Promise<void> {
+    // prom-client's types call `type` an enum; in the JSON it is the name.
+    this.retired.push(metrics.filter((metric) => ['counter', 'histogram'].includes(metric.type as unknown as string)));
+    member.retired = true; // in the same turn: no scrape counts it twice or not at all
+    // Folded into one snapshot (one fold at a time), so a gateway reloaded a thousand times does not keep a thousand.
+    this.folding = this.folding.then(async () => {
+      const folded = this.retired.length;
+      const sum = await AggregatorRegistry.aggregate(this.retired.slice(0, folded)).getMetricsAsJSON() as WorkerMetrics;
+      this.retired = [sum, ...this.retired.slice(folded)];
+    });
+    return this.folding;
+  }
+
+  /** The metrics of every connected worker, summed (counters, histograms and gauges alike), and of drained ones. */
   async summedMetrics(): Promise<string> {
-    const workers = [...this.members.values()].filter((m) => m.worker.isConnected());
+    const workers = [...this.members.values()].filter((m) => m.worker.isConnected() && !m.retired);
     const all = await Promise.all(workers.map((m) => new Promise<WorkerMetrics | undefined>((resolve) => {
       const id = this.nextRequest++;
       const timer = setTimeout(() => { this.metricsWaiters.delete(id); resolve(undefined); }, METRICS_TIMEOUT_MS);
@@ -250,7 +272,7 @@ export class Primary {
     })));
     // A worker that did not answer would make the sums drop: no answer rather than a wrong one.
     if (all.some((m) => m === undefined)) throw new Error('a worker did not send its metrics');
-    return AggregatorRegistry.aggregate(all as WorkerMetrics[]).metrics();
+    return AggregatorRegistry.aggregate([...all as WorkerMetrics[], ...this.retired]).metrics();
   }
 
   /** Stops every worker (each ends its sessions and writes their history), then the metrics listener. */

@@ -110,6 +110,13 @@ export class WorkerLink {
     send({ t: 'gw:sum?', id });
   });
 
+  /** Hands this worker's last metrics to the primary (a drained worker, about to exit). */
+  async sendFinalMetrics(): Promise<void> {
+    if (!this.metricsRegistry || !process.send) return;
+    const message: ToPrimary = { t: 'gw:final', metrics: await this.metricsRegistry.getMetricsAsJSON() };
+    await new Promise<void>((resolve) => process.send!(message, undefined, {}, () => resolve()));
+  }
+
   /** Opens this worker's own loopback port and tells the primary it serves. */
   async ready(gateway: Gateway, address: string, port: number): Promise<void> {
     this.gateway = gateway;

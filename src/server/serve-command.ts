@@ -204,7 +204,13 @@ export const SERVE_COMMAND = command({
     if (link) {
       await link.ready(gateway, address, port);
       logger.info({ host: address, port, registry: gateway.registry.kind, gateway: link.gatewayId }, 'worker listening');
-      await Promise.race([workerStopRequested(logger), link.drainRequested.then(() => drain(gateway, logger))]);
+      await Promise.race([
+        workerStopRequested(logger),
+        link.drainRequested.then(async () => {
+          await drain(gateway, logger);
+          await link.sendFinalMetrics();
+        }),
+      ]);
       await gateway.close();
       link.relay.close();
       metrics?.close();

@@ -71,6 +71,16 @@ async function scrape(url: string, adminKey?: string) {
   return parseSamples(await res.text());
 }
 
+/**
+ * `serve --workers N …` once every worker serves: the port answers as soon as the first does (it starts
+ * alone), the primary's `listening on` line comes when all do.
+ */
+async function startWorkers(gwEnv: NodeJS.ProcessEnv, args: string[]): Promise<ServeRun> {
+  const serve = await startServe(gwEnv, args, 60_000);
+  await waitFor(() => serve.output().includes('guacamole-gateway listening on'), { what: 'every worker to serve', timeoutMs: 60_000 });
+  return serve;
+}
+
 /** How many times the gateway's log has said `msg`. */
 const said = (serve: ServeRun, msg: string): number => serve.output().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
 
@@ -89,7 +99,7 @@ for (const [label, factory] of [['SQLite', sqliteFixture], ['PostgreSQL', postgr
       const fx = await factory();
       const gwEnv = gatewayEnv(fx.dataDir, fx.secret, fx.url);
       const metricsPort = await freePort();
-      const serve = await startServe(gwEnv, ['--workers', '2', '--metrics-listen', `127.0.0.1:${metricsPort}`], 60_000);
+      const serve = await startWorkers(gwEnv, ['--workers', '2', '--metrics-listen', `127.0.0.1:${metricsPort}`]);
       const clients: TunnelClient[] = [];
       try {
         const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
@@ -154,7 +164,7 @@ describe('serve --workers 2: a worker killed, then SIGHUP (SQLite, /metrics on t
   });
 
   test('the killed worker is replaced and its session ends with SERVER_ERROR in history; SIGHUP keeps a live session', async () => {
-    serve = await startServe(gwEnv, ['--workers', '2', '--metrics-listen', 'main'], 60_000);
+    serve = await startWorkers(gwEnv, ['--workers', '2', '--metrics-listen', 'main']);
     const port = serve.port;
     const metricsUrl = `http://127.0.0.1:${port}/metrics`;
     const denied = await fetch(metricsUrl);
@@ -209,6 +219,14 @@ describe('serve --workers 2: a worker killed, then SIGHUP (SQLite, /metrics on t
     const survivorEnd = (await history(port, key)).find((r) => r.id === survivorRow.id);
     assert.equal(survivorEnd?.status, STATUS.SUCCESS.guac);
     assert.equal(said(serve, 'worker died: replacing it'), 1, 'only the killed worker died');
+
+    // The sums carry on across SIGHUP (drained workers hand their counters over); only the killed worker's are lost.
+    const rows = await history(port, key);
+    const counted = [...clients].filter((c) => workerOf(rows.find((r) => r.id === c.uuid)!).n !== workerOf(victimRow).n);
+    const m = parseSamples(await (await fetch(metricsUrl, { headers: { Authorization: `Bearer ${key}` } })).text());
+    assert.equal(sample(m, 'guacamole_gateway_sessions_opened_total', { protocol: 'ssh' }), counted.length);
+    assert.equal(sample(m, 'guacamole_gateway_sessions_ended_total', { protocol: 'ssh', status: 'SUCCESS' }), counted.length - 1, 'all but the fresh one ended');
+    assert.equal(sample(m, 'guacamole_gateway_sessions_active', { protocol: 'ssh' }), 1);
     fresh.close();
   });
 });
@@ -238,7 +256,7 @@ describe('serve --workers 2: the HTTP tunnel across workers', { timeout: 120_000
   });
 
   test('reads and writes, each on a new connection, reach the worker holding the session', async () => {
-    serve = await startServe(gwEnv, ['--workers', '2'], 60_000);
+    serve = await startWorkers(gwEnv, ['--workers', '2']);
     const port = serve.port;
     const connect = await request(port, 'POST', '/tunnel?connect', { 'Content-Type': 'application/x-www-form-urlencoded' },
       `token=${encodeURIComponent(await sshToken(gwEnv))}&GUAC_WIDTH=800&GUAC_HEIGHT=600`);
