@@ -45,6 +45,10 @@ export class WorkerLink {
 
   constructor(private readonly logger: Logger) {
     this.relay = new HttpTunnelRelay(this.id, logger);
+    // Node's cluster ends a worker on the spot when its primary goes away (its IPC channel closes), which
+    // would drop its sessions without a status or history. Marked as if it had asked to disconnect, it
+    // lives on until serve's own handler of that event has closed them (workerStopRequested).
+    cluster.worker!.exitedAfterDisconnect = true;
     process.on('message', (m: unknown) => {
       if (isOurs<ToWorker>(m)) this.onMessage(m);
     });

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { STATUS } from '../../src/protocol/status.js';
 import { freePort, loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
 import { parseSamples, sample } from '../helpers/prometheus.js';
@@ -81,6 +82,18 @@ async function startWorkers(gwEnv: NodeJS.ProcessEnv, args: string[]): Promise<S
   return serve;
 }
 
+/** The pids of the workers serving now, from the primary's log. */
+function workerPids(serve: ServeRun): number[] {
+  const pids = new Map<number, number>();
+  for (const line of serve.output().split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const e = JSON.parse(line) as { msg: string; worker?: number; pid?: number };
+    if (e.msg === 'worker serving') pids.set(e.worker!, e.pid!);
+    if (e.msg === 'worker died: replacing it' || e.msg === 'worker drained and exited') pids.delete(e.worker!);
+  }
+  return [...pids.values()];
+}
+
 /** How many times the gateway's log has said `msg`. */
 const said = (serve: ServeRun, msg: string): number => serve.output().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
 
@@ -140,6 +153,18 @@ for (const [label, factory] of [['SQLite', sqliteFixture], ['PostgreSQL', postgr
         assert.ok(toBrowser > 0 && fromBrowser > 0);
         assert.equal(sample(m, 'guacamole_gateway_bytes_from_browser_total', { protocol: 'ssh' }), fromBrowser, 'bytes from browsers: the sum of history');
         assert.equal(sample(m, 'guacamole_gateway_bytes_to_browser_total', { protocol: 'ssh' }), toBrowser, 'bytes to browsers: the sum of history');
+
+        // A worker that does not answer (stopped) fails the scrape with 503 instead of a short sum; then it answers again.
+        const stopped = workerPids(serve)[0]!;
+        process.kill(stopped, 'SIGSTOP');
+        try {
+          const res = await fetch(metricsUrl);
+          assert.equal(res.status, 503);
+          assert.deepEqual(await res.json(), { error: { code: 'GUAC_METRICS_UNAVAILABLE', message: 'The metrics could not be gathered; try again.', status: 503 } });
+        } finally {
+          process.kill(stopped, 'SIGCONT');
+        }
+        assert.equal(sample(await scrape(metricsUrl), 'guacamole_gateway_sessions_opened_total', { protocol: 'ssh' }), n);
       } finally {
         for (const c of clients) c.terminate();
         await serve.stop();
@@ -304,5 +329,41 @@ describe('serve --workers 2: the HTTP tunnel across workers', { timeout: 120_000
     }, { what: 'the session ended in history' });
     assert.equal(ended.status, STATUS.SESSION_CLOSED.guac);
     assert.ok(ended.bytesFromBrowser > 0 && ended.bytesToBrowser > 0);
+  });
+});
+
+describe('serve --workers 2: the primary killed', { timeout: 120_000 }, () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-orphan-'));
+  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
+  let serve: ServeRun | undefined;
+  after(async () => {
+    await serve?.kill();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('the workers lose their primary: they end their sessions (SESSION_CLOSED, history written) and exit', async () => {
+    serve = await startWorkers(gwEnv, ['--workers', '2']);
+    const pids = workerPids(serve);
+    assert.equal(pids.length, 2);
+    const client = await openSsh(serve.port, gwEnv);
+    await serve.kill();
+    assert.equal((await client.waitClosed(15_000)).reason, String(STATUS.SESSION_CLOSED.guac));
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => pids.every((pid) => !alive(pid)), { what: 'both workers to exit', timeoutMs: 15_000 });
+    const db = new Database(join(dataDir, 'gateway.db'), { readonly: true });
+    try {
+      const row = db.prepare('SELECT ended_at, status FROM sessions WHERE id = ?').get(client.uuid) as { ended_at: number | null; status: number };
+      assert.ok(row.ended_at !== null);
+      assert.equal(row.status, STATUS.SESSION_CLOSED.guac);
+    } finally {
+      db.close();
+    }
   });
 });
