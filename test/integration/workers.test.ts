@@ -367,3 +367,27 @@ describe('serve --workers 2: the primary killed', { timeout: 120_000 }, () => {
     }
   });
 });
+
+test('SQLite with two writer processes (WAL, busy timeout): both migrate, every history row of both is written', { timeout: 120_000 }, async () => {
+  const fx = await sqliteFixture();
+  try {
+    const writer = join(repoRoot(), 'dist/test/helpers/sqlite-writer.js');
+    const n = 400;
+    const results = await Promise.all(['w1-test', 'w2-test'].map(async (gateway) => {
+      const { stdout } = await run(process.execPath, [writer, fx.dataDir, fx.secret, gateway, String(n)], { timeout: 90_000 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? String(e) }));
+      return JSON.parse(stdout) as { written?: number; error?: string };
+    }));
+    assert.deepEqual(results, [{ written: n }, { written: n }]);
+    const db = new Database(join(fx.dataDir, 'gateway.db'), { readonly: true });
+    try {
+      const rows = db.prepare('SELECT gateway, COUNT(*) AS n, SUM(ended_at IS NOT NULL AND status = 0) AS ended, SUM(bytes_to_browser) AS bytes FROM sessions GROUP BY gateway ORDER BY gateway').all();
+      const bytes = 2 * (n * (n - 1)) / 2;
+      assert.deepEqual(rows, [{ gateway: 'w1-test', n, ended: n, bytes }, { gateway: 'w2-test', n, ended: n, bytes }]);
+      assert.equal((db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get() as { n: number }).n, (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v, 'each migration once');
+    } finally {
+      db.close();
+    }
+  } finally {
+    await fx.cleanup();
+  }
+});
