@@ -34,6 +34,8 @@ interface Member {
   worker: Worker;
   state: 'starting' | 'serving' | 'draining' | 'stopping';
   gateway?: string;
+  /** It replaces a worker that died. */
+  replacement: boolean;
   /** It sent its last metrics (drained): they are in `retired`, no longer asked for. */
   retired?: boolean;
   /** Its own loopback port (HTTP tunnel requests passed between workers). */
@@ -101,9 +103,10 @@ export class Primary {
     return this.metrics?.address() as import('node:net').AddressInfo | undefined;
   }
 
-  private fork(): Promise<{ address: string; port: number }> {
+  /** Forks a worker; resolves once it serves. `replacement`: one for a worker that died (replaced in turn if it dies). */
+  private fork(replacement = false): Promise<{ address: string; port: number }> {
     const worker = cluster.fork();
-    const member: Member = { worker, state: 'starting', startedAt: Date.now() };
+    const member: Member = { worker, state: 'starting', startedAt: Date.now(), replacement };
     this.members.set(worker.id, member);
     if (this.opts.guacd) this.send(worker, { t: 'gw:guacd', address: this.opts.guacd() });
     return new Promise((resolve, reject) => {
@@ -204,22 +207,26 @@ export class Primary {
       return;
     }
     if (this.stopping) return;
-    log.error({ worker: worker.id, pid: worker.process.pid, code, signal, gateway: member.gateway }, 'worker died: replacing it');
+    const fields = { worker: worker.id, pid: worker.process.pid, code, signal, gateway: member.gateway };
     if (member.gateway) {
       this.closeOuts.add(member.gateway);
       this.flushCloseOuts();
     }
     if (Date.now() - member.startedAt < QUICK_DEATH_MS) this.quickDeaths++;
-    if (waiting) {
-      // Dying before it served: a start that fails (a bad database, a port taken) is not retried here.
-      waiting.reject(new Error(`worker ${worker.id} exited before serving (code ${code}, signal ${signal})`));
+    waiting?.reject(new Error(`worker ${worker.id} exited before serving (code ${code}, signal ${signal})`));
+    // One that never served is replaced only if it was itself a replacement: a first start that fails is serve's
+    // error to report, and a SIGHUP whose new worker fails keeps the old ones.
+    if (waiting && !member.replacement) {
+      log.error(fields, 'worker died before serving');
       return;
     }
+    log.error(fields, 'worker died: replacing it');
     const delay = BACKOFF_MS[Math.min(this.quickDeaths, BACKOFF_MS.length - 1)]!;
+    // Not unref'd: with its last worker gone, this timer is what keeps the primary alive to replace it.
     setTimeout(() => {
       if (this.stopping) return;
-      this.fork().catch((err: unknown) => log.error({ error: err }, 'replacing a worker failed'));
-    }, delay).unref();
+      this.fork(true).catch((err: unknown) => log.error({ error: err }, 'replacing a worker failed'));
+    }, delay);
   }
 
   /**

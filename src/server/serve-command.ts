@@ -154,87 +154,95 @@ export const SERVE_COMMAND = command({
   settings: SETTINGS.map((s) => s.name),
   async run({ settings: s, io, logger: serverLogger }) {
     if (s.workers !== undefined && cluster.isPrimary) return servePrimary({ ...s, workers: s.workers }, io, serverLogger);
-    const link = cluster.isWorker ? new WorkerLink(serverLogger) : undefined;
-    const logger = link ? serverLogger.child({ worker: link.id }) : serverLogger;
-    const secret = loadGatewaySecret(s.dataDir, s.secret, logger);
-    // A worker's guacd is --guacd or the one its primary supervises.
-    const use = link && !s.guacd ? undefined : guacdToUse(s, io);
-    let guacd: GuacdProcess | undefined;
-    const guacdAddress = use === undefined ? await link!.guacd() : 'fixed' in use ? () => use.fixed : () => guacd!.address;
-
-    const root = webRoot();
-    if (!existsSync(`${root}index.html`) && !link) logger.warn({ root }, 'client page not built (dist/web/index.html missing): run npm run build');
-    const metrics = s.metricsListen === undefined ? undefined : createMetrics({ processMetrics: true });
-    if (metrics && link) link.serveMetrics(metrics.registry);
-    const ownMetrics = metrics ? () => metrics.registry.metrics() : undefined;
-    const gateway = await openGateway({
-      config: s, secret, guacd: guacdAddress, webRoot: root, logger,
-      ...(link ? {
-        gatewayId: link.gatewayId, endAllOpenAtStart: link.id === 1,
-        httpTunnel: { tokenPrefix: httpTokenPrefix(link.id), relay: (req, res) => link.relay.route(req, res) },
-      } : {}),
-      ...(s.metricsListen === 'main' ? { mainPortMetrics: link ? link.summedMetrics : ownMetrics! } : {}),
-    });
-    const { server } = gateway;
-    const metricsListen = !link && typeof s.metricsListen === 'object' ? s.metricsListen : undefined;
-    const scrapes = metricsListen ? metricsServer(ownMetrics!, logger) : undefined;
-    const killGuacd = () => { if (guacd?.running) void guacd.stop(); };
-    let where = `${s.host}:${s.port}`;
     try {
-      if (use !== undefined && 'bin' in use) {
-        guacd = new GuacdProcess(use.bin, s.guacdLogLevel, logger);
-        process.once('exit', killGuacd);
-        await guacd.start();
-      }
-      await listen(server, s.port, s.host);
-      if (scrapes) {
-        where = `${metricsListen!.host}:${metricsListen!.port}`;
-        await listen(scrapes, metricsListen!.port, metricsListen!.host);
-      }
-    } catch (e) {
-      await gateway.close();
-      metrics?.close();
-      scrapes?.close();
-      await guacd?.stop();
-      process.removeListener('exit', killGuacd);
-      if (isGuacError(e)) throw e;
-      return listenFailed(io, where, e);
+      return await serveGateway(s, io, serverLogger);
+    } finally {
+      // A worker's IPC channel would keep it alive, failed or done; closing it lets the process end.
+      if (cluster.isWorker && process.connected) process.disconnect();
     }
-    const { address, port } = server.address() as AddressInfo;
-    if (link) {
-      await link.ready(gateway, address, port);
-      logger.info({ host: address, port, registry: gateway.registry.kind, gateway: link.gatewayId }, 'worker listening');
-      await Promise.race([
-        workerStopRequested(logger),
-        link.drainRequested.then(async () => {
-          await drain(gateway, logger);
-          await link.sendFinalMetrics();
-        }),
-      ]);
-      await gateway.close();
-      link.relay.close();
-      metrics?.close();
-      // The IPC channel would keep the worker alive; closing it lets the process end.
-      if (process.connected) process.disconnect();
-      return 0;
-    }
-    const base = baseUrl(address, port);
-    io.out(`guacamole-gateway listening on ${base}\n`);
-    io.out(`registry: ${gateway.registry.kind} ${gateway.database}\n`);
-    io.out(`admin API: ${base}${API_PATH.slice(1)} (Authorization: Bearer <key from ${gateway.adminKeySource}>)\n`);
-    if (scrapes) {
-      const m = scrapes.address() as AddressInfo;
-      io.out(`metrics: ${baseUrl(m.address, m.port)}${METRICS_PATH.slice(1)}\n`);
-    }
-    logger.info({ host: address, port, guacd: guacd ? 'local' : 'external', registry: gateway.registry.kind }, 'gateway listening');
-
-    await stopRequested(io.signal, logger);
-    await gateway.close();
-    metrics?.close();
-    await new Promise<void>((resolve) => (scrapes ? scrapes.close(() => resolve()) : resolve()));
-    await guacd?.stop();
-    process.removeListener('exit', killGuacd);
-    io.out('guacamole-gateway stopped\n');
-    return 0;
   },
 });
+
+/** One gateway: the whole of `serve` without `--workers`, or one worker. */
+async function serveGateway(s: Settings, io: CommandIo, serverLogger: Logger): Promise<number> {
+  const link = cluster.isWorker ? new WorkerLink(serverLogger) : undefined;
+  const logger = link ? serverLogger.child({ worker: link.id }) : serverLogger;
+  const secret = loadGatewaySecret(s.dataDir, s.secret, logger);
+  // A worker's guacd is --guacd or the one its primary supervises.
+  const use = link && !s.guacd ? undefined : guacdToUse(s, io);
+  let guacd: GuacdProcess | undefined;
+  const guacdAddress = use === undefined ? await link!.guacd() : 'fixed' in use ? () => use.fixed : () => guacd!.address;
+
+  const root = webRoot();
+  if (!existsSync(`${root}index.html`) && !link) logger.warn({ root }, 'client page not built (dist/web/index.html missing): run npm run build');
+  const metrics = s.metricsListen === undefined ? undefined : createMetrics({ processMetrics: true });
+  if (metrics && link) link.serveMetrics(metrics.registry);
+  const ownMetrics = metrics ? () => metrics.registry.metrics() : undefined;
+  const gateway = await openGateway({
+    config: s, secret, guacd: guacdAddress, webRoot: root, logger,
+    ...(link ? {
+      gatewayId: link.gatewayId, endAllOpenAtStart: link.id === 1,
+      httpTunnel: { tokenPrefix: httpTokenPrefix(link.id), relay: (req, res) => link.relay.route(req, res) },
+    } : {}),
+    ...(s.metricsListen === 'main' ? { mainPortMetrics: link ? link.summedMetrics : ownMetrics! } : {}),
+  });
+  const { server } = gateway;
+  const metricsListen = !link && typeof s.metricsListen === 'object' ? s.metricsListen : undefined;
+  const scrapes = metricsListen ? metricsServer(ownMetrics!, logger) : undefined;
+  const killGuacd = () => { if (guacd?.running) void guacd.stop(); };
+  let where = `${s.host}:${s.port}`;
+  try {
+    if (use !== undefined && 'bin' in use) {
+      guacd = new GuacdProcess(use.bin, s.guacdLogLevel, logger);
+      process.once('exit', killGuacd);
+      await guacd.start();
+    }
+    await listen(server, s.port, s.host);
+    if (scrapes) {
+      where = `${metricsListen!.host}:${metricsListen!.port}`;
+      await listen(scrapes, metricsListen!.port, metricsListen!.host);
+    }
+  } catch (e) {
+    await gateway.close();
+    metrics?.close();
+    scrapes?.close();
+    await guacd?.stop();
+    process.removeListener('exit', killGuacd);
+    if (isGuacError(e)) throw e;
+    return listenFailed(io, where, e);
+  }
+  const { address, port } = server.address() as AddressInfo;
+  if (link) {
+    await link.ready(gateway, address, port);
+    logger.info({ host: address, port, registry: gateway.registry.kind, gateway: link.gatewayId }, 'worker listening');
+    await Promise.race([
+      workerStopRequested(logger),
+      link.drainRequested.then(async () => {
+        await drain(gateway, logger);
+        await link.sendFinalMetrics();
+      }),
+    ]);
+    await gateway.close();
+    link.relay.close();
+    metrics?.close();
+    return 0;
+  }
+  const base = baseUrl(address, port);
+  io.out(`guacamole-gateway listening on ${base}\n`);
+  io.out(`registry: ${gateway.registry.kind} ${gateway.database}\n`);
+  io.out(`admin API: ${base}${API_PATH.slice(1)} (Authorization: Bearer <key from ${gateway.adminKeySource}>)\n`);
+  if (scrapes) {
+    const m = scrapes.address() as AddressInfo;
+    io.out(`metrics: ${baseUrl(m.address, m.port)}${METRICS_PATH.slice(1)}\n`);
+  }
+  logger.info({ host: address, port, guacd: guacd ? 'local' : 'external', registry: gateway.registry.kind }, 'gateway listening');
+
+  await stopRequested(io.signal, logger);
+  await gateway.close();
+  metrics?.close();
+  await new Promise<void>((resolve) => (scrapes ? scrapes.close(() => resolve()) : resolve()));
+  await guacd?.stop();
+  process.removeListener('exit', killGuacd);
+  io.out('guacamole-gateway stopped\n');
+  return 0;
+}

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -390,4 +390,33 @@ test('SQLite with two writer processes (WAL, busy timeout): both migrate, every 
   } finally {
     await fx.cleanup();
   }
+});
+
+describe('serve --workers 1: a replacement that cannot start is tried again', { timeout: 120_000 }, () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-retry-'));
+  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
+  let serve: ServeRun | undefined;
+  after(async () => {
+    await serve?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('while the registry cannot be opened the replacements die; once it can, one serves', async () => {
+    serve = await startWorkers(gwEnv, ['--workers', '1']);
+    const file = join(dataDir, 'gateway.db');
+    // The registry file made unopenable (a folder in its place; the tests run as root, so no chmod).
+    renameSync(file, `${file}.away`);
+    mkdirSync(file);
+    try {
+      process.kill(workerPids(serve)[0]!, 'SIGKILL');
+      await waitFor(() => said(serve!, 'worker died: replacing it') >= 2, { what: 'a replacement to fail as well', timeoutMs: 30_000 });
+      assert.match(serve.output(), /GUAC_REGISTRY_UNAVAILABLE|Cannot open the SQLite registry/);
+    } finally {
+      rmdirSync(file);
+      renameSync(`${file}.away`, file);
+    }
+    await waitFor(() => said(serve!, 'worker serving') === 2, { what: 'a replacement to serve', timeoutMs: 60_000 });
+    assert.equal((await fetch(`http://127.0.0.1:${serve.port}/healthz`)).status, 200);
+    assert.equal(said(serve, 'worker died before serving'), 0);
+  });
 });
