@@ -94,6 +94,22 @@ function workerPids(serve: ServeRun): number[] {
   return [...pids.values()];
 }
 
+/** A describe's data folder, environment and serve runs: stopped and removed after it. */
+function workersSuite(prefix: string) {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const runs: ServeRun[] = [];
+  const clients: TunnelClient[] = [];
+  after(async () => {
+    for (const c of clients) c.terminate();
+    for (const r of runs) await r.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return {
+    dataDir, clients, gwEnv: gatewayEnv(dataDir, randomBytes(24).toString('base64url')),
+    started: (run: ServeRun): ServeRun => { runs.push(run); return run; },
+  };
+}
+
 /** How many times the gateway's log has said `msg`. */
 const said = (serve: ServeRun, msg: string): number => serve.output().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
 
@@ -177,19 +193,11 @@ for (const [label, factory] of [['SQLite', sqliteFixture], ['PostgreSQL', postgr
 }
 
 describe('serve --workers 2: a worker killed, then SIGHUP (SQLite, /metrics on the main port)', { timeout: 240_000 }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-'));
-  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
+  const { gwEnv, clients, started } = workersSuite('gg-workers-');
   const key = gwEnv.GATEWAY_ADMIN_KEY;
-  let serve: ServeRun | undefined;
-  const clients: TunnelClient[] = [];
-  after(async () => {
-    for (const c of clients) c.terminate();
-    await serve?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
 
   test('the killed worker is replaced and its session ends with SERVER_ERROR in history; SIGHUP keeps a live session', async () => {
-    serve = await startWorkers(gwEnv, ['--workers', '2', '--metrics-listen', 'main']);
+    const serve = started(await startWorkers(gwEnv, ['--workers', '2', '--metrics-listen', 'main']));
     const port = serve.port;
     const metricsUrl = `http://127.0.0.1:${port}/metrics`;
     const denied = await fetch(metricsUrl);
@@ -272,16 +280,10 @@ function request(port: number, method: string, path: string, headers: Record<str
 }
 
 describe('serve --workers 2: the HTTP tunnel across workers', { timeout: 120_000 }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-http-'));
-  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
-  let serve: ServeRun | undefined;
-  after(async () => {
-    await serve?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const { gwEnv, started } = workersSuite('gg-workers-http-');
 
   test('reads and writes, each on a new connection, reach the worker holding the session', async () => {
-    serve = await startWorkers(gwEnv, ['--workers', '2']);
+    const serve = started(await startWorkers(gwEnv, ['--workers', '2']));
     const port = serve.port;
     const connect = await request(port, 'POST', '/tunnel?connect', { 'Content-Type': 'application/x-www-form-urlencoded' },
       `token=${encodeURIComponent(await sshToken(gwEnv))}&GUAC_WIDTH=800&GUAC_HEIGHT=600`);
@@ -333,16 +335,10 @@ describe('serve --workers 2: the HTTP tunnel across workers', { timeout: 120_000
 });
 
 describe('serve --workers 2: the primary killed', { timeout: 120_000 }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-orphan-'));
-  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
-  let serve: ServeRun | undefined;
-  after(async () => {
-    await serve?.kill();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const { dataDir, gwEnv, started } = workersSuite('gg-workers-orphan-');
 
   test('the workers lose their primary: they end their sessions (SESSION_CLOSED, history written) and exit', async () => {
-    serve = await startWorkers(gwEnv, ['--workers', '2']);
+    const serve = started(await startWorkers(gwEnv, ['--workers', '2']));
     const pids = workerPids(serve);
     assert.equal(pids.length, 2);
     const client = await openSsh(serve.port, gwEnv);
@@ -393,16 +389,10 @@ test('SQLite with two writer processes (WAL, busy timeout): both migrate, every 
 });
 
 describe('serve --workers 1: a replacement that cannot start is tried again', { timeout: 120_000 }, () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-retry-'));
-  const gwEnv = gatewayEnv(dataDir, randomBytes(24).toString('base64url'));
-  let serve: ServeRun | undefined;
-  after(async () => {
-    await serve?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const { dataDir, gwEnv, started } = workersSuite('gg-workers-retry-');
 
   test('while the registry cannot be opened the replacements die; once it can, one serves', async () => {
-    serve = await startWorkers(gwEnv, ['--workers', '1']);
+    const serve = started(await startWorkers(gwEnv, ['--workers', '1']));
     const file = join(dataDir, 'gateway.db');
     // The registry file made unopenable (a folder in its place; the tests run as root, so no chmod).
     renameSync(file, `${file}.away`);
