@@ -4,10 +4,13 @@
  * nothing of prom-client. One registry per process; with `--workers` the
  * primary sums the workers' registries (workers.ts).
  *
- * Counters that come later belong here, each fed the same way:
- * - the guacd pool: a gauge per guacd (`up`, sessions) whose `collect()`
- *   reads the pool's stats accessor, or counters fed by a pool event added
- *   to CHANNELS (`guacd:health`);
+ * Metrics that come later belong here, each fed the same way:
+ * - the guacd pool: gauges per guacd (`guacd` label) registered on
+ *   `registry` whose `collect()` reads the pool's stats accessor at scrape
+ *   time, or counters fed by a pool event added to CHANNELS (`guacd:health`).
+ *   With `--workers` the primary sums every worker's values: sessions per
+ *   guacd sum right; a per-guacd `up` gauge wants `aggregator: 'min'` (or
+ *   `'max'`), since each worker checks guacd for itself;
  * - file transfers and recordings: counters fed by their events once the
  *   tunnel publishes them.
  */
