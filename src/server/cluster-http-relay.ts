@@ -26,7 +26,6 @@ const TOKEN = TUNNEL_TOKEN_HEADER.toLowerCase();
 export class HttpTunnelRelay {
   /** Worker id → its loopback port, as the primary last announced. */
   private peers = new Map<number, number>();
-  private readonly agent = new http.Agent({ keepAlive: true });
   private listener: net.Server | undefined;
 
   constructor(private readonly self: number, private readonly logger: Logger) {}
@@ -53,7 +52,6 @@ export class HttpTunnelRelay {
 
   close(): void {
     this.listener?.close();
-    this.agent.destroy();
   }
 
   /**
@@ -67,7 +65,9 @@ export class HttpTunnelRelay {
     const owner = Number(m[1]);
     const port = owner === this.self ? undefined : this.peers.get(owner);
     if (port === undefined) return false;
-    const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: this.agent });
+    // A connection per request (loopback: cheap): a kept-alive one the other worker has just timed out would
+    // fail the request, and the browser takes that failure for the end of its session.
+    const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false });
     upstream.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
