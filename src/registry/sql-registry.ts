@@ -247,10 +247,15 @@ export class SqlRegistry implements Registry {
       return;
     }
     if (this.localHandlers.size > 0) {
-      for (const h of this.localHandlers) h(sessionId, status, text);
-      return;
+      // Several processes may serve on one file (--workers): straight to this one's handlers only what it
+      // recorded itself (or nobody did); another's session is asked for through the table it polls.
+      const row = await this.db.get('SELECT gateway FROM sessions WHERE id = ?', [sessionId]);
+      if (!row || row.gateway === null || row.gateway === this.gatewayId) {
+        for (const h of this.localHandlers) h(sessionId, status, text);
+        return;
+      }
     }
-    // Another process (the CLI): leave the request for the gateway's poll.
+    // Another process (the CLI, another worker): leave the request for the gateway's poll.
     await this.db.run(
       'INSERT INTO session_end_requests (session_id, status, requested_at, message) VALUES (?, ?, ?, ?) ' +
         'ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, requested_at = excluded.requested_at, message = excluded.message',

@@ -410,3 +410,29 @@ describe('serve --workers 1: a replacement that cannot start is tried again', { 
     assert.equal(said(serve, 'worker died before serving'), 0);
   });
 });
+
+describe('serve --workers 2: ending sessions through any worker (SQLite)', { timeout: 120_000 }, () => {
+  const { gwEnv, clients, started } = workersSuite('gg-workers-end-');
+
+  test('the admin API ends a session whichever worker takes the request', async () => {
+    const serve = started(await startWorkers(gwEnv, ['--workers', '2']));
+    clients.push(...await Promise.all(Array.from({ length: 4 }, () => openSsh(serve.port, gwEnv))));
+    const rows = await waitFor(async () => {
+      const all = (await history(serve.port, gwEnv.GATEWAY_ADMIN_KEY)).filter((r) => clients.some((c) => c.uuid === r.id));
+      return all.length === clients.length ? all : undefined;
+    }, { what: 'the sessions in history' });
+    assert.deepEqual(new Set(rows.map((r) => workerOf(r).n)), new Set([1, 2]));
+    // Each request on a connection of its own: the shared port hands them to the workers in turn, so some
+    // reach the worker that does not hold the session.
+    for (const c of clients) {
+      const res = await request(serve.port, 'POST', `/api/sessions/${c.uuid}/end`, { Authorization: `Bearer ${gwEnv.GATEWAY_ADMIN_KEY}` });
+      assert.ok(res.status === 200 || res.status === 202, `${res.status} ${res.body}`);
+      assert.equal((await c.waitClosed(10_000)).reason, String(STATUS.SESSION_CLOSED.guac));
+    }
+    const ended = await waitFor(async () => {
+      const all = (await history(serve.port, gwEnv.GATEWAY_ADMIN_KEY)).filter((r) => clients.some((c) => c.uuid === r.id) && r.endedAt !== null);
+      return all.length === clients.length ? all : undefined;
+    }, { what: 'the sessions ended in history' });
+    assert.deepEqual(new Set(ended.map((r) => r.status)), new Set([STATUS.SESSION_CLOSED.guac]));
+  });
+});
