@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import { STATUS } from '../../src/protocol/status.js';
 import { freePort, loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
 import { parseSamples, sample } from '../helpers/prometheus.js';
 import { postgresFixture, sqliteFixture, type FixtureFactory } from '../helpers/registry.js';
-import { startServe, type ServeRun } from '../helpers/serve.js';
+import { startChild, startServe, type ServeRun } from '../helpers/serve.js';
 import { TunnelClient } from '../helpers/ws-client.js';
 
 const run = promisify(execFile);
@@ -435,4 +436,22 @@ describe('serve --workers 2: ending sessions through any worker (SQLite)', { tim
     }, { what: 'the sessions ended in history' });
     assert.deepEqual(new Set(ended.map((r) => r.status)), new Set([STATUS.SESSION_CLOSED.guac]));
   });
+});
+
+test('serve --workers 2 on a port in use: a clear error and exit 1, no replacement tried', { timeout: 60_000 }, async () => {
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as net.AddressInfo).port;
+  const dataDir = mkdtempSync(join(tmpdir(), 'gg-workers-busy-'));
+  try {
+    const gw = startChild(process.execPath, [BIN, 'serve', '--port', String(taken), '--workers', '2'], gatewayEnv(dataDir, randomBytes(24).toString('base64url')));
+    const code = await new Promise<number | null>((resolve) => gw.child.once('exit', (c) => resolve(c)));
+    assert.equal(code, 1);
+    assert.match(gw.output(), new RegExp(`error: cannot listen on 127\\.0\\.0\\.1:${taken} \\(EADDRINUSE\\)`));
+    assert.match(gw.output(), /error: worker 1 exited before serving \(code 1, signal null\)/);
+    assert.doesNotMatch(gw.output(), /worker died: replacing it/);
+  } finally {
+    blocker.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
