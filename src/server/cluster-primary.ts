@@ -30,12 +30,20 @@ const BACKOFF_MS = [0, 500, 1000, 2000, 5000, 10_000, 30_000];
 /** How often the supervised guacd's address is compared with what the workers were told. */
 const GUACD_WATCH_MS = 1000;
 
+/** Where a worker listens (the shared port). */
+interface Listening {
+  address: string;
+  port: number;
+}
+
 interface Member {
   worker: Worker;
   state: 'starting' | 'serving' | 'draining' | 'stopping';
   gateway?: string;
   /** It replaces a worker that died. */
   replacement: boolean;
+  /** It was killed for not serving within START_TIMEOUT_MS. */
+  timedOut?: boolean;
   /** It sent its last metrics (drained): they are in `retired`, no longer asked for. */
   retired?: boolean;
   /** Its own loopback port (HTTP tunnel requests passed between workers). */
@@ -58,7 +66,7 @@ export class Primary {
   private readonly members = new Map<number, Member>();
   /** Gateway ids of dead workers whose open sessions a live worker must still end. */
   private readonly closeOuts = new Set<string>();
-  private readonly readyWaiters = new Map<number, { resolve: (m: Member) => void; reject: (e: Error) => void }>();
+  private readonly readyWaiters = new Map<number, { resolve: (at: Listening) => void; reject: (e: Error) => void }>();
   private readonly metricsWaiters = new Map<number, (m: WorkerMetrics | undefined) => void>();
   private nextRequest = 0;
   /** Counters and histograms of drained workers: the totals carry on across SIGHUP. */
@@ -104,21 +112,21 @@ export class Primary {
   }
 
   /** Forks a worker; resolves once it serves. `replacement`: one for a worker that died (replaced in turn if it dies). */
-  private fork(replacement = false): Promise<{ address: string; port: number }> {
+  private fork(replacement = false): Promise<Listening> {
     const worker = cluster.fork();
     const member: Member = { worker, state: 'starting', startedAt: Date.now(), replacement };
     this.members.set(worker.id, member);
     if (this.opts.guacd) this.send(worker, { t: 'gw:guacd', address: this.opts.guacd() });
     return new Promise((resolve, reject) => {
+      // Its exit then rejects (onExit), as any death before serving does.
       const timer = setTimeout(() => {
-        this.readyWaiters.delete(worker.id);
+        member.timedOut = true;
         worker.process.kill('SIGKILL');
-        reject(new Error(`worker ${worker.id} did not start within ${START_TIMEOUT_MS} ms`));
       }, START_TIMEOUT_MS);
       this.readyWaiters.set(worker.id, {
-        resolve: () => {
+        resolve: (at) => {
           clearTimeout(timer);
-          resolve(this.lastReady!);
+          resolve(at);
         },
         reject: (e) => {
           clearTimeout(timer);
@@ -127,8 +135,6 @@ export class Primary {
       });
     });
   }
-
-  private lastReady: { address: string; port: number } | undefined;
 
   private send(worker: Worker, m: ToWorker): void {
     if (worker.isConnected()) worker.send(m, (err: Error | null) => { if (err) this.opts.logger.debug({ error: err, worker: worker.id }, 'worker message lost'); });
@@ -151,10 +157,9 @@ export class Primary {
         member.state = 'serving';
         member.gateway = m.gateway;
         member.privatePort = m.privatePort;
-        this.lastReady = { address: m.address, port: m.port };
         this.announcePeers();
         this.opts.logger.info({ worker: worker.id, pid: worker.process.pid, gateway: m.gateway }, 'worker serving');
-        this.readyWaiters.get(worker.id)?.resolve(member);
+        this.readyWaiters.get(worker.id)?.resolve({ address: m.address, port: m.port });
         this.readyWaiters.delete(worker.id);
         this.quickDeaths = 0;
         this.flushCloseOuts();
@@ -206,6 +211,9 @@ export class Primary {
       log.info({ worker: worker.id, pid: worker.process.pid }, 'worker drained and exited');
       return;
     }
+    waiting?.reject(new Error(member.timedOut
+      ? `worker ${worker.id} did not serve within ${START_TIMEOUT_MS / 1000} s`
+      : `worker ${worker.id} exited before serving (code ${code}, signal ${signal})`));
     if (this.stopping) return;
     const fields = { worker: worker.id, pid: worker.process.pid, code, signal, gateway: member.gateway };
     if (member.gateway) {
@@ -213,7 +221,6 @@ export class Primary {
       this.flushCloseOuts();
     }
     if (Date.now() - member.startedAt < QUICK_DEATH_MS) this.quickDeaths++;
-    waiting?.reject(new Error(`worker ${worker.id} exited before serving (code ${code}, signal ${signal})`));
     // One that never served is replaced only if it was itself a replacement: a first start that fails is serve's
     // error to report, and a SIGHUP whose new worker fails keeps the old ones.
     if (waiting && !member.replacement) {
