@@ -4,7 +4,7 @@
  * cheap client for every gateway, so the gateway is what is measured).
  */
 import WebSocket from 'ws';
-import { nowMs } from './stats.js';
+import { nowMs, round } from './stats.js';
 
 /**
  * Messages that arrive before anyone listens: ws emits the first frames
@@ -123,4 +123,29 @@ export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: 
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** Totals of sessions streaming at once. */
+export interface StreamTotals {
+  sessions: number;
+  bytes: number;
+  ms: number;
+  mbps: number;
+  /** Sessions the time cap ended before all their bytes came. */
+  capped: number;
+}
+
+/**
+ * After 10 warm-up sessions, `n` sessions of `perSession` bytes each at once;
+ * `mark` runs right before and right after them (CPU samples).
+ */
+export async function streamAtOnce(url: string, n: number, perSession: number, capMs: number, mark?: { start(): void; end(): void }): Promise<StreamTotals> {
+  await pool(Array.from({ length: 10 }), 10, () => receive(url, perSession, capMs)); // warm-up
+  mark?.start();
+  const t0 = nowMs();
+  const runs = await Promise.all(Array.from({ length: n }, () => receive(url, perSession, capMs)));
+  const ms = nowMs() - t0;
+  mark?.end();
+  const bytes = runs.reduce((a, r) => a + r.bytes, 0);
+  return { sessions: n, bytes, ms: round(ms, 1), mbps: round(bytes / ms / 1e3, 1), capped: runs.filter((r) => r.capped).length };
 }

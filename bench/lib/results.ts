@@ -8,6 +8,7 @@ import type { LatencyResult } from '../suites/latency.js';
 import type { IdleResult, SharedResult, StalledResult } from '../suites/scale.js';
 import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
 import type { SetupResult } from '../suites/setup.js';
+import type { WorkersResult } from '../suites/workers.js';
 
 /** A figure, or why it could not be had. */
 export type Fig<T> = T | { error: string };
@@ -36,6 +37,8 @@ export interface Results {
   setup?: Section<SetupResult>;
   /** Keys `lite`, `ours` (one session at a time) and `burst/direct`, `burst/ours` (issue 16). */
   realstack?: Section<RealStackResult | RealBurstResult>;
+  /** `serve --workers N`, keys `workers-1`, `workers-2` (issue 14). */
+  workers?: Section<WorkersResult>;
   targets: Target[];
   notes: string[];
 }

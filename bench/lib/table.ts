@@ -113,6 +113,14 @@ export function renderTable(r: Results): string {
     }
     out.push(...errors(r.realstack));
   }
+  if (r.workers) {
+    const keys = ['workers-1', 'workers-2'];
+    head('serve --workers N: 50 sessions streaming at once (primary + workers, SQLite)', r.workers);
+    out.push(grid([['', ...keys],
+      ['MB/s total', ...keys.map((k) => cell(r.workers!.figures[k], (v) => `${v.mbps.toFixed(0)}${v.capped ? '*' : ''}`))],
+      ['gateway CPU, ms per 100 MB', ...keys.map((k) => cell(r.workers!.figures[k], (v) => v.cpuMsPer100MB.toFixed(0)))]]));
+    out.push(...errors(r.workers));
+  }
   if (r.targets.length) {
     head('Targets (ours)');
     out.push(grid(r.targets.map((t) => [t.label, `${t.value.toFixed(t.unit === 'x' ? 2 : 3)}${t.unit}`, `${t.cmp} ${t.target}${t.unit}`, t.pass ? 'PASS' : 'MISS'])));

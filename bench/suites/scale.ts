@@ -5,7 +5,7 @@
  */
 import type WebSocket from 'ws';
 import { startStack } from '../lib/stack.js';
-import { openWs, nextMessage, receive, pool } from '../lib/client.js';
+import { openWs, nextMessage, pool, streamAtOnce, type StreamTotals } from '../lib/client.js';
 import { nowMs, round, sleep } from '../lib/stats.js';
 import type { GatewayKind } from '../lib/gateways.js';
 
@@ -29,13 +29,8 @@ export interface IdleResult {
   rss: number;
 }
 
-export interface SharedResult {
+export interface SharedResult extends StreamTotals {
   kind: GatewayKind;
-  sessions: number;
-  bytes: number;
-  ms: number;
-  mbps: number;
-  capped: number;
 }
 
 export interface StalledResult {
@@ -97,19 +92,7 @@ export async function measureShared(p: ScaleParams): Promise<SharedResult> {
   const capMs = p.quick ? 8000 : 20000;
   const stack = await startStack(p.kind, { mode: 'replay', recordings: p.recordings, bytesPerSession: perSession });
   try {
-    await pool(Array.from({ length: 10 }), 10, () => receive(stack.url, perSession, capMs)); // warm-up
-    const t0 = nowMs();
-    const runs = await Promise.all(Array.from({ length: n }, () => receive(stack.url, perSession, capMs)));
-    const ms = nowMs() - t0;
-    const bytes = runs.reduce((a, r) => a + r.bytes, 0);
-    return {
-      kind: p.kind,
-      sessions: n,
-      bytes,
-      ms: round(ms, 1),
-      mbps: round(bytes / ms / 1e3, 1),
-      capped: runs.filter((r) => r.capped).length,
-    };
+    return { kind: p.kind, ...await streamAtOnce(stack.url, n, perSession, capMs) };
   } finally {
     await stack.stop();
   }

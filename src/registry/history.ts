@@ -218,6 +218,19 @@ export class HistoryStore {
     });
   }
 
+  /**
+   * Ends the open sessions recorded by `gatewayId` (a worker process that died:
+   * it cannot end them itself) with `status`, now; forgets that gateway.
+   * @returns how many were ended
+   */
+  async endGatewaySessions(gatewayId: string, status: number, now = Date.now()): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const n = await tx.run('UPDATE sessions SET ended_at = ?, status = ? WHERE gateway = ? AND ended_at IS NULL', [now, status, gatewayId]);
+      await tx.run('DELETE FROM gateways WHERE id = ?', [gatewayId]);
+      return n;
+    });
+  }
+
   async get(id: string): Promise<HistoryEntry | undefined> {
     const row = await this.db.get('SELECT * FROM sessions WHERE id = ?', [id]);
     return row ? toRecord(row) : undefined;

@@ -24,6 +24,8 @@ export interface OpenRegistryOptions {
   queryTimeoutMs?: number;
   /** Where the registry reports (a pino logger fits). Default: nowhere. */
   logger?: Logger;
+  /** The id stored with the sessions this process records (a worker names itself); default a random UUID. */
+  gatewayId?: string;
 }
 
 /** File name of the default SQLite registry inside the data folder. */
@@ -41,9 +43,9 @@ export async function openRegistry(url: string | undefined, opts: OpenRegistryOp
       ...(opts.queryTimeoutMs === undefined ? {} : { queryTimeoutMs: opts.queryTimeoutMs }),
       ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     });
-    return SqlRegistry.open(db, opts.secretKey, opts.logger);
+    return SqlRegistry.open(db, opts.secretKey, opts.logger, opts.gatewayId);
   }
-  return SqlRegistry.open(openSqlite(sqlitePath(url, opts.dataDir)), opts.secretKey, opts.logger);
+  return SqlRegistry.open(openSqlite(sqlitePath(url, opts.dataDir)), opts.secretKey, opts.logger, opts.gatewayId);
 }
 
 function sqlitePath(url: string | undefined, dataDir: string): string {

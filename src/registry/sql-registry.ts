@@ -56,7 +56,7 @@ export const ORPHAN_AFTER_MS = 3 * HEARTBEAT_MS;
 /** A registry over an opened, migrated database. */
 export class SqlRegistry implements Registry {
   readonly kind: 'sqlite' | 'postgres';
-  readonly gatewayId = randomUUID();
+  readonly gatewayId: string;
   private readonly conns: ConnectionStore;
   private readonly access: AccessStore;
   private readonly history: HistoryStore;
@@ -73,8 +73,10 @@ export class SqlRegistry implements Registry {
     secret: string | Uint8Array,
     box: SecretBox,
     readonly logger: Logger,
+    gatewayId: string,
   ) {
     this.kind = db.dialect;
+    this.gatewayId = gatewayId;
     this.conns = new ConnectionStore(db, box, logger);
     this.access = new AccessStore(db, this.conns, secret, logger);
     this.history = new HistoryStore(db, this.gatewayId);
@@ -85,7 +87,7 @@ export class SqlRegistry implements Registry {
    * Migrates `db`, checks the secret and returns the registry. Closes `db` on failure.
    * @throws GuacError `GUAC_REGISTRY_KEY_MISMATCH` when the database was created with another gateway secret
    */
-  static async open(db: Db, secret: string | Uint8Array, logger: Logger = silentLogger): Promise<SqlRegistry> {
+  static async open(db: Db, secret: string | Uint8Array, logger: Logger = silentLogger, gatewayId: string = randomUUID()): Promise<SqlRegistry> {
     try {
       const box = new SecretBox(secret);
       const applied = await migrate(db);
@@ -95,7 +97,7 @@ export class SqlRegistry implements Registry {
       if (row?.value !== box.fingerprint) {
         throw REGISTRY.GUAC_REGISTRY_KEY_MISMATCH();
       }
-      const reg = new SqlRegistry(db, secret, box, logger);
+      const reg = new SqlRegistry(db, secret, box, logger, gatewayId);
       await reg.access.prune();
       return reg;
     } catch (err) {
@@ -224,7 +226,8 @@ export class SqlRegistry implements Registry {
     return this.beating;
   }
 
-  endOrphanedSessions(opts: { staleMs?: number; now?: number } = {}): Promise<number> {
+  endOrphanedSessions(opts: { staleMs?: number; now?: number; gateway?: string } = {}): Promise<number> {
+    if (opts.gateway !== undefined) return this.history.endGatewaySessions(opts.gateway, STATUS.SERVER_ERROR.guac, opts.now);
     return this.history.endOrphans(opts.staleMs ?? ORPHAN_AFTER_MS, STATUS.SERVER_ERROR.guac, opts.now);
   }
   sessionEnded(s: SessionEnd): Promise<void> {
@@ -244,10 +247,15 @@ export class SqlRegistry implements Registry {
       return;
     }
     if (this.localHandlers.size > 0) {
-      for (const h of this.localHandlers) h(sessionId, status, text);
-      return;
+      // Several processes may serve on one file (--workers): straight to this one's handlers only what it
+      // recorded itself (or nobody did); another's session is asked for through the table it polls.
+      const row = await this.db.get('SELECT gateway FROM sessions WHERE id = ?', [sessionId]);
+      if (!row || row.gateway === null || row.gateway === this.gatewayId) {
+        for (const h of this.localHandlers) h(sessionId, status, text);
+        return;
+      }
     }
-    // Another process (the CLI): leave the request for the gateway's poll.
+    // Another process (the CLI, another worker): leave the request for the gateway's poll.
     await this.db.run(
       'INSERT INTO session_end_requests (session_id, status, requested_at, message) VALUES (?, ?, ?, ?) ' +
         'ON CONFLICT (session_id) DO UPDATE SET status = excluded.status, requested_at = excluded.requested_at, message = excluded.message',
@@ -267,7 +275,13 @@ export class SqlRegistry implements Registry {
   }
 
   private async takeEndRequests(): Promise<void> {
-    const rows = await this.db.all('SELECT session_id, status, message FROM session_end_requests');
+    // Several processes (--workers) poll one file: each takes the requests for the sessions it recorded
+    // (and those of sessions not recorded at all), leaving the others' to them.
+    const rows = await this.db.all(
+      'SELECT r.session_id, r.status, r.message FROM session_end_requests r LEFT JOIN sessions s ON s.id = r.session_id ' +
+        'WHERE s.id IS NULL OR s.gateway = ? OR s.ended_at IS NOT NULL',
+      [this.gatewayId],
+    );
     for (const r of rows) {
       const id = String(r.session_id);
       await this.db.run('DELETE FROM session_end_requests WHERE session_id = ?', [id]);

@@ -309,10 +309,11 @@ export interface Registry {
   /**
    * Ends (status SERVER_ERROR, ended now) the open sessions of gateways that
    * stopped beating `staleMs` ago (default 90 s): gateways that died without
-   * ending them. Never this gateway's own.
+   * ending them. Never this gateway's own. With `gateway`: the open sessions
+   * of that gateway, now (a worker process known to have died).
    * @returns how many were ended
    */
-  endOrphanedSessions(opts?: { staleMs?: number; now?: number }): Promise<number>;
+  endOrphanedSessions(opts?: { staleMs?: number; now?: number; gateway?: string }): Promise<number>;
   /** Registers a handler for {@link requestSessionEnd}; returns an unsubscribe function. */
   onSessionEndRequest(handler: (sessionId: string, status: StatusInfo, message?: string) => void): Promise<() => void>;
 

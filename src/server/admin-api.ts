@@ -5,10 +5,10 @@
  * `{"error": {"code", "message", "status"}}` before anything changes.
  * Secret parameters come back as `"[set]"`; tokens are never logged.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GuacError, isGuacError } from '../protocol/errors.js';
 import { REGISTRY } from '../registry/errors.js';
+import { bearerCheck, sendUnauthorized } from './bearer.js';
 import { SERVER } from './errors.js';
 import { STATUS } from '../protocol/status.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -100,17 +100,11 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
   const { registry } = opts;
   const log = opts.logger ?? silentLogger;
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  const keyHash = createHash('sha256').update(opts.adminKey, 'utf8').digest();
   if (opts.adminKey.length < 16) throw REGISTRY.GUAC_CONFIG_INVALID({ message: 'The admin key must be at least 16 characters long.' });
 
   const routes = adminRoutes(registry, opts.sessions);
 
-  function authorized(req: IncomingMessage): boolean {
-    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
-    // Hashing first makes both sides 32 bytes, so timingSafeEqual never leaks the key's length either.
-    const given = createHash('sha256').update(m ? m[1]! : '', 'utf8').digest();
-    return timingSafeEqual(given, keyHash) && m !== null;
-  }
+  const authorized = bearerCheck(opts.adminKey);
 
   return async (req, res) => {
     const rawUrl = req.url ?? '/';
@@ -121,9 +115,8 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
     let status = 500;
     try {
       if (!authorized(req)) {
-        res.setHeader('WWW-Authenticate', 'Bearer realm="guacamole-gateway"');
         status = 401;
-        sendError(res, 401, 'GUAC_ADMIN_UNAUTHORIZED', 'A valid admin key is required: Authorization: Bearer <key>.');
+        sendUnauthorized(res);
         return true;
       }
       let parts: string[];

@@ -15,6 +15,7 @@ import type { Tunnel } from '../tunnel/tunnel.js';
 import type { AdminApiHandler } from './admin-api.js';
 import { healthAnswer, healthPool } from './health.js';
 import { sendJson } from './json-http.js';
+import { METRICS_PATH } from './metrics-http.js';
 import { SHARE_PATH } from './page-share.js';
 import { PAGE_HEADERS, staticFiles } from './static.js';
 
@@ -38,6 +39,10 @@ export interface GatewayServerOptions {
   logger?: Logger;
   /** The page's share endpoint (`pageShareHandler`), served at `/share`. */
   share?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** With workers: passes another worker's HTTP tunnel reads and writes to it (true: passed on). */
+  relayHttpTunnel?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** `/metrics` on this port (`mainPortMetrics`: behind the admin key); absent: not served here. */
+  metrics?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
 
 /**
@@ -87,6 +92,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
   }, (req, res) => {
     const path = pathOf(req.url);
     if (path === TUNNEL_PATH) {
+      if (options.relayHttpTunnel?.(req, res)) return;
       if (!tunnel.handleHttp(req, res)) {
         sendHttpError(res, TUNNEL.GUAC_TUNNEL_BAD_OPERATION());
       }
@@ -106,6 +112,10 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
+      return;
+    }
+    if (options.metrics && path === METRICS_PATH) {
+      options.metrics(req, res);
       return;
     }
     if (path === '/healthz') {

@@ -41,11 +41,11 @@ export function parsePort(value: string, what: string, allowZero: boolean): numb
  * Parses `HOST:PORT` (`[v6]:PORT` for IPv6).
  * @throws GuacError `GUAC_CONFIG_INVALID`
  */
-export function parseHostPort(value: string, what: string): { host: string; port: number } {
+export function parseHostPort(value: string, what: string, allowZero = false): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(.*)$/.exec(value) ?? /^([^:]+):([^:]*)$/.exec(value);
   if (!m || m[1] === '') throw invalid(`${what} must be HOST:PORT (e.g. 127.0.0.1:4822), not ${shown(value, 60)}.`);
   if (m[0].startsWith('[') && net.isIPv6(m[1]!) === false) throw invalid(`${what}: ${JSON.stringify(m[1])} is not an IPv6 address.`);
-  return { host: m[1]!, port: parsePort(m[2]!, `${what} port`, false) };
+  return { host: m[1]!, port: parsePort(m[2]!, `${what} port`, allowZero) };
 }
 
 /** A host name or address to listen on. */
@@ -59,6 +59,24 @@ export function parseSeconds(value: string, what: string): number {
   const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n)) throw invalid(`${what} must be a whole number of seconds, not ${shown(value)}.`);
   return n * 1000;
+}
+
+/**
+ * `--workers`: `auto` (one per core the process may use) or 1 to 256.
+ * @param cores what `auto` means (os.availableParallelism())
+ */
+export function parseWorkers(cores: () => number) {
+  return (value: string, what: string): number => {
+    if (value === 'auto') return Math.max(1, cores());
+    const n = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+    if (!(n >= 1 && n <= 256)) throw invalid(`${what} must be auto or a number of workers from 1 to 256, not ${shown(value)}.`);
+    return n;
+  };
+}
+
+/** `--metrics-listen`: `HOST:PORT` (a listener of its own; port 0 picks one) or `main` (the main port, behind the admin key). */
+export function parseMetricsListen(value: string, what: string): { host: string; port: number } | 'main' {
+  return value === 'main' ? 'main' : parseHostPort(value, what, true);
 }
 
 /** A count; 0 = no limit. */

@@ -25,6 +25,10 @@ export const SERVER = defineErrors({
   GUAC_SHARE_NOT_ALLOWED: { status: 'CLIENT_FORBIDDEN', message: 'This session may not be shared with this credential.' },
   /** A page made share links faster than `SHARE_LINKS_PER_MINUTE`. */
   GUAC_SHARE_RATE: { status: 'CLIENT_TOO_MANY', message: 'Too many share links were made with this link; wait a minute and try again.' },
+  /** A path other than /metrics on the metrics listener. */
+  GUAC_METRICS_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', message: 'Only /metrics is served here.' },
+  /** The workers' metrics could not be gathered (a worker did not answer in time). */
+  GUAC_METRICS_UNAVAILABLE: { status: 'SERVER_BUSY', message: 'The metrics could not be gathered; try again.' },
   /** The guacd the server starts exits or stays deaf. */
   GUAC_GUACD_START: { status: 'UPSTREAM_UNAVAILABLE', doc: 'guacd (…) did not start: ….' },
 });

@@ -21,6 +21,7 @@ import { createTunnel, type Tunnel } from '../tunnel/tunnel.js';
 import { createAdminApi } from './admin-api.js';
 import { createGatewayServer } from './app.js';
 import { joinNotices } from './join-notices.js';
+import { mainPortMetrics, type MetricsSource } from './metrics-http.js';
 import { pageShareHandler } from './page-share.js';
 import { clientLimits, type Settings } from './settings.js';
 
@@ -48,6 +49,17 @@ export interface GatewayOptions {
   webRoot: string;
   /** The server's logger (`createServerLogger`); every layer reports through it. Default: nowhere. */
   logger?: Logger;
+  /** The id this process records its sessions under (a worker names itself); default a random UUID. */
+  gatewayId?: string;
+  /**
+   * At start, end every open session of a SQLite file (it had one gateway: they are the previous run's).
+   * Default true; false for a worker joining others on the same file (theirs are alive).
+   */
+  endAllOpenAtStart?: boolean;
+  /** `/metrics` on the main port, behind the admin key: the metrics text to answer with. */
+  mainPortMetrics?: MetricsSource;
+  /** A worker's part of the HTTP tunnel across workers (cluster-http-relay.ts): its token prefix and relay. */
+  httpTunnel?: { tokenPrefix: string; relay: (req: http.IncomingMessage, res: http.ServerResponse) => boolean };
 }
 
 /** A gateway whose server is built but not listening yet. */
@@ -63,6 +75,11 @@ export interface Gateway {
   readonly adminKeySource: string;
   /** Closes sessions, waits for their history to be written, closes the registry. Idempotent. */
   close(): Promise<void>;
+}
+
+/** Where the admin key comes from: `GATEWAY_ADMIN_KEY` or the key file's path (never the key). */
+export function adminKeySource(config: Pick<Settings, 'adminKey' | 'dataDir'>): string {
+  return config.adminKey !== undefined ? 'GATEWAY_ADMIN_KEY' : join(config.dataDir, 'admin-key');
 }
 
 /**
@@ -87,7 +104,9 @@ export function gatewayResolver(registry: Registry, secret: string, guacamoleLit
 export async function openGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, secret } = options;
   const logger = options.logger ?? silentLogger;
-  const registry = await openRegistry(config.db, { dataDir: config.dataDir, secretKey: secret, logger });
+  const registry = await openRegistry(config.db, {
+    dataDir: config.dataDir, secretKey: secret, logger, ...(options.gatewayId === undefined ? {} : { gatewayId: options.gatewayId }),
+  });
   const database = config.db === undefined
     ? join(config.dataDir, SQLITE_FILE)
     : /^postgres(ql)?:/i.test(config.db) ? redactUrl(config.db) : config.db;
@@ -111,6 +130,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       maxSessionMs: config.maxSessionMs,
       limits: clientLimits(config),
       trustedProxies: config.trustedProxies,
+      ...(options.httpTunnel ? { httpTokenPrefix: options.httpTunnel.tokenPrefix } : {}),
       logger,
       onSessionStart: (info) => {
         notices.joined(info);
@@ -142,11 +162,15 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     };
     await registry.startHeartbeat();
     // A SQLite file has one gateway: every session open in it at start is the previous run's.
-    endOrphans(registry.kind === 'sqlite' ? 0 : undefined);
+    endOrphans(registry.kind === 'sqlite' && options.endAllOpenAtStart !== false ? 0 : undefined);
     const sweep = setInterval(() => endOrphans(), ORPHAN_SWEEP_MS);
     sweep.unref();
 
-    const server = createGatewayServer({ tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger, share: pageShareHandler(registry, secret) });
+    const server = createGatewayServer({
+      tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger, share: pageShareHandler(registry, secret),
+      ...(options.mainPortMetrics ? { metrics: mainPortMetrics(options.mainPortMetrics, adminKey, logger) } : {}),
+      ...(options.httpTunnel ? { relayHttpTunnel: options.httpTunnel.relay } : {}),
+    });
     let closing: Promise<void> | undefined;
     return {
       server,
@@ -154,7 +178,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       registry,
       guacd: options.guacd instanceof GuacdPool ? options.guacd : undefined,
       database,
-      adminKeySource: config.adminKey !== undefined ? 'GATEWAY_ADMIN_KEY' : join(config.dataDir, 'admin-key'),
+      adminKeySource: adminKeySource(config),
       close() {
         closing ??= (async () => {
           clearInterval(prune);

@@ -10,11 +10,13 @@
  * empty variable counts as unset. A bad value is a GuacError
  * `GUAC_CONFIG_INVALID` naming where it came from (the CLI exits 2).
  */
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { CLIENT_LIMIT_DEFAULTS } from '../tunnel/options.js';
 import {
   GUACD_LOG_LEVELS, MIN_ADMIN_KEY_LENGTH, MIN_SECRET_LENGTH, parseAddresses, parseCount, parseDatabase, parseFolder,
-  parseGuacdList, parseHandshakeRate, parseHost, parseKey, parseOneOf, parsePath, parsePort, parseSeconds,
+  parseGuacdList, parseHandshakeRate, parseHost, parseKey, parseMetricsListen, parseOneOf, parsePath, parsePort,
+  parseSeconds, parseWorkers,
   type ClientLimitSettings, type GuacdSpec,
 } from './config.js';
 import { LOG_LEVELS, parseLogLevel, type LogLevel } from './logger.js';
@@ -60,6 +62,10 @@ export interface Settings {
   trustedProxies: string[];
   /** The gateway's log level; absent: the logger's default (info). */
   logLevel: LogLevel | undefined;
+  /** Worker processes sharing the port (node:cluster); absent: one process. */
+  workers: number | undefined;
+  /** Where `/metrics` is served: its own listener, the main port behind the admin key, or nowhere. */
+  metricsListen: { host: string; port: number } | 'main' | undefined;
 }
 
 /** Name of a setting. */
@@ -142,6 +148,12 @@ export const SETTINGS: readonly SettingDef[] = Object.freeze([
     doc: 'Proxies whose X-Forwarded-For names the client; set it behind nginx.', parse: parseAddresses, fallback: () => [] }),
   def({ name: 'logLevel', flag: 'log-level', env: 'GATEWAY_LOG_LEVEL', arg: 'LEVEL', default: 'info',
     doc: `The gateway's log (JSON lines on stderr): ${LOG_LEVELS.join(', ')}.`, parse: parseLogLevel, fallback: none }),
+  def({ name: 'workers', flag: 'workers', env: 'GATEWAY_WORKERS', arg: 'N|auto', default: 'none (one process)',
+    doc: 'Worker processes sharing the port (auto: one per core); a dead one is replaced, SIGHUP replaces them one by one.',
+    parse: parseWorkers(availableParallelism), fallback: none }),
+  def({ name: 'metricsListen', flag: 'metrics-listen', env: 'GATEWAY_METRICS_LISTEN', arg: 'HOST:PORT|main', default: 'none (no /metrics)',
+    doc: 'Serves Prometheus /metrics on its own HOST:PORT (no key), or main: on the main port behind the admin key.',
+    parse: parseMetricsListen, fallback: none }),
 ]);
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));

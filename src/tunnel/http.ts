@@ -45,8 +45,8 @@ const STREAM_HEADERS = { 'Content-Type': 'application/octet-stream', 'Cache-Cont
 export class HttpPort implements SessionPort {
   readonly transport = 'http';
   readonly echoPings = false;
-  /** The `Guacamole-Tunnel-Token` value (33 random bytes, as the servlet's). */
-  readonly token = randomBytes(33).toString('base64');
+  /** The `Guacamole-Tunnel-Token` value (the tunnel's `httpTokenPrefix`, then 33 random bytes, as the servlet's). */
+  readonly token: string;
   session: TunnelSession | undefined;
   private queue: Buffer[] = [];
   private queued = 0;
@@ -61,7 +61,9 @@ export class HttpPort implements SessionPort {
   private finalTail: string | undefined;
   private forgetTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly forget: (port: HttpPort) => void) {}
+  constructor(private readonly forget: (port: HttpPort) => void, tokenPrefix = '') {
+    this.token = tokenPrefix + randomBytes(33).toString('base64');
+  }
 
   send(data: Buffer | string): void {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -316,7 +318,7 @@ export class HttpTunnel {
       sendHttpError(res, toGuacError(err, 'GUAC_TUNNEL_BAD_BODY', 'CLIENT_BAD_REQUEST'));
       return;
     }
-    const port = new HttpPort(this.forget);
+    const port = new HttpPort(this.forget, this.host.options.httpTokenPrefix);
     const session = this.host.start(req, port, new URLSearchParams(body));
     if (session instanceof GuacError) {
       sendHttpError(res, session);

@@ -56,7 +56,12 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
   const lowWaterBytes = count(l.lowWaterBytes, Math.min(256 * 1024, Math.floor(highWaterBytes / 4)), 'limits.lowWaterBytes');
   if (lowWaterBytes > highWaterBytes) throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: 'Tunnel option limits.lowWaterBytes must not exceed limits.highWaterBytes.' });
   const origins = options.allowedOrigins;
+  const prefix = options.httpTokenPrefix ?? '';
+  if (typeof prefix !== 'string' || !/^[\w.-]{0,32}$/.test(prefix)) {
+    throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: 'Tunnel option httpTokenPrefix must be up to 32 of A-Z a-z 0-9 . _ -.' });
+  }
   return {
+    httpTokenPrefix: prefix,
     guacd: options.guacd,
     resolve: options.resolve,
     idleTimeoutMs: count(options.idleTimeoutMs, 0, 'idleTimeoutMs'),

@@ -106,6 +106,13 @@ export interface TunnelOptions {
    */
   trustedProxies?: readonly string[];
   /**
+   * Starts every HTTP tunnel session's `Guacamole-Tunnel-Token` (then 33
+   * random bytes, as always): a process among several sharing a port names
+   * itself there, so a read or write reaching another process can be passed
+   * to it. Up to 32 of `A-Z a-z 0-9 . _ -`. Default none.
+   */
+  httpTokenPrefix?: string;
+  /**
    * Where the tunnel reports (a pino logger fits; see `Logger`). Each session
    * logs through `logger.child({ session: id })`. Default: nowhere. The same
    * events, without a logger, are on the `CHANNELS` diagnostics channels.

@@ -10,14 +10,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
 import { freePort } from '../helpers/browser.js';
-import { startChild, startServe, type ChildRun, type ServeRun } from '../helpers/serve.js';
+import { deploymentBlocks, nginxSite, startNginx } from '../helpers/nginx.js';
+import { startServe, type ChildRun, type ServeRun } from '../helpers/serve.js';
 import { postgresFixture, type RegistryFixture } from '../helpers/registry.js';
 import { TunnelClient } from '../helpers/ws-client.js';
 
@@ -25,21 +26,12 @@ const run = promisify(execFile);
 const env = loadTestEnv();
 const ROOT = repoRoot();
 const CLI = join(ROOT, 'bin/guacamole-gateway.js');
-const NGINX = '/usr/sbin/nginx';
 
-/** The ```nginx block of docs/deployment.md, made to listen on a loopback port in front of `ports`. */
+/** The first ```nginx block of docs/deployment.md, made to listen on a loopback port in front of `ports`. */
 export function nginxConfigFromDoc(listen: number, ports: number[]): string {
-  const doc = readFileSync(join(ROOT, 'docs/deployment.md'), 'utf8');
-  const block = /```nginx\n([\s\S]*?)```/.exec(doc)?.[1];
+  const block = deploymentBlocks('nginx')[0];
   assert.ok(block, 'docs/deployment.md has an nginx block');
-  let servers = 0;
-  const conf = block
-    .replace(/listen 443 ssl;/, `listen 127.0.0.1:${listen};`)
-    .replace(/^\s*ssl_certificate.*$/gm, '')
-    .replace(/server 127\.0\.0\.1:\d+;/g, () => `server 127.0.0.1:${ports[servers++]};`)
-    .replace(/allow 10\.0\.0\.0\/8;/, 'allow 127.0.0.1;');
-  assert.equal(servers, ports.length, 'the doc lists one upstream server per gateway process');
-  return conf;
+  return nginxSite(block, listen, ports);
 }
 
 describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deployment.md)', { timeout: 120_000 }, () => {
@@ -71,18 +63,7 @@ describe('deployment: two gateways, one PostgreSQL, nginx in front (docs/deploym
       gateways.push(await startServe({ ...gwEnv, GATEWAY_DATA_DIR: dataDir }, ['--guacd', `${env.guacd.host}:${env.guacd.port}`, '--trust-proxy', '127.0.0.1']));
     }
     nginxPort = await freePort();
-    const prefix = mkdtempSync(join(tmpdir(), 'gg-nginx-'));
-    dirs.push(prefix);
-    writeFileSync(join(prefix, 'nginx.conf'), [
-      'daemon off;', 'master_process off;', `pid ${prefix}/nginx.pid;`, `error_log ${prefix}/error.log warn;`,
-      'events { worker_connections 256; }',
-      'http {', 'access_log off;',
-      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${prefix}/${t};`),
-      nginxConfigFromDoc(nginxPort, gateways.map((g) => g.port)), '}',
-    ].join('\n'));
-    nginx = startChild(NGINX, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], process.env);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${nginxPort}/healthz`).then((r) => r.ok, () => false)) || undefined,
-      { what: `nginx to proxy /healthz:\n${nginx.output()}`, timeoutMs: 15_000 });
+    nginx = await startNginx(nginxConfigFromDoc(nginxPort, gateways.map((g) => g.port)), nginxPort, dirs);
 
     const { password, ...params } = env.ssh.params;
     await cli(['connection', 'add', '--name', 'deploy-ssh', '--protocol', 'ssh',

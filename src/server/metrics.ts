@@ -1,0 +1,100 @@
+/**
+ * Prometheus metrics of the gateway, fed only by the library's
+ * diagnostics_channel events (src/diagnostics.ts): the library layers know
+ * nothing of prom-client. One registry per process; with `--workers` the
+ * primary sums the workers' registries (workers.ts).
+ *
+ * Metrics that come later belong here, each fed the same way:
+ * - the guacd pool: gauges per guacd (`guacd` label) registered on
+ *   `registry` whose `collect()` reads the pool's stats accessor at scrape
+ *   time, or counters fed by a pool event added to CHANNELS (`guacd:health`).
+ *   With `--workers` the primary sums every worker's values: sessions per
+ *   guacd sum right; a per-guacd `up` gauge wants `aggregator: 'min'` (or
+ *   `'max'`), since each worker checks guacd for itself;
+ * - file transfers and recordings: counters fed by their events once the
+ *   tunnel publishes them.
+ */
+import diagnostics_channel from 'node:diagnostics_channel';
+import client from 'prom-client';
+import {
+  CHANNELS, type GuacdRetryMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type SessionCloseMessage,
+} from '../diagnostics.js';
+
+/** Prefix of every metric of the gateway's own. */
+export const METRICS_PREFIX = 'guacamole_gateway_';
+
+/** Handshake-time buckets, in seconds: a local SSH login is ~0.1 s, an RDP login seconds. */
+const HANDSHAKE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Handshake failures that are a token refused (the reason is the code). */
+const TOKEN_REFUSAL = /^GUAC_(TOKEN|TUNNEL_TOKEN|SHARE|GRANT)_/;
+
+/** The label of a session that never reached guacd's `ready` (its protocol is not known). */
+const NO_PROTOCOL = 'none';
+
+/** The gateway's metrics in one process. */
+export interface GatewayMetrics {
+  /** The registry holding them (what a scrape of this process reads). */
+  readonly registry: client.Registry;
+  /** Stops listening to the library's events. */
+  close(): void;
+}
+
+/**
+ * Registers the gateway's metrics and subscribes them to the library's events.
+ * @param opts.processMetrics also prom-client's process metrics (CPU, memory, event-loop lag)
+ */
+export function createMetrics(opts: { processMetrics?: boolean } = {}): GatewayMetrics {
+  const registry = new client.Registry();
+  const registers = [registry];
+  const name = (n: string): string => `${METRICS_PREFIX}${n}`;
+  const active = new client.Gauge({ name: name('sessions_active'), help: 'Sessions relaying now (past guacd\'s ready).', labelNames: ['protocol'], registers });
+  const opened = new client.Counter({ name: name('sessions_opened_total'), help: 'Sessions that reached guacd\'s ready.', labelNames: ['protocol'], registers });
+  const ended = new client.Counter({ name: name('sessions_ended_total'), help: 'Sessions ended after guacd\'s ready, by Guacamole status.', labelNames: ['protocol', 'status'], registers });
+  const fromBrowser = new client.Counter({ name: name('bytes_from_browser_total'), help: 'Bytes the browser sent, counted when its session ends.', labelNames: ['protocol'], registers });
+  const toBrowser = new client.Counter({ name: name('bytes_to_browser_total'), help: 'Bytes sent to the browser, counted when its session ends.', labelNames: ['protocol'], registers });
+  const handshake = new client.Histogram({
+    name: name('handshake_seconds'), help: 'From the browser connecting to guacd\'s ready.', labelNames: ['protocol'], buckets: HANDSHAKE_BUCKETS, registers,
+  });
+  const failed = new client.Counter({ name: name('handshakes_failed_total'), help: 'Sessions that ended before guacd\'s ready, by error code.', labelNames: ['code'], registers });
+  const refused = new client.Counter({ name: name('tokens_refused_total'), help: 'Tokens refused, by reason (the error code).', labelNames: ['reason'], registers });
+  const retries = new client.Counter({ name: name('guacd_retries_total'), help: 'guacd connections that did not start and were tried again.', labelNames: ['code'], registers });
+  if (opts.processMetrics) client.collectDefaultMetrics({ register: registry });
+
+  // The protocol of each relaying session: session:close does not carry it.
+  const protocols = new Map<string, string>();
+  const handlers: [string, (m: unknown) => void][] = [
+    [CHANNELS.handshakeDone, (m) => {
+      const done = m as HandshakeDoneMessage;
+      const protocol = done.protocol ?? NO_PROTOCOL;
+      protocols.set(done.session, protocol);
+      active.inc({ protocol });
+      opened.inc({ protocol });
+      handshake.observe({ protocol }, done.durationMs / 1000);
+    }],
+    [CHANNELS.handshakeFailed, (m) => {
+      const f = m as HandshakeFailedMessage;
+      failed.inc({ code: f.code });
+      if (TOKEN_REFUSAL.test(f.code)) refused.inc({ reason: f.code });
+    }],
+    [CHANNELS.sessionClose, (m) => {
+      const c = m as SessionCloseMessage;
+      const protocol = protocols.get(c.session) ?? NO_PROTOCOL;
+      protocols.delete(c.session);
+      if (c.opened) {
+        active.dec({ protocol });
+        ended.inc({ protocol, status: c.statusName });
+      }
+      fromBrowser.inc({ protocol }, c.bytesFromBrowser);
+      toBrowser.inc({ protocol }, c.bytesToBrowser);
+    }],
+    [CHANNELS.guacdRetry, (m) => retries.inc({ code: (m as GuacdRetryMessage).code })],
+  ];
+  for (const [channel, handler] of handlers) diagnostics_channel.subscribe(channel, handler);
+  return {
+    registry,
+    close() {
+      for (const [channel, handler] of handlers) diagnostics_channel.unsubscribe(channel, handler);
+    },
+  };
+}
