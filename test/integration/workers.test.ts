@@ -389,6 +389,36 @@ test('SQLite with two writer processes (WAL, busy timeout): both migrate, every 
   }
 });
 
+describe('serve --workers 2 --drain: SIGTERM drains every worker', { timeout: 120_000 }, () => {
+  const { dataDir, gwEnv, clients, started } = workersSuite('gg-workers-drain-');
+
+  test('/healthz turns 503 and new sessions are refused (SERVER_BUSY) while the live ones run; when the time is up they end SESSION_CLOSED and the process exits', async () => {
+    const serve = started(await startWorkers(gwEnv, ['--workers', '2', '--drain', '4']));
+    const live = await Promise.all([openSsh(serve.port, gwEnv), openSsh(serve.port, gwEnv)]);
+    clients.push(...live);
+    const exited = new Promise<number | null>((resolve) => serve.child.once('exit', (code) => resolve(code)));
+    serve.child.kill('SIGTERM');
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${serve.port}/healthz`)).status === 503, { what: '/healthz to turn 503', timeoutMs: 5000 });
+    const refused = await TunnelClient.connect(`ws://127.0.0.1:${serve.port}/tunnel?token=${encodeURIComponent(await sshToken(gwEnv))}`, { timeoutMs: 10_000 });
+    clients.push(refused);
+    assert.equal((await refused.waitClosed(10_000)).reason, String(STATUS.SERVER_BUSY.guac));
+    // Draining, not stopped: both live sessions still relay.
+    for (const c of live) await stillRelaying(c);
+    for (const c of live) assert.equal((await c.waitClosed(20_000)).reason, String(STATUS.SESSION_CLOSED.guac));
+    assert.equal(await exited, 0);
+    const db = new Database(join(dataDir, 'gateway.db'), { readonly: true });
+    try {
+      for (const c of live) {
+        const row = db.prepare('SELECT ended_at, status FROM sessions WHERE id = ?').get(c.uuid) as { ended_at: number | null; status: number };
+        assert.ok(row.ended_at !== null, 'the drained session has its history end');
+        assert.equal(row.status, STATUS.SESSION_CLOSED.guac);
+      }
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('serve --workers 1: a replacement that cannot start is tried again', { timeout: 120_000 }, () => {
   const { dataDir, gwEnv, started } = workersSuite('gg-workers-retry-');
 
