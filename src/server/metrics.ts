@@ -4,18 +4,18 @@
  * nothing of prom-client. One registry per process; with `--workers` the
  * primary sums the workers' registries (workers.ts).
  *
- * Metrics that come later belong here, each fed the same way:
- * - the guacd pool: gauges per guacd (`guacd` label) registered on
- *   `registry` whose `collect()` reads the pool's stats accessor at scrape
- *   time, or counters fed by a pool event added to CHANNELS (`guacd:health`).
- *   With `--workers` the primary sums every worker's values: sessions per
- *   guacd sum right; a per-guacd `up` gauge wants `aggregator: 'min'` (or
- *   `'max'`), since each worker checks guacd for itself;
- * - file transfers and recordings: counters fed by their events once the
- *   tunnel publishes them.
+ * The guacd pool's gauges (`guacd` label) are read from its `status()` at
+ * scrape time. With `--workers` the primary sums every worker's values:
+ * sessions per guacd sum right; `guacd_up` is aggregated with `min`, since
+ * each worker probes guacd for itself (down for one worker is down).
+ *
+ * Metrics that come later belong here, each fed the same way: file
+ * transfers and recordings, counters fed by their events once the tunnel
+ * publishes them.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import client from 'prom-client';
+import type { GuacdMemberStatus } from '../guacd/pool.js';
 import {
   CHANNELS, type GuacdRetryMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type SessionCloseMessage,
 } from '../diagnostics.js';
@@ -43,8 +43,9 @@ export interface GatewayMetrics {
 /**
  * Registers the gateway's metrics and subscribes them to the library's events.
  * @param opts.processMetrics also prom-client's process metrics (CPU, memory, event-loop lag)
+ * @param opts.guacd the guacd pool's state, read at each scrape (`GuacdPool.status`)
  */
-export function createMetrics(opts: { processMetrics?: boolean } = {}): GatewayMetrics {
+export function createMetrics(opts: { processMetrics?: boolean; guacd?: () => readonly GuacdMemberStatus[] } = {}): GatewayMetrics {
   const registry = new client.Registry();
   const registers = [registry];
   const name = (n: string): string => `${METRICS_PREFIX}${n}`;
@@ -60,6 +61,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): GatewayM
   const refused = new client.Counter({ name: name('tokens_refused_total'), help: 'Tokens refused, by reason (the error code).', labelNames: ['reason'], registers });
   const retries = new client.Counter({ name: name('guacd_retries_total'), help: 'guacd connections that did not start and were tried again.', labelNames: ['code'], registers });
   if (opts.processMetrics) client.collectDefaultMetrics({ register: registry });
+  const pool = opts.guacd;
+  if (pool) {
+    new client.Gauge({
+      name: name('guacd_up'), help: 'Whether this gateway reaches the guacd (its last probe or connect), 1 or 0.', labelNames: ['guacd'],
+      registers, aggregator: 'min',
+      collect() { for (const g of pool()) this.set({ guacd: g.name }, g.healthy ? 1 : 0); },
+    });
+    new client.Gauge({
+      name: name('guacd_sessions'), help: 'Sessions whose connection to the guacd is open.', labelNames: ['guacd'], registers,
+      collect() { for (const g of pool()) this.set({ guacd: g.name }, g.sessions); },
+    });
+  }
 
   // The protocol of each relaying session: session:close does not carry it.
   const protocols = new Map<string, string>();

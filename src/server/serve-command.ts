@@ -195,7 +195,7 @@ async function serveGateway(s: Settings, io: CommandIo, serverLogger: Logger): P
 
   const root = webRoot();
   if (!existsSync(`${root}index.html`) && !link) logger.warn({ root }, 'client page not built (dist/web/index.html missing): run npm run build');
-  const metrics = s.metricsListen === undefined ? undefined : createMetrics({ processMetrics: true });
+  const metrics = s.metricsListen === undefined ? undefined : createMetrics({ processMetrics: true, guacd: () => pool.status() });
   if (metrics && link) link.serveMetrics(metrics.registry);
   const ownMetrics = metrics ? () => metrics.registry.metrics() : undefined;
   const gateway = await openGateway({

@@ -8,6 +8,7 @@ import diagnostics_channel from 'node:diagnostics_channel';
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { CHANNELS } from '../../src/diagnostics.js';
+import type { GuacdMemberStatus } from '../../src/guacd/pool.js';
 import { isGuacError } from '../../src/protocol/errors.js';
 import { createMetrics } from '../../src/server/metrics.js';
 import { readSettings } from '../../src/server/settings.js';
@@ -71,5 +72,29 @@ test('--workers: auto is one per core, 1 to 256 otherwise; --metrics-listen: HOS
   ];
   for (const [flags, env, message] of bad) {
     assert.throws(() => read(flags, env), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && e.message === message, message);
+  }
+});
+
+test('the guacd pool: up and sessions per guacd read at each scrape; summed over workers, up is the lowest', async () => {
+  const { AggregatorRegistry } = await import('prom-client');
+  let state: GuacdMemberStatus[] = [{ name: 'g1:4822', healthy: true, sessions: 3 }, { name: 'g2:4822', healthy: false, sessions: 0, error: 'GUAC_GUACD_UNREACHABLE' }];
+  const w1 = createMetrics({ guacd: () => state });
+  const w2 = createMetrics({ guacd: () => [{ name: 'g1:4822', healthy: true, sessions: 2 }, { name: 'g2:4822', healthy: true, sessions: 1 }] });
+  try {
+    let text = await w1.registry.metrics();
+    assert.equal(sample(parseSamples(text), 'guacamole_gateway_guacd_up', { guacd: 'g1:4822' }), 1);
+    assert.equal(sample(parseSamples(text), 'guacamole_gateway_guacd_up', { guacd: 'g2:4822' }), 0);
+    assert.equal(sample(parseSamples(text), 'guacamole_gateway_guacd_sessions', { guacd: 'g1:4822' }), 3);
+    state = [{ name: 'g1:4822', healthy: false, sessions: 0 }, { name: 'g2:4822', healthy: true, sessions: 5 }];
+    text = await w1.registry.metrics();
+    assert.equal(sample(parseSamples(text), 'guacamole_gateway_guacd_up', { guacd: 'g1:4822' }), 0, 'read at scrape time');
+    assert.equal(sample(parseSamples(text), 'guacamole_gateway_guacd_sessions', { guacd: 'g2:4822' }), 5);
+    const sum = await AggregatorRegistry.aggregate([await w1.registry.getMetricsAsJSON(), await w2.registry.getMetricsAsJSON()] as never).metrics();
+    assert.equal(sample(parseSamples(sum), 'guacamole_gateway_guacd_up', { guacd: 'g1:4822' }), 0, 'down for one worker is down');
+    assert.equal(sample(parseSamples(sum), 'guacamole_gateway_guacd_up', { guacd: 'g2:4822' }), 1);
+    assert.equal(sample(parseSamples(sum), 'guacamole_gateway_guacd_sessions', { guacd: 'g2:4822' }), 6);
+  } finally {
+    w1.close();
+    w2.close();
   }
 });
