@@ -34,6 +34,8 @@ export interface TunnelClientOptions {
   timeoutMs?: number;
   /** Extra request headers of the upgrade (e.g. `X-Forwarded-For`). */
   headers?: Record<string, string>;
+  /** Local address to connect from (another loopback address looks like another client to a balancer). */
+  localAddress?: string;
 }
 
 /** The close the server sent. */
@@ -52,7 +54,7 @@ export class TunnelClient {
   private waiters = new Set<() => void>();
   private pinger: NodeJS.Timeout | undefined;
 
-  private constructor(readonly ws: WebSocket, private readonly opts: Required<Omit<TunnelClientOptions, 'protocols' | 'timeoutMs' | 'headers'>>) {
+  private constructor(readonly ws: WebSocket, private readonly opts: Required<Omit<TunnelClientOptions, 'protocols' | 'timeoutMs' | 'headers' | 'localAddress'>>) {
     this.closed = new Promise((resolve) => {
       ws.once('close', (code, reason) => {
         clearInterval(this.pinger);
@@ -69,7 +71,9 @@ export class TunnelClient {
    * @param url `ws://host:port/tunnel?token=…`
    */
   static connect(url: string, options: TunnelClientOptions = {}): Promise<TunnelClient> {
-    const ws = new WebSocket(url, options.protocols ?? ['guacamole'], options.headers ? { headers: options.headers } : {});
+    const ws = new WebSocket(url, options.protocols ?? ['guacamole'], {
+      ...(options.headers ? { headers: options.headers } : {}), ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+    });
     const client = new TunnelClient(ws, { autoSync: options.autoSync ?? true, pingMs: options.pingMs ?? 500 });
     const timeoutMs = options.timeoutMs ?? 5000;
     return new Promise((resolve, reject) => {

@@ -5,6 +5,10 @@
  * connection). Sessions land on both guacd and history says where; a share
  * link of a session A opened on guacd 1 is joined through B, whose pool
  * lists guacd 2 first, and the watcher receives the owner's frames.
+ * The whole fleet: gateway A and a gateway C with `--workers 2` behind the
+ * nginx block of docs/deployment.md, browsers from different addresses:
+ * sessions land on both gateways, both of C's workers and both guacd, and
+ * a join through nginx reaches the owner's guacd.
  * Then `--drain`: SIGTERM turns /healthz 503, refuses new sessions with
  * SERVER_BUSY, lets the live one run, ends it with SESSION_CLOSED when the
  * time is up, and the process exits.
@@ -17,10 +21,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/protocol/status.js';
 import type { Registry } from '../../src/registry/types.js';
-import { loadTestEnv, waitFor } from '../helpers/env.js';
+import { freePort, loadTestEnv, waitFor } from '../helpers/env.js';
 import { startOwnGuacd, type OwnGuacd } from '../helpers/faults.js';
 import { postgresFixture, type RegistryFixture } from '../helpers/registry.js';
 import { Cleanups, clientFor, expectClosedWith, markerPath, openSession, runInShell, shellReady, sshParams } from '../helpers/security.js';
+import { deploymentBlocks, nginxSite, startNginx } from '../helpers/nginx.js';
 import { startServe, type ServeRun } from '../helpers/serve.js';
 import type { TunnelClient } from '../helpers/ws-client.js';
 
@@ -110,6 +115,40 @@ describe('fleet: two gateways, two guacd, one PostgreSQL registry', { timeout: 1
     const refused = await clientFor(cleanups, url(lone), q(share.token));
     const { message } = await expectClosedWith(refused, STATUS.UPSTREAM_NOT_FOUND);
     assert.match(message ?? '', /runs on guacd "127\.0\.0\.1:\d+", which this gateway does not list/);
+  });
+
+  it('the whole fleet: A and C (--workers 2) behind nginx; sessions land on both gateways, both workers and both guacd; a join through nginx reaches the owner\'s guacd', async () => {
+    const c = await startServe({ ...gatewayEnv(), GATEWAY_GUACD: `${name(g1)},${name(g2)}` }, ['--workers', '2'], 60_000);
+    cleanups.add(() => c.stop());
+    await waitFor(() => c.output().includes('guacamole-gateway listening on'), { what: 'every worker of C to serve', timeoutMs: 60_000 });
+    const nginxPort = await freePort();
+    const nginx = await startNginx(nginxSite(deploymentBlocks('nginx')[0]!, nginxPort, [a.port, c.port]), nginxPort, dirs);
+    cleanups.add(() => nginx.stop());
+    const viaNginx = { wsUrl: `ws://127.0.0.1:${nginxPort}/tunnel` };
+    // The block keeps a browser on one gateway (ip_hash, by an IPv4 address's first three octets): browsers of other networks.
+    const from = (i: number) => ({ localAddress: `127.0.${i}.1` });
+    const sessions: TunnelClient[] = [];
+    for (let i = 1; i <= 12; i++) {
+      sessions.push(await openSession(cleanups, viaNginx, q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token), from(i)));
+    }
+    const rows = await Promise.all(sessions.map(row));
+    const aId = (await row(await openSession(cleanups, url(a), q((await reg.mintToken({ connection: 'ssh', user: 'alice' })).token)))).gateway;
+    const gateways = new Set(rows.map((r) => r.gateway));
+    assert.ok(gateways.has(aId), `a session on A: ${[...gateways].join(', ')}`);
+    const workers = new Set([...gateways].filter((g) => g !== aId).map((g) => g?.split('-')[0]));
+    assert.deepEqual(workers, new Set(['w1', 'w2']), `sessions on both of C's workers: ${[...gateways].join(', ')}`);
+    assert.deepEqual(new Set(rows.map((r) => r.guacd)), new Set([name(g1), name(g2)]));
+
+    // A session C holds, joined through nginx by a browser the balancer may send to either gateway.
+    const owner = sessions[rows.findIndex((r) => r.gateway !== aId)]!;
+    await shellReady(cleanups, owner);
+    const share = await reg.createShare({ session: owner.uuid as string, readOnly: true, creator: 'alice' });
+    const watcher = await openSession(cleanups, viaNginx, q(share.token), from(40));
+    assert.equal((await row(watcher)).guacd, (await row(owner)).guacd);
+    const seen = watcher.received.length;
+    const marker = markerPath(cleanups, 'fleet-nginx');
+    await runInShell(owner, `echo fleet-nginx > ${marker}`, marker);
+    await watcher.waitFor((r) => DRAWING.includes(r.opcode), 10_000, 'a drawing instruction after the owner typed', seen);
   });
 
   it('--drain: SIGTERM turns /healthz 503 and refuses new sessions with SERVER_BUSY; the live session runs until the time is up, then SESSION_CLOSED; the process exits', async () => {
