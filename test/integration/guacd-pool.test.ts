@@ -8,9 +8,8 @@
  * without it.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import diagnostics_channel from 'node:diagnostics_channel';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import { freePort, loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
 import { startOwnGuacd, startSilentListener, type OwnGuacd } from '../helpers/faults.js';
 import { Cleanups, sshParams } from '../helpers/security.js';
 import { startChild, startServe } from '../helpers/serve.js';
+import { makeGuacdCertificates } from '../helpers/tls-certs.js';
 import { startTestGateway, TunnelClient } from '../helpers/ws-client.js';
 
 const SECRET = 'guacd-pool-test-secret-0123456789';
@@ -85,17 +85,8 @@ const nameOf = (g: { port: number }): string => `127.0.0.1:${g.port}`;
  * removed by the cleanups.
  */
 function certificates(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gg-guacd-tls-'));
+  const dir = makeGuacdCertificates();
   cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test guacd CA');
-  // The gateway connects to 127.0.0.1: the server certificate names that address.
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, ext] of [['guacd', 'server.ext'], ['client', 'client.ext']]) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', ext!);
-  }
   return dir;
 }
 
