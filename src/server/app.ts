@@ -37,6 +37,8 @@ export interface GatewayServerOptions {
   logger?: Logger;
   /** The page's share endpoint (`pageShareHandler`), served at `/share`. */
   share?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** The playback page's endpoints (`playbackHandler`), under `/recording/`: answers false for other paths. */
+  recordings?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean;
 }
 
 /**
@@ -107,6 +109,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
       });
       return;
     }
+    if (options.recordings?.(req, res, path)) return;
     if (path === '/healthz') {
       void guacdReachable().then((reachable) => {
         sendJson(res, reachable ? 200 : 503, { ok: reachable, guacd: { reachable }, sessions: tunnel.sessions.size });

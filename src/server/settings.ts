@@ -52,6 +52,12 @@ export interface Settings {
   trustedProxies: string[];
   /** The gateway's log level; absent: the logger's default (info). */
   logLevel: LogLevel | undefined;
+  /** Absolute path of the recordings folder; absent: `<dataDir>/recordings`. */
+  recordingsDir: string | undefined;
+  /** Recordings older than this (ms) are deleted; 0 = kept. */
+  recordingMaxAgeMs: number;
+  /** Oldest recordings are deleted while all take more than this many MiB; 0 = no cap. */
+  recordingMaxMiB: number;
 }
 
 /** Name of a setting. */
@@ -122,6 +128,12 @@ export const SETTINGS: readonly SettingDef[] = Object.freeze([
     doc: 'Proxies whose X-Forwarded-For names the client; set it behind nginx.', parse: parseAddresses, fallback: () => [] }),
   def({ name: 'logLevel', flag: 'log-level', env: 'GATEWAY_LOG_LEVEL', arg: 'LEVEL', default: 'info',
     doc: `The gateway's log (JSON lines on stderr): ${LOG_LEVELS.join(', ')}.`, parse: parseLogLevel, fallback: none }),
+  def({ name: 'recordingsDir', flag: 'recordings-dir', env: 'GATEWAY_RECORDINGS_DIR', arg: 'DIR', default: '<data dir>/recordings',
+    doc: 'Where session recordings are written; in a fleet, a folder every gateway reaches (docs/recordings.md).', parse: parseFolder, fallback: none }),
+  def({ name: 'recordingMaxAgeMs', flag: 'recording-max-age', env: 'GATEWAY_RECORDING_MAX_AGE', arg: 'SECONDS', default: '0 (kept)',
+    doc: 'Recordings that started longer ago are deleted (checked every minute).', parse: parseSeconds, fallback: () => 0 }),
+  def({ name: 'recordingMaxMiB', flag: 'recording-max-mib', env: 'GATEWAY_RECORDING_MAX_MIB', arg: 'MIB', default: '0 (no cap)',
+    doc: 'The oldest recordings are deleted while all together take more than this.', parse: parseCount, fallback: () => 0 }),
 ]);
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));

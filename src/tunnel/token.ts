@@ -52,6 +52,8 @@ export interface TokenPayload {
   share?: boolean;
   /** The live session a share link joins (audience `share`; see src/registry/shares.ts). */
   session?: string;
+  /** The recording a playback link shows (audience `recording`; see src/server/recordings-page.ts). */
+  recording?: string;
 }
 
 /** Input of {@link sealToken}: `v`, `iat` and `jti` are filled in when missing. */
@@ -178,7 +180,7 @@ function checkPayload(p: unknown): string | undefined {
   if (!Number.isSafeInteger(p.iat) || (p.iat as number) < 0) return '"iat" is not a unix time';
   if (!Number.isSafeInteger(p.exp) || (p.exp as number) <= (p.iat as number)) return '"exp" is not a unix time after "iat"';
   if (typeof p.jti !== 'string' || p.jti === '' || p.jti.length > 128) return '"jti" is not a string';
-  if (!optional(p.aud, 'string') || !optional(p.connection, 'string') || !optional(p.user, 'string') || !optional(p.session, 'string')) return 'a string claim has another type';
+  if (!optional(p.aud, 'string') || !optional(p.connection, 'string') || !optional(p.user, 'string') || !optional(p.session, 'string') || !optional(p.recording, 'string')) return 'a string claim has another type';
   if (!optional(p.readOnly, 'boolean') || !optional(p.once, 'boolean') || !optional(p.share, 'boolean')) return 'a boolean claim has another type';
   if (p.target !== undefined) {
     const t = p.target;

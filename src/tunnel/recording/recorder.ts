@@ -56,7 +56,8 @@ const KEYSYM = /^\d{1,10}$/;
 
 /**
  * One session's recording. Events: `fault` (GuacError), once, when the
- * recording stops being complete.
+ * recording stops being complete; `finish` ({@link RecordingResult}), once,
+ * when its file is closed.
  */
 export class SessionRecorder extends EventEmitter {
   readonly policy: RecordPolicy;
@@ -135,7 +136,9 @@ export class SessionRecorder extends EventEmitter {
       }
       const summary = await this.writer.end();
       const first = this.firstSync;
-      return { ...summary, durationMs: first === undefined ? 0 : this.lastSync! - first, firstFrame: first };
+      const result: RecordingResult = { ...summary, durationMs: first === undefined ? 0 : this.lastSync! - first, firstFrame: first };
+      this.emit('finish', result);
+      return result;
     })();
     return this.result;
   }
