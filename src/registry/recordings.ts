@@ -30,7 +30,7 @@ export interface Recording {
   endedAt: number | null;
   /** As a player counts it: first frame to last. */
   durationMs: number | null;
-  /** guacd's time of the first frame (key times are relative to it). */
+  /** When the first frame came, on the gateway's clock: the recording's time 0. */
   firstFrame: number | null;
   size: number;
   sha256: string | null;

@@ -75,7 +75,7 @@ describe('session recorder format', () => {
     assert.equal(r.size, bytes.length);
     assert.equal(r.sha256, sha(bytes));
     assert.equal(r.durationMs, 5000);
-    assert.equal(r.firstFrame, 1005000);
+    assert.equal(r.firstFrame, 1_000_000, 'the gateway\'s time of the first frame');
   });
 
   it('writes no key events without keys, and no closing sync without frames', async () => {

@@ -6,8 +6,8 @@
  * last `sync` minus the first, and it seeks to frames between them.
  *
  * Two things are added to what guacd sent, both on guacd's clock (estimated
- * from the newest `sync`, so a gateway whose clock differs from guacd's
- * host still writes consistent times):
+ * from the newest `sync`: guacd's clock need not be the epoch, guacd 1.3.0
+ * counts from its host's boot, and need not agree with the gateway's):
  * - with `keys`, the browser's key events as `key,<keysym>,<pressed>,<time>`,
  *   the shape guacd's own recordings use (a player ignores them when drawing,
  *   key-log tools read them);
@@ -48,7 +48,12 @@ export interface SessionRecorderOptions extends RecordSpec {
 export interface RecordingResult extends WriteSummary {
   /** From the first `sync` to the last, the one written at the end included (what a player shows). */
   durationMs: number;
-  /** guacd's time of the first frame, when there was one. */
+  /**
+   * When the first frame arrived, on the gateway's clock (ms since the
+   * epoch), when there was one. guacd's own clock need not be the epoch
+   * (guacd 1.3.0 counts from boot), so this is what relates the recording's
+   * times to the wall clock: time t of the recording is firstFrame + t.
+   */
   firstFrame: number | undefined;
 }
 
@@ -67,6 +72,7 @@ export class SessionRecorder extends EventEmitter {
   /** guacd's clock minus ours, from the newest `sync`. */
   private offset = 0;
   private firstSync: number | undefined;
+  private firstWall: number | undefined;
   private lastSync: number | undefined;
   private result: Promise<RecordingResult> | undefined;
 
@@ -111,8 +117,10 @@ export class SessionRecorder extends EventEmitter {
   sync(instruction: Buffer): void {
     const ts = syncTime(instruction);
     if (ts === undefined) return;
-    this.offset = ts - this.now();
+    const now = this.now();
+    this.offset = ts - now;
     this.firstSync ??= ts;
+    this.firstWall ??= now;
     if (this.lastSync === undefined || ts > this.lastSync) this.lastSync = ts;
   }
 
@@ -136,7 +144,7 @@ export class SessionRecorder extends EventEmitter {
       }
       const summary = await this.writer.end();
       const first = this.firstSync;
-      const result: RecordingResult = { ...summary, durationMs: first === undefined ? 0 : this.lastSync! - first, firstFrame: first };
+      const result: RecordingResult = { ...summary, durationMs: first === undefined ? 0 : this.lastSync! - first, firstFrame: this.firstWall };
       this.emit('finish', result);
       return result;
     })();
