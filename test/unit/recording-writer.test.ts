@@ -7,7 +7,6 @@
  * "may not write"); without mount rights those cases are skipped, saying so.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { GuacError } from '../../src/protocol/errors.js';
 import { Parser } from '../../src/protocol/parser.js';
 import { RecordingWriter, SessionRecorder, syncTime } from '../../src/tunnel/recording/index.js';
+import { mountTmpfs as tmpfs, unmountTmpfs as unmount } from '../helpers/tmpfs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rec-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,23 +27,6 @@ function instructions(bytes: Buffer): [string, string[]][] {
   const out: [string, string[]][] = [];
   assert.equal(new Parser().push(bytes, (op, args) => out.push([op, args])), undefined);
   return out;
-}
-
-/** Mounts a tmpfs (root only); undefined when this machine does not let us. */
-function tmpfs(options: string): string | undefined {
-  const at = mkdtempSync(join(tmpdir(), 'rec-mnt-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', at], { stdio: 'ignore' });
-    return at;
-  } catch {
-    rmSync(at, { recursive: true, force: true });
-    return undefined;
-  }
-}
-function unmount(at: string | undefined): void {
-  if (at === undefined) return;
-  try { execFileSync('umount', [at], { stdio: 'ignore' }); } catch { /* already gone */ }
-  rmSync(at, { recursive: true, force: true });
 }
 
 describe('session recorder format', () => {
