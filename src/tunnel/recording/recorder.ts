@@ -42,6 +42,8 @@ export interface SessionRecorderOptions extends RecordSpec {
   maxBufferBytes?: number;
   /** The clock (ms since the epoch); tests replace it. */
   now?: () => number;
+  /** The file's `open` flags (the writer's `flags`). */
+  flags?: string;
 }
 
 /** What {@link SessionRecorder.finish} answers. */
@@ -81,7 +83,11 @@ export class SessionRecorder extends EventEmitter {
     this.policy = opts.policy ?? 'best-effort';
     this.keys = opts.keys === true;
     this.now = opts.now ?? Date.now;
-    this.writer = new RecordingWriter({ path: opts.path, ...(opts.maxBufferBytes === undefined ? {} : { maxBufferBytes: opts.maxBufferBytes }) });
+    this.writer = new RecordingWriter({
+      path: opts.path,
+      ...(opts.maxBufferBytes === undefined ? {} : { maxBufferBytes: opts.maxBufferBytes }),
+      ...(opts.flags === undefined ? {} : { flags: opts.flags }),
+    });
     this.writer.once('fault', (err: GuacError) => this.emit('fault', err));
   }
 

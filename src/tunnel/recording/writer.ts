@@ -19,6 +19,8 @@ export interface RecordingWriterOptions {
   path: string;
   /** Bytes that may wait for the disk before the recording gives up (default 8 MiB). */
   maxBufferBytes?: number;
+  /** `open` flags (default `wx`: never over an existing file); the bench writes into a FIFO with `w`. */
+  flags?: string;
 }
 
 /** What {@link RecordingWriter.end} answers. */
@@ -35,6 +37,12 @@ export interface WriteSummary {
 
 /** `writev` takes at most IOV_MAX (1024 on Linux) pieces per call. */
 const MAX_PIECES = 1024;
+/**
+ * Small writes are copied into slabs of this size: one allocation per slab,
+ * not per relayed piece, and a write in flight leaves the next one a single
+ * large piece. Larger writes are copied on their own.
+ */
+const SLAB_BYTES = 256 * 1024;
 
 /** Maps a file-system error to the recording code an operator can act on. */
 export function recordingFault(err: unknown): GuacError {
@@ -63,6 +71,10 @@ export class RecordingWriter extends EventEmitter {
   private file: FileHandle | undefined;
   private queue: Buffer[] = [];
   private queued = 0;
+  /** The slab being filled: `[sealed, used)` is queued-to-be, not yet in `queue`. */
+  private slab: Buffer = Buffer.alloc(0);
+  private used = 0;
+  private sealed = 0;
   private size = 0;
   private writing = false;
   private ending = false;
@@ -75,7 +87,7 @@ export class RecordingWriter extends EventEmitter {
   constructor(opts: RecordingWriterOptions) {
     super();
     this.maxBufferBytes = opts.maxBufferBytes ?? 8 << 20;
-    this.opened = open(opts.path, 'wx', 0o600).then(
+    this.opened = open(opts.path, opts.flags ?? 'wx', 0o600).then(
       (file) => {
         this.file = file;
         this.pump();
@@ -100,13 +112,24 @@ export class RecordingWriter extends EventEmitter {
    */
   write(bytes: Buffer | string): boolean {
     if (this.fault !== undefined || this.ending) return false;
-    const copy = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes);
-    if (this.queued + copy.length > this.maxBufferBytes) {
+    const length = typeof bytes === 'string' ? Buffer.byteLength(bytes, 'utf8') : bytes.length;
+    if (this.queued + length > this.maxBufferBytes) {
       this.stop(TUNNEL.GUAC_RECORDING_OVERRUN());
       return false;
     }
-    this.queue.push(copy);
-    this.queued += copy.length;
+    if (length > SLAB_BYTES / 4) {
+      this.seal();
+      this.queue.push(typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes));
+    } else {
+      if (this.slab.length - this.used < length) {
+        this.seal();
+        this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+        this.used = 0;
+        this.sealed = 0;
+      }
+      this.used += typeof bytes === 'string' ? this.slab.write(bytes, this.used, 'utf8') : bytes.copy(this.slab, this.used);
+    }
+    this.queued += length;
     if (this.queued > this.maxQueued) this.maxQueued = this.queued;
     this.pump();
     return true;
@@ -117,7 +140,11 @@ export class RecordingWriter extends EventEmitter {
     this.ending = true;
     this.summary ??= (async () => {
       await this.opened;
-      if (this.writing || this.queue.length > 0) await new Promise<void>((done) => { this.drained = done; });
+      if (this.writing || this.queue.length > 0 || this.used > this.sealed) {
+        const drained = new Promise<void>((done) => { this.drained = done; });
+        this.pump();
+        await drained;
+      }
       if (this.file) {
         await this.file.sync().catch((err: unknown) => this.stop(recordingFault(err)));
         await this.file.close().catch(() => undefined);
@@ -129,8 +156,16 @@ export class RecordingWriter extends EventEmitter {
     return this.summary;
   }
 
+  /** Moves the slab's unqueued bytes into the queue (a view: the slab fills on after them). */
+  private seal(): void {
+    if (this.used === this.sealed) return;
+    this.queue.push(this.slab.subarray(this.sealed, this.used));
+    this.sealed = this.used;
+  }
+
   private pump(): void {
     if (this.writing || !this.file) return;
+    this.seal();
     if (this.queue.length === 0) {
       this.drained?.();
       return;
@@ -181,6 +216,9 @@ export class RecordingWriter extends EventEmitter {
     this.fault = fault;
     this.queue = [];
     this.queued = 0;
+    this.slab = Buffer.alloc(0);
+    this.used = 0;
+    this.sealed = 0;
     this.emit('fault', fault);
     if (!this.writing) this.drained?.();
   }
