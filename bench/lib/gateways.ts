@@ -31,8 +31,10 @@ export interface RecordingStats {
   maxPending: number;
   /** The fault that stopped the recording (a slow disk: GUAC_RECORDING_OVERRUN), if any. */
   fault: string | undefined;
-  /** Bytes the slow disk took. */
+  /** Bytes the slow disk took; for a file, its size once finished. */
   written: number;
+  /** The last session's recording is closed. */
+  finished: boolean;
 }
 
 /** Bytes per second the slow disk (a FIFO read at this pace) takes. */
@@ -234,6 +236,7 @@ async function startRecording(up: Upstream, slow: boolean): Promise<RunningGatew
   const dir = mkdtempSync(join(tmpdir(), 'bench-rec-'));
   let last: SessionRecorder | undefined;
   let written = 0;
+  let finished = false;
   const factory: RecorderFactory = (info, spec) => {
     const path = join(dir, `${info.id}.guac`);
     if (slow) {
@@ -247,12 +250,17 @@ async function startRecording(up: Upstream, slow: boolean): Promise<RunningGatew
       reader.on('error', () => undefined);
     }
     last = new Recorder({ path, ...spec, ...(slow ? { flags: 'w' } : {}) });
+    finished = false;
+    last.once('finish', (r: { size: number }) => {
+      finished = true;
+      if (!slow) written = r.size;
+    });
     return last;
   };
   const gw = await startOurs(up, factory);
   return {
     ...gw,
-    recording: () => ({ maxPending: last?.maxPending ?? 0, fault: last?.failed?.code, written }),
+    recording: () => ({ maxPending: last?.maxPending ?? 0, fault: last?.failed?.code, written, finished }),
     async close() {
       await gw.close();
       rmSync(dir, { recursive: true, force: true });

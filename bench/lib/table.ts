@@ -57,6 +57,7 @@ export function renderTable(r: Results): string {
     out.push(grid([['', 'off', 'on', 'slow disk'],
       ['MB/s', t('off')?.mbps.toFixed(0) ?? '-', t('on')?.mbps.toFixed(0) ?? '-', slow?.mbps.toFixed(0) ?? '-'],
       ['gateway CPU, ms per 100 MB', t('off')?.cpuMsPer100MB.toFixed(0) ?? '-', t('on')?.cpuMsPer100MB.toFixed(0) ?? '-', '-'],
+      ['recordings whole', '-', recordedCell(f.on), '-'],
       ['peak RSS growth, MB', '-', '-', slow ? mb(slow.growth) : '-'],
       ['recording queue max, MB / fault', '-', '-', slow?.recording ? `${mb(slow.recording.maxPending)} / ${slow.recording.fault ?? 'none'}` : '-']]));
     out.push(...errors(r.recording));
@@ -133,4 +134,12 @@ export function renderTable(r: Results): string {
   }
   for (const n of r.notes) out.push(`note: ${n}`);
   return out.join('\n');
+}
+
+/** "3/3", or the fault that stopped a recording of the `on` figure. */
+function recordedCell(f: Fig<object> | undefined): string {
+  const rec = (ok(f as Fig<object>) as { recorded?: { fault?: string }[] } | undefined)?.recorded;
+  if (!rec) return '-';
+  const fault = rec.find((x) => x.fault)?.fault;
+  return fault ?? `${rec.length}/${rec.length}`;
 }

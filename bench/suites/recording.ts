@@ -7,9 +7,9 @@
  * memory stay bounded (the recording stops at its queue bound, marked
  * incomplete, instead of holding the relay or growing).
  */
-import { startStack } from '../lib/stack.js';
+import { startStack, type Stack } from '../lib/stack.js';
 import { receive } from '../lib/client.js';
-import { measureTunnel, type TunnelResult } from './tunnel.js';
+import { measureTunnel, timedRuns, type TunnelResult } from './tunnel.js';
 import type { RecordingStats } from '../lib/gateways.js';
 
 export interface RecordingParams {
@@ -31,14 +31,34 @@ export interface SlowDiskResult {
   recording: RecordingStats | undefined;
 }
 
-export type RecordingBenchResult = (TunnelResult & { mode: 'off' | 'on' }) | SlowDiskResult;
+export type RecordingBenchResult = (TunnelResult & { mode: 'off' | 'on'; recorded?: RecordingStats[] }) | SlowDiskResult;
+
+/** The last session's recording once its file is closed (its fault, if any, and the bytes written). */
+async function waitRecorded(stack: Stack): Promise<RecordingStats> {
+  for (let i = 0; i < 100; i++) {
+    const s = await stack.gateway!.call<RecordingStats | undefined>('recording', undefined, 10000);
+    if (s?.finished) return s;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the recording did not finish within 10 s of its session');
+}
 
 export async function measureRecording(p: RecordingParams): Promise<RecordingBenchResult> {
-  if (p.mode !== 'slow') {
-    const r = await measureTunnel({ kind: p.mode === 'on' ? 'ours-rec' : 'ours', recordings: p.recordings, ...(p.quick ? { quick: true } : {}) });
-    return { ...r, mode: p.mode };
-  }
   const total = p.quick ? 40e6 : 200e6;
+  if (p.mode === 'off') return { ...(await measureTunnel({ kind: 'ours', recordings: p.recordings, quick: p.quick === true })), mode: 'off' };
+  if (p.mode === 'on') {
+    const stack = await startStack('ours-rec', { mode: 'replay', recordings: p.recordings, bytesPerSession: total });
+    try {
+      // Each timed session's recording must be whole: a recording that stopped (overrun) would make "on" cheap.
+      const recorded: RecordingStats[] = [];
+      const r = await timedRuns(stack, total, p.quick === true, async () => {
+        recorded.push(await waitRecorded(stack));
+      });
+      return { kind: 'ours-rec', ...r, mode: 'on', recorded };
+    } finally {
+      await stack.stop();
+    }
+  }
   const stack = await startStack('ours-rec-slow', { mode: 'replay', recordings: p.recordings, bytesPerSession: total });
   try {
     const before = await stack.mem(true);

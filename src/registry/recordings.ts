@@ -170,6 +170,20 @@ export class RecordingStore {
     return rows.map(toRecording);
   }
 
+  /**
+   * Recordings still open whose session ended before `before` in history:
+   * the gateway writing them stopped (killed, crashed) and another ended its
+   * sessions as orphans.
+   */
+  async orphaned(before: number): Promise<Recording[]> {
+    const rows = await this.db.all(
+      `SELECT r.* FROM recordings r JOIN sessions s ON s.id = r.session_id
+       WHERE r.ended_at IS NULL AND s.ended_at IS NOT NULL AND s.ended_at < ? ORDER BY r.started_at, r.id`,
+      [before],
+    );
+    return rows.map(toRecording);
+  }
+
   /** Finished recordings, oldest first (what retention looks at). */
   async finishedOldestFirst(): Promise<Recording[]> {
     const rows = await this.db.all('SELECT * FROM recordings WHERE ended_at IS NOT NULL ORDER BY started_at, id');

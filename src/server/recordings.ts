@@ -21,13 +21,16 @@ import type { Recording, RecordingQuery } from '../registry/recordings.js';
 import { checkRecordingId } from '../registry/recordings.js';
 import type { Registry } from '../registry/types.js';
 import { checkTtl } from '../registry/validate.js';
-import { SessionRecorder, type RecordingResult } from '../tunnel/recording/recorder.js';
+import { SessionRecorder, syncTime, type RecordingResult } from '../tunnel/recording/recorder.js';
 import type { RecorderFactory } from '../tunnel/recording/start.js';
 import { openToken, sealToken } from '../tunnel/token.js';
 import { TUNNEL } from '../tunnel/errors.js';
 
 /** The token audience of playback links: the tunnel and share resolvers refuse it. */
 export const RECORDING_AUDIENCE = 'recording';
+
+/** How long after its session ended an open recording counts as its gateway's orphan. */
+const ORPHAN_GRACE_MS = 60_000;
 
 /** Extension of recording files. */
 export const RECORDING_EXT = '.guac';
@@ -119,12 +122,15 @@ export class Recordings {
       file, keys: recorder.keys, policy: recorder.policy, startedAt,
     }));
     recorder.once('fault', (err: GuacError) => this.log.warn({ session: id, code: err.code, policy: recorder.policy }, 'recording: fault, recording incomplete'));
-    recorder.once('finish', (r: RecordingResult) => {
-      void this.track(started.then(() => this.registry.recordings.finished(id, {
+    const finished = new Promise<RecordingResult>((resolve) => recorder.once('finish', resolve));
+    // Tracked until its row is complete: a gateway shutting down waits for the recordings its sessions were writing.
+    void this.track(started.then(async () => {
+      const r = await finished;
+      await this.registry.recordings.finished(id, {
         endedAt: Date.now(), durationMs: r.durationMs, firstFrame: r.firstFrame, size: r.size, sha256: r.sha256,
         complete: r.complete, error: r.fault?.message,
-      })));
-    });
+      });
+    }));
     return recorder;
   };
 
@@ -164,6 +170,7 @@ export class Recordings {
    * @returns the ids deleted
    */
   async enforceRetention(now = Date.now()): Promise<string[]> {
+    await this.closeOrphans(now);
     if (this.maxAgeMs <= 0 && this.maxTotalBytes <= 0) return [];
     const all = await this.registry.recordings.finishedOldestFirst();
     const doomed = new Set<string>();
@@ -188,6 +195,26 @@ export class Recordings {
     }
     if (deleted.length > 0) this.log.info({ deleted: deleted.length }, 'recording: retention deleted recordings');
     return deleted;
+  }
+
+  /**
+   * Completes the rows of recordings whose gateway stopped before their
+   * session ended (history says the session ended over a minute ago): what
+   * the file holds is measured, and the recording is marked incomplete.
+   * @returns the ids completed
+   */
+  async closeOrphans(now = Date.now()): Promise<string[]> {
+    const closed: string[] = [];
+    for (const rec of await this.registry.recordings.orphaned(now - ORPHAN_GRACE_MS)) {
+      const read = await readBack(join(this.dir, rec.file));
+      await this.registry.recordings.finished(rec.id, {
+        endedAt: now, durationMs: read?.durationMs ?? 0, firstFrame: undefined, size: read?.size ?? 0, sha256: read?.sha256 ?? '',
+        complete: false, error: 'The gateway writing it stopped before the session ended.',
+      });
+      closed.push(rec.id);
+    }
+    if (closed.length > 0) this.log.warn({ recordings: closed.length }, 'recording: completed recordings whose gateway stopped');
+    return closed;
   }
 
   /**
@@ -245,13 +272,15 @@ export class Recordings {
 }
 
 /** A file's size, sha256 and, if it does not parse to the end, why; undefined when it does not exist. */
-async function readBack(path: string): Promise<{ size: number; sha256: string; problem?: string } | undefined> {
+async function readBack(path: string): Promise<{ size: number; sha256: string; durationMs: number; problem?: string } | undefined> {
   const hash = createHash('sha256');
   // Recordings hold guacd's output, within guacd's own limits; the splitter says where whole instructions end.
   const splitter = new InstructionSplitter();
   let size = 0;
   let whole = 0;
   let syncs = 0;
+  let first: number | undefined;
+  let last = 0;
   let problem: string | undefined;
   try {
     for await (const chunk of createReadStream(path)) {
@@ -259,7 +288,14 @@ async function readBack(path: string): Promise<{ size: number; sha256: string; p
       hash.update(buf);
       size += buf.length;
       if (problem !== undefined) continue;
-      const done = splitter.push(buf, (op) => { if (op === 'sync') syncs++; });
+      const done = splitter.push(buf, (op, raw) => {
+        if (op !== 'sync') return;
+        syncs++;
+        const t = syncTime(raw);
+        if (t === undefined) return;
+        first ??= t;
+        last = Math.max(last, t);
+      });
       if (done instanceof Error) problem = `it is not valid Guacamole protocol after byte ${whole} (${done.message})`;
       else whole += done.length;
     }
@@ -269,7 +305,7 @@ async function readBack(path: string): Promise<{ size: number; sha256: string; p
   }
   if (problem === undefined && whole < size) problem = `its last instruction is cut short after byte ${whole}`;
   if (problem === undefined && size > 0 && syncs === 0) problem = 'it holds no frame';
-  const out: { size: number; sha256: string; problem?: string } = { size, sha256: hash.digest('hex') };
+  const out: { size: number; sha256: string; durationMs: number; problem?: string } = { size, sha256: hash.digest('hex'), durationMs: first === undefined ? 0 : last - first };
   if (problem !== undefined) out.problem = problem;
   return out;
 }

@@ -90,6 +90,24 @@ function suite(label: string, factory: FixtureFactory): void {
       assert.deepEqual(await other.enforceRetention(now), []);
       assert.ok(existsSync(join(dir, `${uuid(15)}.guac`)));
     });
+
+    it('completes, as incomplete, a recording whose gateway stopped before its session ended', async () => {
+      const dir = join(fx.dataDir, 'orphans');
+      mkdirSync(dir, { recursive: true });
+      const id = uuid(77);
+      const bytes = Buffer.from('4.size,1.0,3.800,3.600;4.sync,4.1000;4.sync,4.3500;4.rect,1.0');
+      writeFileSync(join(dir, `${id}.guac`), bytes);
+      await reg.sessionStarted({ id, user: 'ann', startedAt: 1000 });
+      await reg.recordings.started({ id, sessionId: id, file: `${id}.guac`, keys: false, policy: 'best-effort', startedAt: 1000 });
+      const recordings = new Recordings({ dir, registry: reg, secret: fx.secret });
+      assert.deepEqual(await recordings.closeOrphans(), [], 'its session is still open: still being written');
+      await reg.sessionEnded({ id, endedAt: 2000 });
+      assert.deepEqual(await recordings.enforceRetention(), [], 'retention without limits deletes nothing');
+      const r = await reg.recordings.get(id);
+      assert.deepEqual([r.complete, r.size, r.durationMs, r.error], [false, bytes.length, 2500, 'The gateway writing it stopped before the session ended.']);
+      const v = await recordings.verify(id);
+      assert.deepEqual([v.state, v.message], ['incomplete', 'The recording is incomplete: The gateway writing it stopped before the session ended.']);
+    });
   });
 }
 
