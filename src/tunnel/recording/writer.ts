@@ -1,17 +1,19 @@
 /**
- * Appends a recording to its file without ever making the relay wait: bytes
- * are copied into a queue bounded by `maxBufferBytes` and written by one
- * `writev` at a time. A running sha256 covers exactly the bytes that reached
- * the file, so the digest of an incomplete recording still matches what is
- * on disk. The first fault (disk full, folder missing, permission denied,
- * queue overrun) stops the writer for good: it drops what is queued, emits
- * `fault` once and answers every later write with false.
+ * Appends a recording to its file without ever making the relay wait: the
+ * relay's thread copies bytes into shared slabs (one allocation per 256 KiB,
+ * never per relayed piece) and hands sealed pieces, once per event-loop
+ * turn, to the recordings' I/O thread (io-worker.ts), which writes them in
+ * order and keeps a running sha256 of exactly the bytes that reached the
+ * file, so the digest of an incomplete recording still matches what is on
+ * disk. What waits is bounded by `maxBufferBytes`. The first fault (disk
+ * full, folder missing, permission denied, queue overrun) stops the writer
+ * for good: it emits `fault` once and answers every later write with false.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { open, type FileHandle } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
 import type { GuacError } from '../../protocol/errors.js';
 import { TUNNEL } from '../errors.js';
+import type { IoReply, IoRequest } from './io-worker.js';
 
 /** Options of {@link RecordingWriter}. */
 export interface RecordingWriterOptions {
@@ -35,14 +37,55 @@ export interface WriteSummary {
   fault?: GuacError;
 }
 
-/** `writev` takes at most IOV_MAX (1024 on Linux) pieces per call. */
-const MAX_PIECES = 1024;
-/**
- * Small writes are copied into slabs of this size: one allocation per slab,
- * not per relayed piece, and a write in flight leaves the next one a single
- * large piece. Larger writes are copied on their own.
- */
+/** Small writes are copied into shared slabs of this size; larger ones into a shared buffer of their own. */
 const SLAB_BYTES = 256 * 1024;
+
+/** A buffer the I/O thread reads without a copy. */
+const shared = (n: number): Buffer => Buffer.from(new SharedArrayBuffer(n));
+
+/**
+ * The one I/O thread of the process, started with the first recording. It
+ * holds the process open only while a request waits for its answer (each
+ * gets one: opened, written, ended). Replies go to the writer they name.
+ */
+const io = {
+  worker: undefined as Worker | undefined,
+  writers: new Map<number, RecordingWriter>(),
+  next: 1,
+  inflight: 0,
+  post(m: IoRequest): void {
+    if (this.inflight++ === 0) this.worker!.ref();
+    this.worker!.postMessage(m);
+  },
+  answered(): void {
+    if (--this.inflight === 0) this.worker?.unref();
+  },
+  attach(w: RecordingWriter): number {
+    if (!this.worker) {
+      const worker = new Worker(new URL('./io-worker.js', import.meta.url));
+      worker.on('message', (r: IoReply) => {
+        if (r.op !== 'fault') this.answered();
+        this.writers.get(r.id)?.reply(r);
+      });
+      worker.on('error', (err) => {
+        for (const writer of this.writers.values()) writer.lost(err);
+      });
+      worker.on('exit', () => {
+        if (this.worker === worker) this.worker = undefined;
+        this.inflight = 0;
+        for (const writer of this.writers.values()) writer.lost(new Error('the recording I/O thread exited'));
+      });
+      this.worker = worker;
+    }
+    const id = this.next++;
+    this.writers.set(id, w);
+    return id;
+  },
+  detach(id: number): void {
+    this.writers.delete(id);
+  },
+};
+
 
 /** Maps a file-system error to the recording code an operator can act on. */
 export function recordingFault(err: unknown): GuacError {
@@ -67,19 +110,17 @@ export class RecordingWriter extends EventEmitter {
   /** Settles once the file is open (never rejects: a failure is a fault). */
   readonly opened: Promise<void>;
   private readonly maxBufferBytes: number;
-  private readonly hash: Hash = createHash('sha256');
-  private file: FileHandle | undefined;
-  private queue: Buffer[] = [];
+  private readonly id: number;
   private queued = 0;
-  /** The slab being filled: `[sealed, used)` is queued-to-be, not yet in `queue`. */
+  /** The slab being filled: `[sealed, used)` is not yet handed to the I/O thread. */
   private slab: Buffer = Buffer.alloc(0);
   private used = 0;
   private sealed = 0;
-  private size = 0;
-  private writing = false;
+  private flushing = false;
   private ending = false;
   private fault: GuacError | undefined;
-  private drained: (() => void) | undefined;
+  private openedDone!: () => void;
+  private ended: ((r: { size: number; sha256: string }) => void) | undefined;
   private summary: Promise<WriteSummary> | undefined;
   /** Most bytes that waited at once (benchmarks, tests). */
   maxQueued = 0;
@@ -87,13 +128,9 @@ export class RecordingWriter extends EventEmitter {
   constructor(opts: RecordingWriterOptions) {
     super();
     this.maxBufferBytes = opts.maxBufferBytes ?? 8 << 20;
-    this.opened = open(opts.path, opts.flags ?? 'wx', 0o600).then(
-      (file) => {
-        this.file = file;
-        this.pump();
-      },
-      (err: unknown) => this.stop(recordingFault(err)),
-    );
+    this.opened = new Promise((resolve) => { this.openedDone = resolve; });
+    this.id = io.attach(this);
+    io.post({ op: 'open', id: this.id, path: opts.path, flags: opts.flags ?? 'wx' });
   }
 
   /** The fault that stopped the writer, if any. */
@@ -119,19 +156,29 @@ export class RecordingWriter extends EventEmitter {
     }
     if (length > SLAB_BYTES / 4) {
       this.seal();
-      this.queue.push(typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes));
+      const own = shared(length);
+      if (typeof bytes === 'string') own.write(bytes, 0, 'utf8');
+      else bytes.copy(own);
+      io.post({ op: 'write', id: this.id, bytes: own });
     } else {
       if (this.slab.length - this.used < length) {
         this.seal();
-        this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+        this.slab = shared(SLAB_BYTES);
         this.used = 0;
         this.sealed = 0;
       }
       this.used += typeof bytes === 'string' ? this.slab.write(bytes, this.used, 'utf8') : bytes.copy(this.slab, this.used);
+      if (!this.flushing) {
+        // One hand-over per event-loop turn, whatever the number of pieces relayed in it.
+        this.flushing = true;
+        setImmediate(() => {
+          this.flushing = false;
+          this.seal();
+        });
+      }
     }
     this.queued += length;
     if (this.queued > this.maxQueued) this.maxQueued = this.queued;
-    this.pump();
     return true;
   }
 
@@ -139,87 +186,58 @@ export class RecordingWriter extends EventEmitter {
   end(): Promise<WriteSummary> {
     this.ending = true;
     this.summary ??= (async () => {
-      await this.opened;
-      if (this.writing || this.queue.length > 0 || this.used > this.sealed) {
-        const drained = new Promise<void>((done) => { this.drained = done; });
-        this.pump();
-        await drained;
-      }
-      if (this.file) {
-        await this.file.sync().catch((err: unknown) => this.stop(recordingFault(err)));
-        await this.file.close().catch(() => undefined);
-      }
-      const out: WriteSummary = { size: this.size, sha256: this.hash.digest('hex'), complete: this.fault === undefined };
+      this.seal();
+      const done = await new Promise<{ size: number; sha256: string }>((resolve) => {
+        this.ended = resolve;
+        io.post({ op: 'end', id: this.id });
+      });
+      io.detach(this.id);
+      this.openedDone();
+      const out: WriteSummary = { size: done.size, sha256: done.sha256, complete: this.fault === undefined };
       if (this.fault) out.fault = this.fault;
       return out;
     })();
     return this.summary;
   }
 
-  /** Moves the slab's unqueued bytes into the queue (a view: the slab fills on after them). */
+  /** A reply of the I/O thread (io-worker.ts). */
+  reply(r: IoReply): void {
+    switch (r.op) {
+      case 'opened':
+        this.openedDone();
+        break;
+      case 'written':
+        this.queued = Math.max(0, this.queued - r.n);
+        break;
+      case 'fault':
+        this.stop(recordingFault(r));
+        break;
+      case 'ended':
+        this.ended?.(r);
+        break;
+    }
+  }
+
+  /** The I/O thread failed or exited: nothing more reaches the file. */
+  lost(err: Error): void {
+    this.stop(TUNNEL.GUAC_RECORDING_IO({ cause: err }));
+    this.openedDone();
+    this.ended?.({ size: 0, sha256: '' });
+  }
+
+  /** Hands the slab's unsent bytes to the I/O thread (a view: the slab fills on after them). */
   private seal(): void {
-    if (this.used === this.sealed) return;
-    this.queue.push(this.slab.subarray(this.sealed, this.used));
+    if (this.used === this.sealed || this.fault !== undefined) return;
+    io.post({ op: 'write', id: this.id, bytes: this.slab.subarray(this.sealed, this.used) });
     this.sealed = this.used;
-  }
-
-  private pump(): void {
-    if (this.writing || !this.file) return;
-    this.seal();
-    if (this.queue.length === 0) {
-      this.drained?.();
-      return;
-    }
-    const batch = this.queue.length <= MAX_PIECES ? this.queue : this.queue.slice(0, MAX_PIECES);
-    this.queue = this.queue.length <= MAX_PIECES ? [] : this.queue.slice(MAX_PIECES);
-    this.writing = true;
-    void this.writeAll(this.file, batch).then(() => {
-      this.writing = false;
-      this.pump();
-    });
-  }
-
-  /** Writes `batch` in full (a short write is resumed), hashing only what the file took. */
-  private async writeAll(file: FileHandle, batch: Buffer[]): Promise<void> {
-    const total = batch.reduce((n, b) => n + b.length, 0);
-    let pieces = batch;
-    try {
-      while (pieces.length > 0) {
-        const { bytesWritten } = await file.writev(pieces);
-        if (bytesWritten === 0) throw Object.assign(new Error('the file took no bytes'), { code: 'EIO' });
-        pieces = this.took(pieces, bytesWritten);
-      }
-    } catch (err) {
-      this.stop(recordingFault(err));
-    }
-    this.queued = Math.max(0, this.queued - total);
-  }
-
-  /** Hashes the first `n` bytes of `pieces`; answers what remains. */
-  private took(pieces: Buffer[], n: number): Buffer[] {
-    this.size += n;
-    let i = 0;
-    for (; i < pieces.length && n > 0; i++) {
-      const p = pieces[i]!;
-      if (p.length > n) {
-        this.hash.update(p.subarray(0, n));
-        return [p.subarray(n), ...pieces.slice(i + 1)];
-      }
-      this.hash.update(p);
-      n -= p.length;
-    }
-    return pieces.slice(i);
   }
 
   private stop(fault: GuacError): void {
     if (this.fault !== undefined) return;
     this.fault = fault;
-    this.queue = [];
-    this.queued = 0;
     this.slab = Buffer.alloc(0);
     this.used = 0;
     this.sealed = 0;
     this.emit('fault', fault);
-    if (!this.writing) this.drained?.();
   }
 }
