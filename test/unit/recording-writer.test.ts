@@ -91,6 +91,25 @@ describe('recording writer', () => {
     assert.equal(r.complete, true);
   });
 
+  it('keeps order and content across turns, slabs let go and large writes', async () => {
+    const path = file();
+    const w = new RecordingWriter({ path });
+    const parts: Buffer[] = [];
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 200; i++) {
+      // Mostly small pieces, now and then a turn's burst and a piece larger than a slab's quarter.
+      const size = i % 50 === 7 ? 100_000 : i % 10 === 3 ? 9000 : 20 + (i % 7);
+      const piece = Buffer.alloc(size, 0x41 + (i % 26));
+      parts.push(piece);
+      w.write(i % 2 === 0 ? piece : piece.toString('latin1'));
+      if (i % 3 === 0) await turn();
+    }
+    const r = await w.end();
+    const expected = Buffer.concat(parts);
+    assert.deepEqual([r.complete, r.size, r.sha256], [true, expected.length, sha(expected)]);
+    assert.ok(readFileSync(path).equals(expected));
+  });
+
   it('stops at its bound instead of growing: overrun, incomplete, digest of what reached the disk', async () => {
     const path = file();
     const w = new RecordingWriter({ path, maxBufferBytes: 4096 });

@@ -37,8 +37,16 @@ export interface WriteSummary {
   fault?: GuacError;
 }
 
-/** Small writes are copied into shared slabs of this size; larger ones into a shared buffer of their own. */
+/**
+ * Small writes are copied into shared slabs of at most this size; larger ones
+ * into a shared buffer of their own. A slab is sized to what its session
+ * writes in a turn (from MIN_SLAB_BYTES), and let go at the end of a turn that
+ * used little of it: an idle recorded session holds no slab between its frames.
+ */
 const SLAB_BYTES = 256 * 1024;
+const MIN_SLAB_BYTES = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
 
 /** A buffer the I/O thread reads without a copy. */
 const shared = (n: number): Buffer => Buffer.from(new SharedArrayBuffer(n));
@@ -113,10 +121,12 @@ export class RecordingWriter extends EventEmitter {
   private readonly id: number;
   private queued = 0;
   /** The slab being filled: `[sealed, used)` is not yet handed to the I/O thread. */
-  private slab: Buffer = Buffer.alloc(0);
+  private slab: Buffer = EMPTY;
   private used = 0;
   private sealed = 0;
   private flushing = false;
+  /** Bytes written since the last hand-over (this turn's). */
+  private turnBytes = 0;
   private ending = false;
   private fault: GuacError | undefined;
   private openedDone!: () => void;
@@ -163,7 +173,9 @@ export class RecordingWriter extends EventEmitter {
     } else {
       if (this.slab.length - this.used < length) {
         this.seal();
-        this.slab = shared(SLAB_BYTES);
+        let size = MIN_SLAB_BYTES;
+        while (size < SLAB_BYTES && size < (this.turnBytes + length) * 4) size *= 2;
+        this.slab = shared(size);
         this.used = 0;
         this.sealed = 0;
       }
@@ -174,10 +186,13 @@ export class RecordingWriter extends EventEmitter {
         setImmediate(() => {
           this.flushing = false;
           this.seal();
+          if (this.turnBytes * 16 < this.slab.length) this.release();
+          this.turnBytes = 0;
         });
       }
     }
     this.queued += length;
+    this.turnBytes += length;
     if (this.queued > this.maxQueued) this.maxQueued = this.queued;
     return true;
   }
@@ -232,12 +247,17 @@ export class RecordingWriter extends EventEmitter {
     this.sealed = this.used;
   }
 
+  /** Lets the slab go (its handed-over pieces live on in the I/O thread's queue until written). */
+  private release(): void {
+    this.slab = EMPTY;
+    this.used = 0;
+    this.sealed = 0;
+  }
+
   private stop(fault: GuacError): void {
     if (this.fault !== undefined) return;
     this.fault = fault;
-    this.slab = Buffer.alloc(0);
-    this.used = 0;
-    this.sealed = 0;
+    this.release();
     this.emit('fault', fault);
   }
 }
