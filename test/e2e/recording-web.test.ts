@@ -148,6 +148,14 @@ describe('session recordings, played in the browser', { timeout: 240_000 }, () =
     await page.locator(`body[data-position="${duration}"]`).waitFor({ state: 'attached', timeout: 5000 });
     await waitFor(async () => (await attr(page, 'shown')) === String(duration) || undefined, { what: 'the display to reach the end', timeoutMs: 15_000 });
     await waitFor(async () => (await displayVariety(page, '#screen canvas')).colours >= 2 || undefined, { what: 'the replayed terminal to draw', timeoutMs: 10_000 });
+    // The last frames' images are decoded asynchronously: wait until the picture stops changing.
+    let previous: Buffer = Buffer.alloc(0);
+    await waitFor(async () => {
+      const shot = await page.locator('#screen').screenshot();
+      const same = shot.equals(previous);
+      previous = shot;
+      return same || undefined;
+    }, { what: 'the replayed display to settle', timeoutMs: 10_000, intervalMs: 300 });
     await page.screenshot({ path: join(SHOTS, 'player-after-seek.png') });
 
     // From the start at 8x, idle skipped (keyboard: Home, +, +, +, i, Space): it plays to the end.
