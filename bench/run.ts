@@ -3,7 +3,7 @@
  * the ceiling, each measured in a child process of its own, on loopback.
  * Prints a table, writes bench/results/latest.json and latest.svg.
  *
- *   node dist/bench/run.js [--only parser,tunnel,latency,scale,idle,shared,stalled,setup,realstack,workers] [--quick]
+ *   node dist/bench/run.js [--only parser,tunnel,recording,latency,scale,idle,shared,stalled,setup,realstack,workers] [--quick]
  *
  * With --only, the sections not run are kept from the previous latest.json.
  */
@@ -20,9 +20,9 @@ import { PARSER_IMPLS } from './suites/parser.js';
 import type { MeasureArg, Suite } from './procs/measure.js';
 import type { Upstream } from './lib/gateways.js';
 
-const SECTIONS = ['parser', 'tunnel', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack', 'workers'] as const;
+const SECTIONS = ['parser', 'tunnel', 'recording', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack', 'workers'] as const;
 type SectionName = (typeof SECTIONS)[number];
-const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 200e3, workers: 150e3 };
+const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, recording: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 200e3, workers: 150e3 };
 const MEASURE = modulePath(import.meta.url, './procs/measure.js');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     notes: [],
   };
   for (const s of SECTIONS) if (!wanted.has(s) && prev[s]) (results as unknown as Record<string, unknown>)[s] = prev[s];
-  const needRec = ['parser', 'tunnel', 'shared', 'stalled', 'workers'].filter((s) => wanted.has(s as SectionName));
+  const needRec = ['parser', 'tunnel', 'recording', 'shared', 'stalled', 'workers'].filter((s) => wanted.has(s as SectionName));
   if (needRec.length && !recordings.length) {
     results.notes.push(`no recordings in ${RECORDINGS_DIR} (scripts/record-streams.sh): skipped ${needRec.join(', ')}`);
   }
@@ -155,6 +155,11 @@ async function main(): Promise<void> {
   }
   if (wanted.has('tunnel') && recordings.length) {
     results.tunnel = await section(gateways.map((kind): [string, Suite, object] => [kind, 'tunnel', { kind, recordings }]));
+  }
+  // Issue 12: recording off vs on, and a slow disk, on the SSH-like stream.
+  const ssh = recordings.filter((r) => r.startsWith('ssh'));
+  if (wanted.has('recording') && ssh.length) {
+    results.recording = await section((['off', 'on', 'slow'] as const).map((mode): [string, Suite, object] => [mode, 'recording', { mode, recordings: ssh }]));
   }
   if (wanted.has('latency')) {
     results.latency = await section((['tcp', ...gateways] as const).map((kind): [string, Suite, object] => [kind, 'latency', { kind }]));

@@ -3,7 +3,8 @@
 // bundles it with esbuild into dist/web/:
 //   index.html, app.css (page + client styles), client.css (client styles for
 //   host pages), embed.js (ES module: `mount(element, options)`), and app.js
-//   (the standalone page; imports ./embed.js so both share one module).
+//   (the standalone page; imports ./embed.js so both share one module);
+//   recording.html, recording.js, recording.css (the playback page).
 // Usage: node scripts/build-web.mjs [--no-check] [--dev]
 import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir } from 'node:fs/promises';
@@ -51,14 +52,16 @@ const embedExternal = {
 await Promise.all([
   esbuild.build({ ...common, entryPoints: { embed: join(src, 'embed.ts') }, outdir: out }),
   esbuild.build({ ...common, entryPoints: { app: join(src, 'main.ts') }, outdir: out, plugins: [embedExternal] }),
+  esbuild.build({ ...common, entryPoints: { recording: join(src, 'player.ts') }, outdir: out }),
   esbuild.build({
     ...common,
     format: undefined,
     target: undefined,
     banner: undefined,
-    entryPoints: { app: join(src, 'app.css'), client: join(src, 'client.css') },
+    entryPoints: { app: join(src, 'app.css'), client: join(src, 'client.css'), recording: join(src, 'recording.css') },
     outdir: out,
   }),
 ]);
 await copyFile(join(src, 'index.html'), join(out, 'index.html'));
+await copyFile(join(src, 'recording.html'), join(out, 'recording.html'));
 process.stderr.write(`build-web: wrote ${out}\n`);

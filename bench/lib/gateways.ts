@@ -20,8 +20,27 @@ import type { GatewaySettings } from '../../src/server/gateway.js';
 import { createRequire } from 'node:module';
 import { WebSocketServer } from 'ws';
 import { instr } from './wire.js';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, existsSync } from 'node:fs';
+import type { RecorderFactory } from '../../src/tunnel/recording/start.js';
+import type { SessionRecorder } from '../../src/tunnel/recording/recorder.js';
 
-export type GatewayKind = 'ours' | 'registry' | 'lite' | 'pipe';
+/** What the recorders of a recording gateway saw (the last session's). */
+export interface RecordingStats {
+  /** Most bytes that waited for the disk at once. */
+  maxPending: number;
+  /** The fault that stopped the recording (a slow disk: GUAC_RECORDING_OVERRUN), if any. */
+  fault: string | undefined;
+  /** Bytes the slow disk took; for a file, its size once finished. */
+  written: number;
+  /** The last session's recording is closed. */
+  finished: boolean;
+}
+
+/** Bytes per second the slow disk (a FIFO read at this pace) takes. */
+const SLOW_DISK_BPS = 1 << 20;
+
+export type GatewayKind = 'ours' | 'registry' | 'lite' | 'pipe' | 'ours-rec' | 'ours-rec-slow';
 
 export interface Upstream {
   host: string;
@@ -35,6 +54,8 @@ export interface RunningGateway {
   url: string;
   /** URLs for `n` sessions (a gateway with single-use tokens mints one each); default `url` n times. */
   urls?(n: number): Promise<string[]>;
+  /** What the recording gateways' recorders saw. */
+  recording?(): RecordingStats;
   close(): Promise<void>;
 }
 
@@ -54,6 +75,7 @@ function closeServer(server: Server): Promise<void> {
 
 export async function startGateway(kind: GatewayKind, up: Upstream): Promise<RunningGateway> {
   if (kind === 'ours') return startOurs(up);
+  if (kind === 'ours-rec' || kind === 'ours-rec-slow') return startRecording(up, kind === 'ours-rec-slow');
   if (kind === 'registry') return startRegistry(up);
   if (kind === 'lite') return startLite(up);
   return startPipe(up);
@@ -62,16 +84,17 @@ export async function startGateway(kind: GatewayKind, up: Upstream): Promise<Run
 /** Every bench client is on 127.0.0.1 and opens many sessions: per-client limits off. */
 const NO_CLIENT_LIMITS = { maxSessionsPerToken: 0, maxSessionsPerUser: 0, maxSessionsPerAddress: 0, handshakesPerAddress: 0 };
 
-async function startOurs(up: Upstream): Promise<RunningGateway> {
+async function startOurs(up: Upstream, recorder?: RecorderFactory): Promise<RunningGateway> {
   const { createTunnel, tokenResolver, sealToken } = await import('../../src/tunnel/index.js');
   const { createServerLogger, parseLogLevel } = await import('../../src/server/logger.js');
   const secret = randomBytes(32).toString('hex');
-  const token = sealToken({ exp: Math.floor(Date.now() / 1000) + 86400, target: { protocol: up.protocol, params: stringParams(up) } }, secret);
+  const target = { protocol: up.protocol, params: stringParams(up), ...(recorder ? { record: { keys: true } } : {}) };
+  const token = sealToken({ exp: Math.floor(Date.now() / 1000) + 86400, target }, secret);
   // The server's logger at the level the bench's parent chose (GATEWAY_LOG_LEVEL, error by default: proc.ts).
   const logger = createServerLogger(parseLogLevel(process.env.GATEWAY_LOG_LEVEL));
   // The idle figure holds 2000 sessions: above the default cap of 1000.
   const tunnel = createTunnel({ guacd: { host: up.host, port: up.port }, resolve: tokenResolver({ secret }), logger,
-    limits: { maxSessions: 10000, ...NO_CLIENT_LIMITS } });
+    limits: { maxSessions: 10000, ...NO_CLIENT_LIMITS }, ...(recorder ? { recorder } : {}) });
   const server = createServer((req, res) => {
     if (!tunnel.handleHttp(req, res)) res.writeHead(404).end();
   });
@@ -199,6 +222,51 @@ async function startPipe(up: Upstream): Promise<RunningGateway> {
       for (const c of wss.clients) c.terminate();
       wss.close();
       await closeServer(server);
+    },
+  };
+}
+
+/**
+ * `ours` with every session recorded (keys too) into a temporary folder, or
+ * with `slow`, into a FIFO a reader drains at {@link SLOW_DISK_BPS}: a disk
+ * far slower than the stream, to show the recording's queue stays bounded.
+ */
+async function startRecording(up: Upstream, slow: boolean): Promise<RunningGateway> {
+  const { SessionRecorder: Recorder } = await import('../../src/tunnel/recording/recorder.js');
+  // The stream is replayed as fast as the gateway takes it (hundreds of MB/s), faster than this machine's disk
+  // (about 300 MB/s): on a disk the recording would stop at its queue bound, which the slow-disk figure shows.
+  // The on/off figure measures the gateway's own cost, so it records into RAM (tmpfs) where there is one.
+  const dir = mkdtempSync(join(!slow && existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bench-rec-'));
+  let last: SessionRecorder | undefined;
+  let written = 0;
+  let finished = false;
+  const factory: RecorderFactory = (info, spec) => {
+    const path = join(dir, `${info.id}.guac`);
+    if (slow) {
+      execFileSync('mkfifo', [path]);
+      const reader = createReadStream(path, { highWaterMark: 64 * 1024 });
+      reader.on('data', (chunk) => {
+        written += chunk.length;
+        reader.pause();
+        setTimeout(() => reader.resume(), (chunk.length / SLOW_DISK_BPS) * 1000);
+      });
+      reader.on('error', () => undefined);
+    }
+    last = new Recorder({ path, ...spec, ...(slow ? { flags: 'w' } : {}) });
+    finished = false;
+    last.once('finish', (r: { size: number }) => {
+      finished = true;
+      if (!slow) written = r.size;
+    });
+    return last;
+  };
+  const gw = await startOurs(up, factory);
+  return {
+    ...gw,
+    recording: () => ({ maxPending: last?.maxPending ?? 0, fault: last?.failed?.code, written, finished }),
+    async close() {
+      await gw.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -9,6 +9,7 @@ import type { IdleResult, SharedResult, StalledResult } from '../suites/scale.js
 import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
 import type { SetupResult } from '../suites/setup.js';
 import type { WorkersResult } from '../suites/workers.js';
+import type { RecordingBenchResult, SlowDiskResult } from '../suites/recording.js';
 
 /** A figure, or why it could not be had. */
 export type Fig<T> = T | { error: string };
@@ -30,6 +31,8 @@ export interface Results {
   /** Parser figures keyed `recording/impl`. */
   parser?: Section<ParserResult>;
   tunnel?: Section<TunnelResult>;
+  /** Issue 12: `off`, `on` (tunnel figures on the SSH stream), `slow` (a slow recording disk). */
+  recording?: Section<RecordingBenchResult>;
   latency?: Section<LatencyResult>;
   idle?: Section<IdleResult>;
   shared?: Section<SharedResult>;
@@ -82,6 +85,16 @@ export function computeTargets(r: Results): Target[] {
   const ours = t('ours');
   out.push(target('tunnel.vs-lite', 'Tunnel MB/s / lite', ours && t('lite') ? ours / t('lite')! : undefined, '>=', 10, 'x'));
   out.push(target('tunnel.vs-pipe', 'Tunnel MB/s / pipe ceiling', ours && t('pipe') ? ours / t('pipe')! : undefined, '>=', 0.5, 'x'));
+  const rf = r.recording?.figures ?? {};
+  const rmbps = (k: string): number | undefined => (ok(rf[k]) as TunnelResult | undefined)?.mbps;
+  const on = rmbps('on');
+  const off = rmbps('off');
+  // Only whole recordings count: one that stopped (overrun) made "on" cheap.
+  const stopped = ((ok(rf.on) as { recorded?: { fault?: string }[] } | undefined)?.recorded ?? []).find((x) => x.fault)?.fault;
+  out.push(target('recording.on-vs-off', `Tunnel MB/s, recording on / off (SSH stream)${stopped ? `: recording stopped, ${stopped}` : ''}`,
+    on !== undefined && off ? (stopped ? 0 : on / off) : undefined, '>=', 0.7, 'x'));
+  const slow = ok(rf.slow) as SlowDiskResult | undefined;
+  out.push(target('recording.slow-disk-growth', 'Peak RSS growth, recording to a 1 MB/s disk', slow ? slow.growth / 2 ** 20 : undefined, '<=', 64, 'MB'));
   const lf = r.latency?.figures ?? {};
   const p99 = (k: string): number | undefined => ok(lf[k])?.p99;
   const o99 = p99('ours');

@@ -3,6 +3,8 @@ import { ok, type Results, type Fig, type Section } from './results.js';
 import { human } from './stats.js';
 import type { SetupResult } from '../suites/setup.js';
 import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
+import type { TunnelResult } from '../suites/tunnel.js';
+import type { SlowDiskResult } from '../suites/recording.js';
 
 function grid(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -46,6 +48,19 @@ export function renderTable(r: Results): string {
       // Older results have no CPU figure.
       ['gateway CPU, ms per 100 MB', ...KINDS.map((k) => cell(r.tunnel!.figures[k], (v) => (v.cpuMsPer100MB === undefined ? '-' : v.cpuMsPer100MB.toFixed(0))))]]));
     out.push(...errors(r.tunnel));
+  }
+  if (r.recording) {
+    const f = r.recording.figures;
+    const t = (k: string) => ok(f[k]) as TunnelResult | undefined;
+    const slow = ok(f.slow) as SlowDiskResult | undefined;
+    head('Recording (issue 12), SSH stream through ours: MB/s off / on; a 1 MB/s recording disk', r.recording);
+    out.push(grid([['', 'off', 'on', 'slow disk'],
+      ['MB/s', t('off')?.mbps.toFixed(0) ?? '-', t('on')?.mbps.toFixed(0) ?? '-', slow?.mbps.toFixed(0) ?? '-'],
+      ['gateway CPU, ms per 100 MB', t('off')?.cpuMsPer100MB.toFixed(0) ?? '-', t('on')?.cpuMsPer100MB.toFixed(0) ?? '-', '-'],
+      ['recordings whole', '-', recordedCell(f.on), '-'],
+      ['peak RSS growth, MB', '-', '-', slow ? mb(slow.growth) : '-'],
+      ['recording queue max, MB / fault', '-', '-', slow?.recording ? `${mb(slow.recording.maxPending)} / ${slow.recording.fault ?? 'none'}` : '-']]));
+    out.push(...errors(r.recording));
   }
   if (r.latency) {
     const kinds = ['tcp', ...KINDS];
@@ -127,4 +142,12 @@ export function renderTable(r: Results): string {
   }
   for (const n of r.notes) out.push(`note: ${n}`);
   return out.join('\n');
+}
+
+/** "3/3", or the fault that stopped a recording of the `on` figure. */
+function recordedCell(f: Fig<object> | undefined): string {
+  const rec = (ok(f as Fig<object>) as { recorded?: { fault?: string }[] } | undefined)?.recorded;
+  if (!rec) return '-';
+  const fault = rec.find((x) => x.fault)?.fault;
+  return fault ?? `${rec.length}/${rec.length}`;
 }

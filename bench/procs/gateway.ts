@@ -47,6 +47,7 @@ serveChild<GatewayInit>(async (init) => {
         return s;
       },
       urls: (n) => (gw.urls ? gw.urls(n as number) : Array.from({ length: n as number }, () => gw.url)),
+      recording: () => gw.recording?.(),
       close: () => gw.close(),
     },
   };

@@ -5,7 +5,7 @@
  */
 import { serveChild } from '../lib/proc.js';
 
-export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup' | 'workers';
+export type Suite = 'parser' | 'tunnel' | 'recording' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup' | 'workers';
 
 export interface MeasureArg {
   suite: Suite;
@@ -21,6 +21,10 @@ async function run(arg: MeasureArg): Promise<unknown> {
     case 'tunnel': {
       const m = await import('../suites/tunnel.js');
       return m.measureTunnel(arg.params as Parameters<typeof m.measureTunnel>[0]);
+    }
+    case 'recording': {
+      const m = await import('../suites/recording.js');
+      return m.measureRecording(arg.params as Parameters<typeof m.measureRecording>[0]);
     }
     case 'latency': {
       const m = await import('../suites/latency.js');

@@ -20,8 +20,10 @@ import {
   type ResolvedConnection,
 } from './types.js';
 import { checkConnectionName, isUuid } from './validate.js';
+import { checkRecordSpec } from './recordings.js';
+import type { RecordSpec } from '../tunnel/recording/recorder.js';
 
-const COLUMNS = 'id, name, protocol, params, secrets, created_at, updated_at';
+const COLUMNS = 'id, name, protocol, params, secrets, created_at, updated_at, recording';
 
 /** True when a driver error is a UNIQUE/PRIMARY KEY violation. */
 export function isUniqueViolation(err: unknown): boolean {
@@ -69,6 +71,8 @@ interface StoredRow {
   secrets: string | null;
   createdAt: number;
   updatedAt: number;
+  /** Sessions of this connection are recorded so (null: not recorded). */
+  record: RecordSpec | null;
 }
 
 function fromRow(r: Row): StoredRow {
@@ -80,6 +84,7 @@ function fromRow(r: Row): StoredRow {
     secrets: r.secrets === null || r.secrets === undefined ? null : String(r.secrets),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
+    record: r.recording === null || r.recording === undefined ? null : (JSON.parse(String(r.recording)) as RecordSpec),
   };
 }
 
@@ -119,7 +124,9 @@ export class ConnectionStore {
       // Names of secrets are not secret; show that they are set, never their value.
       for (const name of Object.keys(this.secretsOf(row))) params[name] = SECRET_PLACEHOLDER;
     }
-    return { id: row.id, name: row.name, protocol: row.protocol, params: sorted(new Map(Object.entries(params))), createdAt: row.createdAt, updatedAt: row.updatedAt };
+    const view: Connection = { id: row.id, name: row.name, protocol: row.protocol, params: sorted(new Map(Object.entries(params))), createdAt: row.createdAt, updatedAt: row.updatedAt };
+    if (row.record !== null) view.record = { ...row.record };
+    return view;
   }
 
   /** Splits validated parameters into shown and sealed halves. */
@@ -144,17 +151,18 @@ export class ConnectionStore {
       }
     }
     const all = normalize(protocol, given as Record<string, ParamInput>);
+    const record = checkRecordSpec(raw.record) ?? null;
     const id = randomUUID();
     const now = Date.now();
     const { params, secrets } = this.split(id, protocol, all);
     try {
-      await this.db.run(`INSERT INTO connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`, [id, name, protocol, params, secrets, now, now]);
+      await this.db.run(`INSERT INTO connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [id, name, protocol, params, secrets, now, now, record === null ? null : JSON.stringify(record)]);
     } catch (err) {
       if (isUniqueViolation(err)) throw nameTaken(name, err);
       throw err;
     }
     this.log.info({ id, name, protocol }, 'registry: connection created');
-    return this.view({ id, name, protocol, params: JSON.parse(params) as Record<string, string>, secrets, createdAt: now, updatedAt: now });
+    return this.view({ id, name, protocol, params: JSON.parse(params) as Record<string, string>, secrets, createdAt: now, updatedAt: now, record });
   }
 
   async list(): Promise<Connection[]> {
@@ -172,6 +180,7 @@ export class ConnectionStore {
     const name = p.name === undefined ? undefined : checkConnectionName(p.name);
     const protocolIn = p.protocol === undefined ? undefined : checkProtocol(p.protocol);
     const given = checkParamsObject(p.params);
+    const recordIn = checkRecordSpec(p.record);
     if (p.replaceParams !== undefined && typeof p.replaceParams !== 'boolean') {
       throw REGISTRY.GUAC_REQUEST_INVALID({ message: '"replaceParams" must be true or false.' });
     }
@@ -198,13 +207,15 @@ export class ConnectionStore {
       const now = Math.max(Date.now(), row.updatedAt + 1);
       const { params, secrets } = this.split(row.id, protocol, all);
       const newName = name ?? row.name;
+      const record = recordIn === undefined ? row.record : recordIn;
       try {
-        await tx.run('UPDATE connections SET name = ?, protocol = ?, params = ?, secrets = ?, updated_at = ? WHERE id = ?', [newName, protocol, params, secrets, now, row.id]);
+        await tx.run('UPDATE connections SET name = ?, protocol = ?, params = ?, secrets = ?, updated_at = ?, recording = ? WHERE id = ?',
+          [newName, protocol, params, secrets, now, record === null ? null : JSON.stringify(record), row.id]);
       } catch (err) {
         if (isUniqueViolation(err)) throw nameTaken(newName, err);
         throw err;
       }
-      return { ...row, name: newName, protocol, params: JSON.parse(params) as Record<string, string>, secrets, updatedAt: now };
+      return { ...row, name: newName, protocol, params: JSON.parse(params) as Record<string, string>, secrets, updatedAt: now, record };
     });
     this.log.info({ id: updated.id, name: updated.name, protocol: updated.protocol }, 'registry: connection updated');
     return this.view(updated);
@@ -221,7 +232,9 @@ export class ConnectionStore {
 
   async resolve(idOrName: string): Promise<ResolvedConnection> {
     const row = await this.require(idOrName);
-    return { id: row.id, name: row.name, protocol: row.protocol, params: { ...row.params, ...this.secretsOf(row) } };
+    const resolved: ResolvedConnection = { id: row.id, name: row.name, protocol: row.protocol, params: { ...row.params, ...this.secretsOf(row) } };
+    if (row.record !== null) resolved.record = { ...row.record };
+    return resolved;
   }
 }
 

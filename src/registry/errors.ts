@@ -41,6 +41,12 @@ export const REGISTRY = defineErrors({
   GUAC_USER_INVALID: { status: 'CLIENT_BAD_REQUEST', message: 'The user name "*" is only valid in grants.' },
   /** Token lifetime not a whole number of seconds from 1 to 7 days. */
   GUAC_TTL_INVALID: { status: 'CLIENT_BAD_REQUEST', doc: 'The token lifetime must be a whole number of seconds from 1 to ….' },
+  /** No recording has that id (never made, deleted, or removed by retention). */
+  GUAC_RECORDING_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', message: 'No such recording.' },
+  /** A recording id that is not a UUID (ids are never paths: `../x` and the like stop here). */
+  GUAC_RECORDING_ID_INVALID: { status: 'CLIENT_BAD_REQUEST', message: 'A recording id is a UUID.' },
+  /** Deleting a recording still being written. */
+  GUAC_RECORDING_IN_PROGRESS: { status: 'RESOURCE_CONFLICT', message: 'The recording is still being written; end its session first.' },
   /** A request field of the wrong type, or a missing one. */
   GUAC_REQUEST_INVALID: { status: 'CLIENT_BAD_REQUEST', doc: '"connection" (a connection name or id) is required.' },
   /** Stored secrets do not decrypt: another gateway secret, or damaged data. */

@@ -95,6 +95,7 @@ async function resolvePayload(registry: Registry, p: TokenPayload, req: TunnelRe
     tokenId: p.jti,
   };
   if (p.user !== undefined) target.user = p.user;
+  if (conn.record !== undefined) target.record = conn.record;
   return target;
 }
 

@@ -159,6 +159,38 @@ CREATE INDEX sessions_joined ON sessions (joined_session);
 ALTER TABLE sessions ADD COLUMN guacd TEXT;
 `,
   },
+  {
+    version: 8,
+    name: 'recordings',
+    // The gateway records sessions itself (src/tunnel/recording/): one row per
+    // file, written when it starts (complete NULL: still being written) and
+    // completed when it ends. A connection's `recording` says how its
+    // sessions are recorded (JSON: keys, policy), NULL for not at all.
+    sql: `
+CREATE TABLE recordings (
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  connection_id TEXT,
+  connection_name TEXT,
+  user_name TEXT,
+  gateway TEXT,
+  file TEXT NOT NULL,
+  keys INTEGER NOT NULL,
+  policy TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  ended_at BIGINT,
+  duration_ms BIGINT,
+  first_frame BIGINT,
+  size BIGINT NOT NULL DEFAULT 0,
+  sha256 TEXT,
+  complete INTEGER,
+  error TEXT
+);
+CREATE INDEX recordings_started ON recordings (started_at);
+CREATE INDEX recordings_session ON recordings (session_id);
+ALTER TABLE connections ADD COLUMN recording TEXT;
+`,
+  },
 ];
 
 /**

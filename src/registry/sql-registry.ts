@@ -15,6 +15,7 @@ import type { PgDb } from './postgres.js';
 import { migrate } from './schema.js';
 import { SecretBox } from './secret-box.js';
 import { SHARE_REVOKED, ShareStore } from './shares.js';
+import { RecordingStore } from './recordings.js';
 import type {
   Connection,
   ConnectionInput,
@@ -61,6 +62,7 @@ export class SqlRegistry implements Registry {
   private readonly access: AccessStore;
   private readonly history: HistoryStore;
   private readonly shares: ShareStore;
+  readonly recordings: RecordingStore;
   private readonly localHandlers = new Set<EndHandler>();
   private beating: Promise<void> | undefined;
   private endPoll: NodeJS.Timeout | undefined;
@@ -81,6 +83,7 @@ export class SqlRegistry implements Registry {
     this.access = new AccessStore(db, this.conns, secret, logger);
     this.history = new HistoryStore(db, this.gatewayId);
     this.shares = new ShareStore(db, secret, (id) => this.history.get(id));
+    this.recordings = new RecordingStore(db);
   }
 
   /**

@@ -6,6 +6,8 @@
  */
 import type { Logger } from '../logger.js';
 import { STATUS, type StatusInfo } from '../protocol/status.js';
+import type { RecordSpec } from '../tunnel/recording/recorder.js';
+import type { RecordingStore } from './recordings.js';
 
 /** How sessions whose access was taken away end: the browser and history both get it. */
 export const ACCESS_REVOKED = Object.freeze({ status: STATUS.CLIENT_FORBIDDEN, message: 'Access was revoked.' });
@@ -30,6 +32,8 @@ export interface Connection {
   createdAt: number;
   /** Milliseconds since the epoch. */
   updatedAt: number;
+  /** Its sessions are recorded so; absent: not recorded. */
+  record?: RecordSpec;
 }
 
 /** Input of {@link Registry.createConnection}. */
@@ -38,6 +42,8 @@ export interface ConnectionInput {
   protocol: string;
   /** camelCase or guacd names, validated with `normalizeParams`. */
   params: Record<string, ParamInput>;
+  /** Record its sessions (`true`: best-effort, no keys); absent, null or false: not recorded. */
+  record?: RecordSpec | boolean | null;
 }
 
 /**
@@ -51,6 +57,8 @@ export interface ConnectionPatch {
   params?: Record<string, ParamInput | null>;
   /** Replace all parameters instead of merging (placeholders still keep secrets). */
   replaceParams?: boolean;
+  /** Record its sessions so; null or false: no more; absent: unchanged. */
+  record?: RecordSpec | boolean | null;
 }
 
 /** Permission of one user to open one connection. */
@@ -210,6 +218,7 @@ export interface ResolvedConnection {
   name: string;
   protocol: string;
   params: Record<string, string>;
+  record?: RecordSpec;
 }
 
 /**
@@ -228,6 +237,8 @@ export interface Registry {
   readonly gatewayId: string;
   /** Where the registry reports (`openRegistry`'s `logger`); its resolvers and history hooks use it too. */
   readonly logger?: Logger;
+  /** Metadata of session recordings (src/registry/recordings.ts). */
+  readonly recordings: RecordingStore;
 
   createConnection(input: ConnectionInput): Promise<Connection>;
   listConnections(): Promise<Connection[]>;

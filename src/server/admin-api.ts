@@ -27,6 +27,8 @@ export interface AdminApiOptions {
   bodyLimit?: number;
   /** Where requests and failures are reported. Default: nowhere. */
   logger?: Logger;
+  /** More endpoints (e.g. recordingRoutes), tried after the built-in ones. */
+  routes?: readonly Route[];
 }
 
 /** Handles a request; resolves true when the path was the API's (`/api` or under `/api/`). */
@@ -66,7 +68,7 @@ function bad(message: string): GuacError {
  * the registry checks every field of every caller (registry/validate.ts), with
  * the codes the API answers.
  */
-function fields<T>(body: JsonObject, allowed: readonly (keyof T & string)[]): T {
+export function fields<T>(body: JsonObject, allowed: readonly (keyof T & string)[]): T {
   for (const k of Object.keys(body)) if (!(allowed as readonly string[]).includes(k)) throw bad(`Unknown field ${JSON.stringify(k)}; expected ${allowed.join(', ')}.`);
   return body as T;
 }
@@ -77,7 +79,7 @@ function str(body: JsonObject, field: string): string {
   return v;
 }
 
-function intParam(q: URLSearchParams, name: string): number | undefined {
+export function intParam(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
   if (v === null) return undefined;
   if (!/^\d{1,9}$/.test(v)) throw bad(`Query parameter "${name}" must be a non-negative integer.`);
@@ -102,7 +104,7 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
   const limit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   if (opts.adminKey.length < 16) throw REGISTRY.GUAC_CONFIG_INVALID({ message: 'The admin key must be at least 16 characters long.' });
 
-  const routes = adminRoutes(registry, opts.sessions);
+  const routes = [...adminRoutes(registry, opts.sessions), ...(opts.routes ?? [])];
 
   const authorized = bearerCheck(opts.adminKey);
 
@@ -128,7 +130,8 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
       const query = new URL(rawUrl, 'http://localhost').searchParams;
       const [code, payload] = await dispatch(routes, method, parts, { query, body: () => readJsonBody(req, limit) });
       status = code;
-      sendJson(res, code, payload);
+      if (payload instanceof RawBody) payload.send(res, code);
+      else sendJson(res, code, payload);
     } catch (err) {
       if (isGuacError(err)) {
         status = HTTP_OVERRIDES[err.code] ?? err.status.http;
@@ -148,15 +151,21 @@ export function createAdminApi(opts: AdminApiOptions): AdminApiHandler {
 }
 
 /** What a route handler gets: the path's named segments, the query, and the body (read on demand). */
-interface RouteRequest {
+export interface RouteRequest {
   params: Record<string, string>;
   query: URLSearchParams;
   body(): Promise<JsonObject>;
 }
-type Handler = (r: RouteRequest) => Promise<[status: number, payload: unknown]>;
+export type Handler = (r: RouteRequest) => Promise<[status: number, payload: unknown]>;
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** A payload that is not JSON (a file download): it writes its own answer. */
+export class RawBody {
+  constructor(readonly send: (res: ServerResponse, status: number) => void) {}
+}
+
 /** A path under /api/ (`:name` segments are parameters) and its handler per method. */
-interface Route {
+export interface Route {
   path: string;
   methods: Partial<Record<Method, Handler>>;
 }
@@ -187,7 +196,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
   return [
     { path: 'connections', methods: {
       GET: async () => [200, { connections: await registry.listConnections() }],
-      POST: async (r) => [201, await registry.createConnection(fields<ConnectionInput>(await r.body(), ['name', 'protocol', 'params']))],
+      POST: async (r) => [201, await registry.createConnection(fields<ConnectionInput>(await r.body(), ['name', 'protocol', 'params', 'record']))],
     } },
     { path: 'connections/:ref', methods: {
       GET: async ({ params }) => {
@@ -195,7 +204,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
         if (!c) throw connNotFound(params.ref!);
         return [200, c];
       },
-      PATCH: async (r) => [200, await registry.updateConnection(r.params.ref!, fields<ConnectionPatch>(await r.body(), ['name', 'protocol', 'params', 'replaceParams']))],
+      PATCH: async (r) => [200, await registry.updateConnection(r.params.ref!, fields<ConnectionPatch>(await r.body(), ['name', 'protocol', 'params', 'replaceParams', 'record']))],
       DELETE: async ({ params }) => {
         await registry.removeConnection(params.ref!);
         return [204, undefined];

@@ -43,6 +43,8 @@ export interface GatewayServerOptions {
   relayHttpTunnel?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
   /** `/metrics` on this port (`mainPortMetrics`: behind the admin key); absent: not served here. */
   metrics?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** The playback page's endpoints (`playbackHandler`), under `/recording/`: answers false for other paths. */
+  recordings?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean;
 }
 
 /**
@@ -118,6 +120,7 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
       options.metrics(req, res);
       return;
     }
+    if (options.recordings?.(req, res, path)) return;
     if (path === '/healthz') {
       void healthAnswer(pool, tunnel).then(({ status, body }) => sendJson(res, status, body));
       return;

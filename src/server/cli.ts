@@ -14,6 +14,7 @@ import { isGuacError } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
 import { UsageError, type Command, type CommandIo } from './cli-command.js';
 import { REGISTRY_COMMANDS } from './registry-cli.js';
+import { RECORDING_COMMANDS } from './recording-cli.js';
 import { createServerLogger } from './logger.js';
 import { SERVE_COMMAND } from './serve-command.js';
 import { environment, readSettings, settingFlags, settingsHelp } from './settings.js';
@@ -34,7 +35,7 @@ export interface CliContext {
 }
 
 /** Every command, in the order the usage text lists them. */
-export const COMMANDS: readonly Command[] = Object.freeze([SERVE_COMMAND, TOKEN_COMMAND, ...REGISTRY_COMMANDS]);
+export const COMMANDS: readonly Command[] = Object.freeze([SERVE_COMMAND, TOKEN_COMMAND, ...REGISTRY_COMMANDS, ...RECORDING_COMMANDS]);
 
 /** Errors that say the configuration is wrong (exit code 2) rather than that something failed (1). */
 const CONFIG_ERRORS = new Set(['GUAC_CONFIG_INVALID', 'GUAC_REGISTRY_URL_INVALID', 'GUAC_REGISTRY_KEY_MISMATCH', 'GUAC_SECRET_WEAK']);

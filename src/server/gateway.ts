@@ -24,6 +24,9 @@ import { joinNotices } from './join-notices.js';
 import { mainPortMetrics, type MetricsSource } from './metrics-http.js';
 import { pageShareHandler } from './page-share.js';
 import { clientLimits, type Settings } from './settings.js';
+import { Recordings } from './recordings.js';
+import { recordingRoutes } from './recordings-api.js';
+import { playbackHandler } from './recordings-page.js';
 
 /** Path prefix of the admin API. */
 export const API_PATH = '/api/';
@@ -36,7 +39,8 @@ const ORPHAN_SWEEP_MS = 60_000;
 
 /** The settings a gateway runs on (settings.ts). */
 export type GatewaySettings = Pick<Settings, 'dataDir' | 'db' | 'adminKey' | 'guacamoleLiteKey' | 'idleTimeoutMs' | 'maxSessionMs'
-  | 'maxSessionsPerToken' | 'maxSessionsPerUser' | 'maxSessionsPerAddress' | 'handshakeRate' | 'trustedProxies'>;
+  | 'maxSessionsPerToken' | 'maxSessionsPerUser' | 'maxSessionsPerAddress' | 'handshakeRate' | 'trustedProxies'>
+  & Partial<Pick<Settings, 'recordingsDir' | 'recordingMaxAgeMs' | 'recordingMaxMiB'>>;
 
 /** What {@link openGateway} needs. */
 export interface GatewayOptions {
@@ -73,6 +77,8 @@ export interface Gateway {
   readonly database: string;
   /** Where the admin key comes from: `GATEWAY_ADMIN_KEY` or the key file's path (never the key). */
   readonly adminKeySource: string;
+  /** Session recordings: folder, retention, links. */
+  readonly recordings: Recordings;
   /** Closes sessions, waits for their history to be written, closes the registry. Idempotent. */
   close(): Promise<void>;
 }
@@ -121,6 +127,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       void p.finally(() => pending.delete(p));
       return p;
     };
+    const recordings = await openRecordings(config, registry, secret, logger);
     const hooks = registrySessionHooks(registry);
     const notices = joinNotices(() => tunnel.sessions.values());
     const tunnel: Tunnel = createTunnel({
@@ -132,6 +139,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       trustedProxies: config.trustedProxies,
       ...(options.httpTunnel ? { httpTokenPrefix: options.httpTunnel.tokenPrefix } : {}),
       logger,
+      recorder: recordings.factory,
       onSessionStart: (info) => {
         notices.joined(info);
         return track(hooks.onSessionStart(info));
@@ -141,7 +149,9 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
         return track(hooks.onSessionEnd(record));
       },
     });
-    const api = createAdminApi({ registry, adminKey, logger, sessions: sessionControl((id) => tunnel.sessions.get(id)) });
+    const api = createAdminApi({
+      registry, adminKey, logger, sessions: sessionControl((id) => tunnel.sessions.get(id)), routes: recordingRoutes(recordings),
+    });
     // Requests to end a session hosted here, from this gateway's API (SQLite) or any gateway's (PostgreSQL NOTIFY).
     const unsubscribe = await registry.onSessionEndRequest((id, status, message) => {
       const session = tunnel.sessions.get(id);
@@ -165,9 +175,10 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     endOrphans(registry.kind === 'sqlite' && options.endAllOpenAtStart !== false ? 0 : undefined);
     const sweep = setInterval(() => endOrphans(), ORPHAN_SWEEP_MS);
     sweep.unref();
+    const retention = retain(recordings, logger);
 
     const server = createGatewayServer({
-      tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger, share: pageShareHandler(registry, secret),
+      tunnel, webRoot: options.webRoot, guacd: options.guacd, api, logger, share: pageShareHandler(registry, secret), recordings: playbackHandler(recordings),
       ...(options.mainPortMetrics ? { metrics: mainPortMetrics(options.mainPortMetrics, adminKey, logger) } : {}),
       ...(options.httpTunnel ? { relayHttpTunnel: options.httpTunnel.relay } : {}),
     });
@@ -178,17 +189,20 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
       registry,
       guacd: options.guacd instanceof GuacdPool ? options.guacd : undefined,
       database,
+      recordings,
       adminKeySource: adminKeySource(config),
       close() {
         closing ??= (async () => {
           clearInterval(prune);
           clearInterval(sweep);
+          clearInterval(retention);
           unsubscribe();
           const closed = new Promise<void>((done) => server.close(() => done()));
           await tunnel.close();
           server.closeAllConnections();
           await closed;
           await Promise.allSettled([...pending]);
+          await recordings.settle();
           await registry.close();
         })();
         return closing;
@@ -198,4 +212,29 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
     await registry.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** How often retention runs. */
+const RETENTION_MS = 60_000;
+
+/** The recordings of this gateway, its folder made if missing. */
+async function openRecordings(config: GatewaySettings, registry: Registry, secret: string, logger: Logger): Promise<Recordings> {
+  const recordings = new Recordings({
+    dir: config.recordingsDir ?? join(config.dataDir, 'recordings'), registry, secret, logger,
+    maxAgeMs: config.recordingMaxAgeMs ?? 0, maxTotalBytes: (config.recordingMaxMiB ?? 0) * 1024 * 1024,
+  });
+  // A folder that cannot be made is each recording's fault (required: refused; best-effort: incomplete), not the gateway's.
+  await recordings.prepare().catch((err: unknown) => logger.warn({ error: err, dir: recordings.dir }, 'recording: folder not made'));
+  return recordings;
+}
+
+/** Runs retention now and every minute. */
+function retain(recordings: Recordings, logger: Logger): NodeJS.Timeout {
+  const run = (): void => {
+    recordings.enforceRetention().catch((err: unknown) => logger.warn({ error: err }, 'recording: retention failed'));
+  };
+  run();
+  const timer = setInterval(run, RETENTION_MS);
+  timer.unref();
+  return timer;
 }

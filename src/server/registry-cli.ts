@@ -16,6 +16,7 @@ import {
   command, intFlag, list, paramPairs, printJson, REGISTRY_SETTINGS, secretFromStdin, str, UsageError, withRegistry,
   type Command, type CommandIo, type FlagValues,
 } from './cli-command.js';
+import { RECORD_OPTIONS, recordFlags } from './recording-cli.js';
 
 /** History, newest first (`--active`, `--limit N`): one session per line, or `--json`. */
 async function printSessions(reg: Registry, flags: FlagValues, json: boolean, io: CommandIo): Promise<void> {
@@ -80,9 +81,10 @@ const SESSION_LIST = command({
 export const REGISTRY_COMMANDS: readonly Command[] = [
   command({
     name: 'connection add',
-    usage: '--name NAME --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--grant USER[:ro]]...',
-    summary: 'Adds a connection (secret parameters stored encrypted); prints its id.',
-    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, grant: { type: 'string', multiple: true } },
+    usage: '--name NAME --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--grant USER[:ro]]...\n'
+      + '        [--record [--record-keys] [--record-policy required|best-effort]]',
+    summary: 'Adds a connection (secret parameters stored encrypted; --record: its sessions are recorded); prints its id.',
+    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, grant: { type: 'string', multiple: true }, ...RECORD_OPTIONS },
     settings: REGISTRY_SETTINGS,
     async run({ flags, settings, io, logger }) {
       const name = str(flags, 'name');
@@ -92,7 +94,8 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
       await secretFromStdin(flags, io.readStdin, params);
       const grants = list(flags, 'grant').map((g) => (g.endsWith(':ro') ? { user: g.slice(0, -3), readOnly: true } : { user: g, readOnly: false }));
       await withRegistry(settings, logger, async (reg) => {
-        const c = await reg.createConnection({ name, protocol, params });
+        const record = recordFlags(flags);
+        const c = await reg.createConnection({ name, protocol, params, ...(record === undefined ? {} : { record }) });
         for (const g of grants) await reg.grant(c.id, g.user, { readOnly: g.readOnly });
         io.out(`${c.id}\n`);
       });
@@ -127,9 +130,10 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
   }),
   command({
     name: 'connection update',
-    usage: 'NAME [--name NEW] [--protocol PROTO] [--param NAME=VALUE]... [--unset PARAM]... [--secret-stdin PARAM]',
+    usage: 'NAME [--name NEW] [--protocol PROTO] [--param NAME=VALUE]... [--unset PARAM]... [--secret-stdin PARAM]\n'
+      + '        [--record [--record-keys] [--record-policy required|best-effort] | --no-record]',
     summary: 'Changes a connection; prints its id.',
-    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, unset: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' } },
+    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, unset: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, ...RECORD_OPTIONS },
     positionals: 1,
     settings: REGISTRY_SETTINGS,
     async run({ args, flags, settings, io, logger }) {
@@ -138,8 +142,10 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
       await secretFromStdin(flags, io.readStdin, params);
       const name = str(flags, 'name');
       const protocol = str(flags, 'protocol');
+      const record = recordFlags(flags);
       const c = await withRegistry(settings, logger, (reg) => reg.updateConnection(args[0]!, {
         params,
+        ...(record === undefined ? {} : { record }),
         ...(name === undefined ? {} : { name }),
         ...(protocol === undefined ? {} : { protocol }),
       }));

@@ -66,6 +66,12 @@ export interface Settings {
   workers: number | undefined;
   /** Where `/metrics` is served: its own listener, the main port behind the admin key, or nowhere. */
   metricsListen: { host: string; port: number } | 'main' | undefined;
+  /** Absolute path of the recordings folder; absent: `<dataDir>/recordings`. */
+  recordingsDir: string | undefined;
+  /** Recordings older than this (ms) are deleted; 0 = kept. */
+  recordingMaxAgeMs: number;
+  /** Oldest recordings are deleted while all take more than this many MiB; 0 = no cap. */
+  recordingMaxMiB: number;
 }
 
 /** Name of a setting. */
@@ -154,6 +160,12 @@ export const SETTINGS: readonly SettingDef[] = Object.freeze([
   def({ name: 'metricsListen', flag: 'metrics-listen', env: 'GATEWAY_METRICS_LISTEN', arg: 'HOST:PORT|main', default: 'none (no /metrics)',
     doc: 'Serves Prometheus /metrics on its own HOST:PORT (no key), or main: on the main port behind the admin key.',
     parse: parseMetricsListen, fallback: none }),
+  def({ name: 'recordingsDir', flag: 'recordings-dir', env: 'GATEWAY_RECORDINGS_DIR', arg: 'DIR', default: '<data dir>/recordings',
+    doc: 'Where session recordings are written; in a fleet, a folder every gateway reaches (docs/recordings.md).', parse: parseFolder, fallback: none }),
+  def({ name: 'recordingMaxAgeMs', flag: 'recording-max-age', env: 'GATEWAY_RECORDING_MAX_AGE', arg: 'SECONDS', default: '0 (kept)',
+    doc: 'Recordings that started longer ago are deleted (checked every minute).', parse: parseSeconds, fallback: () => 0 }),
+  def({ name: 'recordingMaxMiB', flag: 'recording-max-mib', env: 'GATEWAY_RECORDING_MAX_MIB', arg: 'MIB', default: '0 (no cap)',
+    doc: 'The oldest recordings are deleted while all together take more than this.', parse: parseCount, fallback: () => 0 }),
 ]);
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));

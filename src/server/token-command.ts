@@ -11,9 +11,11 @@ import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from '../registry/validate.js';
 import { sealToken } from '../tunnel/token.js';
 import { command, intFlag, paramPairs, REGISTRY_SETTINGS, secretFromStdin, str, UsageError, withRegistry, type FlagValues } from './cli-command.js';
 import type { Settings } from './settings.js';
+import { RECORD_OPTIONS, recordFlags } from './recording-cli.js';
 
 /** Flags only a self-contained token takes. */
-const SELF_CONTAINED = ['protocol', 'param', 'secret-stdin'] as const;
+// A registry connection's recording is the connection's own setting (connection update --record).
+const SELF_CONTAINED = ['protocol', 'param', 'secret-stdin', 'record', 'record-keys', 'record-policy'] as const;
 
 async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 'secret'>, stdin: () => Promise<string>, logger: Logger): Promise<string> {
   const protocol = str(flags, 'protocol');
@@ -25,12 +27,13 @@ async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 's
   if (params.hostname === undefined && protocol !== 'kubernetes') throw new UsageError('token needs --param hostname=HOST');
   const ttl = intFlag(flags, 'ttl', 1, MAX_TTL_SECONDS, ' of seconds') ?? DEFAULT_TTL_SECONDS;
   const user = str(flags, 'user');
+  const record = recordFlags(flags);
   const now = Math.floor(Date.now() / 1000);
   return sealToken({
     iat: now,
     exp: now + ttl,
     aud: 'tunnel',
-    target: { protocol, params },
+    target: { protocol, params, ...(record ? { record } : {}) },
     ...(flags['read-only'] === true ? { readOnly: true } : {}),
     ...(user ? { user } : {}),
     ...(flags.once === true ? { once: true } : {}),
@@ -60,7 +63,7 @@ async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTR
 export const TOKEN_COMMAND = command({
   name: 'token',
   usage: '(--connection NAME --user USER | --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--user USER])\n'
-    + '        [--read-only] [--ttl SECONDS] [--once] [--share] [--url BASE_URL]',
+    + '        [--read-only] [--ttl SECONDS] [--once] [--share] [--url BASE_URL] [--record [--record-keys] [--record-policy P]]',
   summary: `Prints an access token valid --ttl seconds (default ${DEFAULT_TTL_SECONDS}): for a registry connection a granted user may use, `
     + `or self-contained (${PROTOCOLS.join('|')}); --secret-stdin reads one parameter (a password) from standard input.`,
   options: {
@@ -74,6 +77,7 @@ export const TOKEN_COMMAND = command({
     once: { type: 'boolean' },
     share: { type: 'boolean' },
     url: { type: 'string' },
+    ...RECORD_OPTIONS,
   },
   settings: REGISTRY_SETTINGS,
   async run({ flags, settings, io, logger }) {

@@ -42,6 +42,12 @@ export const TUNNEL = defineErrors({
   GUAC_TUNNEL_TOKEN_MISSING: { status: 'CLIENT_BAD_REQUEST', message: 'The HTTP tunnel session token is required after connecting.', doc: 'an HTTP tunnel read or write without `Guacamole-Tunnel-Token`' },
   GUAC_TUNNEL_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', message: 'No such tunnel.', doc: 'no HTTP tunnel has that `Guacamole-Tunnel-Token` (never issued, or closed)' },
   GUAC_TUNNEL_BODY_TOO_LARGE: { status: 'CLIENT_OVERRUN', message: 'The connect request is too large.', doc: 'the HTTP `?connect` body exceeds `maxConnectBodyBytes`' },
+  GUAC_RECORDING_UNAVAILABLE: { status: 'SERVER_ERROR', message: 'This session must be recorded and the gateway records no sessions.', doc: 'a target asks for a `required` recording and the tunnel has no `recorder`' },
+  GUAC_RECORDING_DISK_FULL: { status: 'SERVER_ERROR', message: 'The session recording could not be written: the disk is full.', doc: 'the recordings folder\'s file system is full (ENOSPC, EDQUOT, EFBIG); `required` ends the session, `best-effort` marks the recording incomplete' },
+  GUAC_RECORDING_FOLDER_MISSING: { status: 'SERVER_ERROR', message: 'The session recording could not be written: the recordings folder is missing.', doc: 'the recordings folder does not exist (ENOENT)' },
+  GUAC_RECORDING_DENIED: { status: 'SERVER_ERROR', message: 'The session recording could not be written: the recordings folder may not be written.', doc: 'the recordings folder cannot be written (EACCES, EPERM, EROFS, ENOTDIR)' },
+  GUAC_RECORDING_OVERRUN: { status: 'SERVER_ERROR', message: 'The session recording could not keep up: the disk was too slow.', doc: 'more than `maxBufferBytes` waited to be written: the recording stops rather than hold up the relay' },
+  GUAC_RECORDING_IO: { status: 'SERVER_ERROR', message: 'The session recording could not be written.', doc: 'any other write error of the recording file' },
   GUAC_TUNNEL_BAD_BODY: { status: 'CLIENT_BAD_REQUEST', message: 'The connect request could not be read.', doc: 'the HTTP `?connect` body could not be read' },
 });
 

@@ -13,3 +13,6 @@ export type {
 } from './types.js';
 export { viewerMaySend, isActivity } from './read-only.js';
 export { SUBPROTOCOL, TUNNEL_TOKEN_HEADER } from './wire.js';
+export {
+  SessionRecorder, type RecordSpec, type RecordPolicy, type RecordingResult, type SessionRecorderOptions, type RecorderFactory,
+} from './recording/index.js';

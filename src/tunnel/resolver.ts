@@ -10,6 +10,7 @@ import { GUACD } from '../guacd/errors.js';
 import { PROTOCOLS, type Protocol } from '../guacd/params.js';
 import { openToken, type TokenPayload } from './token.js';
 import { CONNECT_DATA } from '../protocol/constants.js';
+import type { RecordSpec } from './recording/recorder.js';
 
 /** What a resolver sees of the browser's request. */
 export interface TunnelRequest {
@@ -52,6 +53,8 @@ export interface Target {
   maxDurationMs?: number;
   /** The credential the session was opened with (a token's `jti`): the per-token session cap counts under it. */
   tokenId?: string;
+  /** Record the session (the tunnel's `recorder` writes it); absent: not recorded. */
+  record?: RecordSpec;
 }
 
 /** Resolves a connect request; rejects with a GuacError to refuse it. */
@@ -106,6 +109,7 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
       if (payload.readOnly === true || readOnly === true) target.readOnly = true;
       if (payload.user !== undefined) target.user = payload.user;
       if (payload.connection !== undefined) target.connectionId = payload.connection;
+      if (payload.target.record !== undefined) target.record = { ...payload.target.record };
     } else if (payload.connection !== undefined && options.resolveConnection) {
       target = await options.resolveConnection(payload, request);
       if (payload.readOnly === true) target = { ...target, readOnly: true };

@@ -45,6 +45,8 @@ import { Lifecycle, type Phase } from './session-state.js';
 import type { ResolvedOptions } from './options.js';
 import type { Claimant } from './admission.js';
 import { pingEcho, sendInMessages } from './wire.js';
+import type { SessionRecorder } from './recording/recorder.js';
+import { startRecording } from './recording/start.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
@@ -156,6 +158,8 @@ export class TunnelSession implements SessionHandle {
   private endStatus: StatusInfo = STATUS.SUCCESS;
   private endMessage = '';
   private endCode = 'GUAC_TUNNEL_CLOSED';
+  /** Writes the session's recording, when its target asked for one (src/tunnel/recording/). */
+  private recorder: SessionRecorder | undefined;
 
   /**
    * @param host the tunnel
@@ -209,6 +213,7 @@ export class TunnelSession implements SessionHandle {
       this.assertLive();
       claim({ tokenId: target.tokenId, user: target.user });
       const handshake = this.applyTarget(target);
+      await this.startRecorder(target);
       if (!this.transition('handshaking')) this.assertLive();
       const connection = await this.host.connect(handshake, signal, this.log, target.guacd);
       if (this.life.phase === 'closed') {
@@ -357,6 +362,7 @@ export class TunnelSession implements SessionHandle {
     this.pending = [];
     this.out = [];
     this.echoes = '';
+    void this.recorder?.finish();
     if (!opts.browserGone) {
       try {
         this.port.end(status, message, status.guac !== STATUS.SUCCESS.guac && !opts.relayed);
@@ -415,6 +421,17 @@ export class TunnelSession implements SessionHandle {
     if (from !== 'closed') {
       this.fail(TUNNEL.GUAC_TUNNEL_BAD_TRANSITION());
     }
+  }
+
+  /**
+   * Starts the recording the target asks for. A `required` one must have its
+   * file before guacd is contacted; its faults end the session.
+   */
+  private async startRecorder(target: Target): Promise<void> {
+    this.recorder = startRecording(this.host.options.recorder, this.info, target, (err) => this.fail(err));
+    if (this.recorder?.policy !== 'required') return;
+    await this.recorder.opened;
+    this.assertLive();
   }
 
   /** Records the target and builds the handshake; validates parameters before guacd is contacted. */
@@ -518,6 +535,7 @@ export class TunnelSession implements SessionHandle {
     if (isActivity(opcode)) this.lastActivity = Date.now();
     if (this.readOnly && !viewerMaySend(opcode)) return;
     if (opcode === 'disconnect') this.browserLeaving = true;
+    else if (opcode === 'key') this.recorder?.key(args);
     this.out.push(encode(opcode, ...args));
   };
 
@@ -566,11 +584,14 @@ export class TunnelSession implements SessionHandle {
     let error: Buffer | undefined;
     // Pieces go out as they complete: the instruction that crossed reads
     // (joined), then a view of the rest of the read; nothing else is copied.
+    const recorder = this.recorder;
     const err = this.splitter.pushViews(chunk, (bytes) => {
+      recorder?.output(bytes);
       sendInMessages(bytes, ends, this.sendBytes);
       ends.length = 0;
     }, (opcode, bytes, start, end) => {
       ends.push(bytes.byteOffset + end);
+      if (recorder !== undefined && opcode === 'sync') recorder.sync(bytes.subarray(start, end));
       if (opcode === 'error' && error === undefined) error = bytes.subarray(start, end);
       else if (opcode === 'disconnect') this.guacdDone = true;
       // The first frame, or guacd asking the user for credentials (then the frame waits on them).

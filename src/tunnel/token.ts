@@ -13,6 +13,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { GuacError } from '../protocol/errors.js';
 import { TUNNEL } from './errors.js';
+import { RECORD_POLICIES, type RecordSpec } from './recording/recorder.js';
 
 /** The inline connection a token may carry. */
 export interface TokenTarget {
@@ -21,6 +22,8 @@ export interface TokenTarget {
   /** Connection parameters, camelCase or guacd names. */
   params: Record<string, string | number | boolean>;
   readOnly?: boolean;
+  /** Record the session (`token --record`); see src/tunnel/recording/. */
+  record?: RecordSpec;
 }
 
 /** What a token says. Times are unix seconds. */
@@ -49,6 +52,8 @@ export interface TokenPayload {
   share?: boolean;
   /** The live session a share link joins (audience `share`; see src/registry/shares.ts). */
   session?: string;
+  /** The recording a playback link shows (audience `recording`; see src/server/recordings-page.ts). */
+  recording?: string;
 }
 
 /** Input of {@link sealToken}: `v`, `iat` and `jti` are filled in when missing. */
@@ -175,14 +180,22 @@ function checkPayload(p: unknown): string | undefined {
   if (!Number.isSafeInteger(p.iat) || (p.iat as number) < 0) return '"iat" is not a unix time';
   if (!Number.isSafeInteger(p.exp) || (p.exp as number) <= (p.iat as number)) return '"exp" is not a unix time after "iat"';
   if (typeof p.jti !== 'string' || p.jti === '' || p.jti.length > 128) return '"jti" is not a string';
-  if (!optional(p.aud, 'string') || !optional(p.connection, 'string') || !optional(p.user, 'string') || !optional(p.session, 'string')) return 'a string claim has another type';
+  if (!optional(p.aud, 'string') || !optional(p.connection, 'string') || !optional(p.user, 'string') || !optional(p.session, 'string') || !optional(p.recording, 'string')) return 'a string claim has another type';
   if (!optional(p.readOnly, 'boolean') || !optional(p.once, 'boolean') || !optional(p.share, 'boolean')) return 'a boolean claim has another type';
   if (p.target !== undefined) {
     const t = p.target;
     if (!isObject(t) || typeof t.protocol !== 'string' || !isObject(t.params) || !optional(t.readOnly, 'boolean')) return '"target" is malformed';
+    if (t.record !== undefined && !isRecordSpec(t.record)) return '"target.record" is malformed';
     for (const v of Object.values(t.params)) {
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return '"target.params" holds a non-scalar';
     }
   }
   return undefined;
+}
+
+/** `{ keys?: boolean, policy?: 'required' | 'best-effort' }` and nothing else. */
+function isRecordSpec(r: unknown): boolean {
+  if (!isObject(r) || !optional(r.keys, 'boolean')) return false;
+  if (r.policy !== undefined && !(RECORD_POLICIES as readonly unknown[]).includes(r.policy)) return false;
+  return Object.keys(r).every((k) => k === 'keys' || k === 'policy');
 }

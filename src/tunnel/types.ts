@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { ParserLimits } from '../protocol/constants.js';
 import type { StatusInfo } from '../protocol/status.js';
 import type { Resolver } from './resolver.js';
+import type { RecorderFactory } from './recording/start.js';
 
 /** Size and memory limits; every one has a default. */
 export interface TunnelLimits {
@@ -125,6 +126,12 @@ export interface TunnelOptions {
    * was then reached or not), after both sides are closed.
    */
   onSessionEnd?: (record: SessionRecord) => unknown;
+  /**
+   * Makes the recorder of a session whose target asks to be recorded
+   * (`Target.record`; see src/tunnel/recording/). Without it such targets
+   * are not recorded, and a `required` one is refused.
+   */
+  recorder?: RecorderFactory;
 }
 
 /** A session as it starts. */

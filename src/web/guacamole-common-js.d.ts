@@ -150,6 +150,36 @@ declare module 'guacamole-common-js' {
         constructor(element: Element);
       }
     }
+
+    /** Plays a recording fetched over HTTP (the player page; a tunnel that only reads). */
+    class StaticHTTPTunnel extends Tunnel {
+      constructor(url: string, crossDomain?: boolean, extraTunnelHeaders?: Record<string, string>);
+      oninstruction: ((opcode: string, args: string[]) => void) | null;
+    }
+
+    /**
+     * A recording played into its own display. 1.5.0: built on a tunnel (its
+     * Blob constructor path is broken in 1.5.0: it parses an unset blob); no
+     * speed control and no key events of its own.
+     */
+    class SessionRecording {
+      constructor(source: Tunnel);
+      connect(data?: string): void;
+      disconnect(): void;
+      abort(): void;
+      getDisplay(): Display;
+      isPlaying(): boolean;
+      /** ms from the first frame. */
+      getPosition(): number;
+      getDuration(): number;
+      play(): void;
+      pause(): void;
+      seek(position: number, callback?: () => void): void;
+      onload: (() => void) | null;
+      onerror: ((message: string) => void) | null;
+      onprogress: ((duration: number, parsedSize: number) => void) | null;
+      onseek: ((position: number, current: number, total: number) => void) | null;
+    }
   }
   export default Guacamole;
 }

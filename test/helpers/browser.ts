@@ -175,10 +175,11 @@ export async function pageState(page: Page): Promise<{ state: string | null; cod
  * (counted up to 4096) on its most colourful canvas, and that canvas's size.
  * A blank display has one colour.
  * @param page - a page running the client.
+ * @param selector - the canvases to look at (the player page's are under `#screen`).
  */
-export async function displayVariety(page: Page): Promise<{ width: number; height: number; colours: number }> {
+export async function displayVariety(page: Page, selector = '.gg-viewport canvas'): Promise<{ width: number; height: number; colours: number }> {
   return page.evaluate(`(() => {
-    const canvases = [...document.querySelectorAll('.gg-viewport canvas')];
+    const canvases = [...document.querySelectorAll(${JSON.stringify(selector)})];
     let best = { width: 0, height: 0, colours: 0 };
     for (const canvas of canvases) {
       if (!canvas.width || !canvas.height) continue;

@@ -27,6 +27,8 @@ async function run(argv: string[], extra: NodeJS.ProcessEnv = {}, ctx: CliContex
   return { code, out, err };
 }
 
+const REC_ID = '00000000-0000-4000-8000-000000000000';
+
 /** A well-formed invocation of each command (its words first). */
 const VALID: Record<string, string[]> = {
   serve: ['serve', '--port', '0', '--guacd', '127.0.0.1:4822'],
@@ -46,6 +48,12 @@ const VALID: Record<string, string[]> = {
   'session watch': ['session', 'watch', 'some-id'],
   'session shares': ['session', 'shares', 'some-id'],
   'share revoke': ['share', 'revoke', 'some-id'],
+  'recording list': ['recording', 'list'],
+  'recording show': ['recording', 'show', REC_ID],
+  'recording verify': ['recording', 'verify', REC_ID],
+  'recording delete': ['recording', 'delete', REC_ID],
+  'recording link': ['recording', 'link', REC_ID, '--ttl', '60'],
+  'recording retention': ['recording', 'retention'],
 };
 
 test('the test covers every command of the table', () => {

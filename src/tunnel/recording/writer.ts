@@ -1,0 +1,263 @@
+/**
+ * Appends a recording to its file without ever making the relay wait: the
+ * relay's thread copies bytes into shared slabs (one allocation per 256 KiB,
+ * never per relayed piece) and hands sealed pieces, once per event-loop
+ * turn, to the recordings' I/O thread (io-worker.ts), which writes them in
+ * order and keeps a running sha256 of exactly the bytes that reached the
+ * file, so the digest of an incomplete recording still matches what is on
+ * disk. What waits is bounded by `maxBufferBytes`. The first fault (disk
+ * full, folder missing, permission denied, queue overrun) stops the writer
+ * for good: it emits `fault` once and answers every later write with false.
+ */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { GuacError } from '../../protocol/errors.js';
+import { TUNNEL } from '../errors.js';
+import type { IoReply, IoRequest } from './io-worker.js';
+
+/** Options of {@link RecordingWriter}. */
+export interface RecordingWriterOptions {
+  /** The file to create; it must not exist (opened with `wx`). */
+  path: string;
+  /** Bytes that may wait for the disk before the recording gives up (default 8 MiB). */
+  maxBufferBytes?: number;
+  /** `open` flags (default `wx`: never over an existing file); the bench writes into a FIFO with `w`. */
+  flags?: string;
+}
+
+/** What {@link RecordingWriter.end} answers. */
+export interface WriteSummary {
+  /** Bytes on disk. */
+  size: number;
+  /** Hex sha256 of those bytes. */
+  sha256: string;
+  /** Every byte handed to `write` reached the file. */
+  complete: boolean;
+  /** The fault that stopped the writer, if any. */
+  fault?: GuacError;
+}
+
+/**
+ * Small writes are copied into shared slabs of at most this size; larger ones
+ * into a shared buffer of their own. A slab is sized to what its session
+ * writes in a turn (from MIN_SLAB_BYTES), and let go at the end of a turn that
+ * used little of it: an idle recorded session holds no slab between its frames.
+ */
+const SLAB_BYTES = 256 * 1024;
+const MIN_SLAB_BYTES = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/** A buffer the I/O thread reads without a copy. */
+const shared = (n: number): Buffer => Buffer.from(new SharedArrayBuffer(n));
+
+/**
+ * The one I/O thread of the process, started with the first recording. It
+ * holds the process open only while a request waits for its answer (each
+ * gets one: opened, written, ended). Replies go to the writer they name.
+ */
+const io = {
+  worker: undefined as Worker | undefined,
+  writers: new Map<number, RecordingWriter>(),
+  next: 1,
+  inflight: 0,
+  post(m: IoRequest): void {
+    if (this.inflight++ === 0) this.worker!.ref();
+    this.worker!.postMessage(m);
+  },
+  answered(): void {
+    if (--this.inflight === 0) this.worker?.unref();
+  },
+  attach(w: RecordingWriter): number {
+    if (!this.worker) {
+      const worker = new Worker(new URL('./io-worker.js', import.meta.url));
+      worker.on('message', (r: IoReply) => {
+        if (r.op !== 'fault') this.answered();
+        this.writers.get(r.id)?.reply(r);
+      });
+      worker.on('error', (err) => {
+        for (const writer of this.writers.values()) writer.lost(err);
+      });
+      worker.on('exit', () => {
+        if (this.worker === worker) this.worker = undefined;
+        this.inflight = 0;
+        for (const writer of this.writers.values()) writer.lost(new Error('the recording I/O thread exited'));
+      });
+      this.worker = worker;
+    }
+    const id = this.next++;
+    this.writers.set(id, w);
+    return id;
+  },
+  detach(id: number): void {
+    this.writers.delete(id);
+  },
+};
+
+
+/** Maps a file-system error to the recording code an operator can act on. */
+export function recordingFault(err: unknown): GuacError {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ENOSPC': case 'EDQUOT': case 'EFBIG':
+      return TUNNEL.GUAC_RECORDING_DISK_FULL({ cause: err });
+    case 'ENOENT':
+      return TUNNEL.GUAC_RECORDING_FOLDER_MISSING({ cause: err });
+    case 'EACCES': case 'EPERM': case 'EROFS': case 'ENOTDIR':
+      return TUNNEL.GUAC_RECORDING_DENIED({ cause: err });
+    default:
+      return TUNNEL.GUAC_RECORDING_IO({ cause: err });
+  }
+}
+
+/**
+ * One recording file being written.
+ * Events: `fault` (GuacError), once, when the recording stops being complete.
+ */
+export class RecordingWriter extends EventEmitter {
+  /** Settles once the file is open (never rejects: a failure is a fault). */
+  readonly opened: Promise<void>;
+  private readonly maxBufferBytes: number;
+  private readonly id: number;
+  private queued = 0;
+  /** The slab being filled: `[sealed, used)` is not yet handed to the I/O thread. */
+  private slab: Buffer = EMPTY;
+  private used = 0;
+  private sealed = 0;
+  private flushing = false;
+  /** Bytes written since the last hand-over (this turn's). */
+  private turnBytes = 0;
+  private ending = false;
+  private fault: GuacError | undefined;
+  private openedDone!: () => void;
+  private ended: ((r: { size: number; sha256: string }) => void) | undefined;
+  private summary: Promise<WriteSummary> | undefined;
+  /** Most bytes that waited at once (benchmarks, tests). */
+  maxQueued = 0;
+
+  constructor(opts: RecordingWriterOptions) {
+    super();
+    this.maxBufferBytes = opts.maxBufferBytes ?? 8 << 20;
+    this.opened = new Promise((resolve) => { this.openedDone = resolve; });
+    this.id = io.attach(this);
+    io.post({ op: 'open', id: this.id, path: opts.path, flags: opts.flags ?? 'wx' });
+  }
+
+  /** The fault that stopped the writer, if any. */
+  get failed(): GuacError | undefined {
+    return this.fault;
+  }
+
+  /** Bytes waiting for the disk. */
+  get pending(): number {
+    return this.queued;
+  }
+
+  /**
+   * Queues a copy of `bytes` (the caller's buffer may be reused at once).
+   * @returns false when the writer has stopped (now or earlier): the bytes are lost
+   */
+  write(bytes: Buffer | string): boolean {
+    if (this.fault !== undefined || this.ending) return false;
+    const length = typeof bytes === 'string' ? Buffer.byteLength(bytes, 'utf8') : bytes.length;
+    if (this.queued + length > this.maxBufferBytes) {
+      this.stop(TUNNEL.GUAC_RECORDING_OVERRUN());
+      return false;
+    }
+    if (length > SLAB_BYTES / 4) {
+      this.seal();
+      const own = shared(length);
+      if (typeof bytes === 'string') own.write(bytes, 0, 'utf8');
+      else bytes.copy(own);
+      io.post({ op: 'write', id: this.id, bytes: own });
+    } else {
+      if (this.slab.length - this.used < length) {
+        this.seal();
+        let size = MIN_SLAB_BYTES;
+        while (size < SLAB_BYTES && size < (this.turnBytes + length) * 4) size *= 2;
+        this.slab = shared(size);
+        this.used = 0;
+        this.sealed = 0;
+      }
+      this.used += typeof bytes === 'string' ? this.slab.write(bytes, this.used, 'utf8') : bytes.copy(this.slab, this.used);
+      if (!this.flushing) {
+        // One hand-over per event-loop turn, whatever the number of pieces relayed in it.
+        this.flushing = true;
+        setImmediate(() => {
+          this.flushing = false;
+          this.seal();
+          if (this.turnBytes * 16 < this.slab.length) this.release();
+          this.turnBytes = 0;
+        });
+      }
+    }
+    this.queued += length;
+    this.turnBytes += length;
+    if (this.queued > this.maxQueued) this.maxQueued = this.queued;
+    return true;
+  }
+
+  /** Writes what is queued, closes the file and reports. Idempotent. */
+  end(): Promise<WriteSummary> {
+    this.ending = true;
+    this.summary ??= (async () => {
+      this.seal();
+      const done = await new Promise<{ size: number; sha256: string }>((resolve) => {
+        this.ended = resolve;
+        io.post({ op: 'end', id: this.id });
+      });
+      io.detach(this.id);
+      this.openedDone();
+      const out: WriteSummary = { size: done.size, sha256: done.sha256, complete: this.fault === undefined };
+      if (this.fault) out.fault = this.fault;
+      return out;
+    })();
+    return this.summary;
+  }
+
+  /** A reply of the I/O thread (io-worker.ts). */
+  reply(r: IoReply): void {
+    switch (r.op) {
+      case 'opened':
+        this.openedDone();
+        break;
+      case 'written':
+        this.queued = Math.max(0, this.queued - r.n);
+        break;
+      case 'fault':
+        this.stop(recordingFault(r));
+        break;
+      case 'ended':
+        this.ended?.(r);
+        break;
+    }
+  }
+
+  /** The I/O thread failed or exited: nothing more reaches the file. */
+  lost(err: Error): void {
+    this.stop(TUNNEL.GUAC_RECORDING_IO({ cause: err }));
+    this.openedDone();
+    this.ended?.({ size: 0, sha256: '' });
+  }
+
+  /** Hands the slab's unsent bytes to the I/O thread (a view: the slab fills on after them). */
+  private seal(): void {
+    if (this.used === this.sealed || this.fault !== undefined) return;
+    io.post({ op: 'write', id: this.id, bytes: this.slab.subarray(this.sealed, this.used) });
+    this.sealed = this.used;
+  }
+
+  /** Lets the slab go (its handed-over pieces live on in the I/O thread's queue until written). */
+  private release(): void {
+    this.slab = EMPTY;
+    this.used = 0;
+    this.sealed = 0;
+  }
+
+  private stop(fault: GuacError): void {
+    if (this.fault !== undefined) return;
+    this.fault = fault;
+    this.release();
+    this.emit('fault', fault);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Recording faults in live SSH sessions through the real guacd: the
+ * `required` policy ends the session (or refuses it before guacd is asked)
+ * with SERVER_ERROR, a message naming the fault, and the same status and
+ * message in history; `best-effort` keeps the session going and marks the
+ * recording incomplete. Disk full is a 16 KiB tmpfs, permission denied a
+ * read-only tmpfs (root ignores permission bits), folder missing a path
+ * that does not exist. Without mount rights the tmpfs cases are skipped,
+ * saying so.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { STATUS } from '../../src/protocol/status.js';
+import { tokenResolver } from '../../src/tunnel/resolver.js';
+import { sealToken } from '../../src/tunnel/token.js';
+import { SessionRecorder, type RecordingResult, type RecordSpec } from '../../src/tunnel/recording/index.js';
+import type { SessionRecord } from '../../src/tunnel/types.js';
+import { waitFor } from '../helpers/env.js';
+import { Cleanups, clientFor, expectClosedWith, gatewayFor, openSession, sshParams } from '../helpers/security.js';
+import { mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
+
+const SECRET = 'recording-faults-secret-0123456789';
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+
+describe('recording faults in live sessions', { timeout: 120_000 }, () => {
+  let full: string | undefined;
+  let readOnly: string | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'rec-faults-'));
+  before(() => {
+    full = mountTmpfs('size=16k');
+    readOnly = mountTmpfs('size=64k,ro');
+  });
+  after(() => {
+    unmountTmpfs(full);
+    unmountTmpfs(readOnly);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A gateway recording into `folder`; its recorders' results and its history records are kept. */
+  async function recordingGateway(folder: string | undefined) {
+    const results: Promise<RecordingResult>[] = [];
+    const records: SessionRecord[] = [];
+    const g = await gatewayFor(cleanups, {
+      resolve: tokenResolver({ secret: SECRET }),
+      onSessionEnd: (r) => { records.push(r); },
+      ...(folder === undefined ? {} : {
+        recorder: (info, spec) => {
+          const rec = new SessionRecorder({ path: join(folder, `${info.id}.guac`), ...spec });
+          results.push(new Promise((resolve) => rec.once('finish', resolve)));
+          return rec;
+        },
+      }),
+    });
+    const query = (record: RecordSpec) => `token=${encodeURIComponent(sealToken({ exp: Math.floor(Date.now() / 1000) + 120, target: { protocol: 'ssh', params: sshParams(), record } }, SECRET))}`;
+    return { g, results, records, query };
+  }
+
+  /** A required recording that cannot start: refused before guacd, with the fault's message, in history too. */
+  async function refused(folder: string | undefined, message: string): Promise<void> {
+    const { g, records, query } = await recordingGateway(folder);
+    const c = await clientFor(cleanups, g, query({ policy: 'required' }));
+    const closed = await expectClosedWith(c, STATUS.SERVER_ERROR);
+    assert.equal(closed.message, message);
+    assert.equal(c.instructions.some((r) => r.opcode === 'sync'), false, 'no frame: guacd was never asked');
+    await waitFor(() => records[0], { what: 'the history record' });
+    assert.deepEqual([records[0]!.status, records[0]!.message], [STATUS.SERVER_ERROR, message]);
+  }
+
+  it('required, folder missing: refused before guacd, GUAC_RECORDING_FOLDER_MISSING', async () => {
+    await refused(join(dir, 'no-such-folder'), 'The session recording could not be written: the recordings folder is missing.');
+  });
+
+  it('required, folder read-only: refused, GUAC_RECORDING_DENIED', async (t) => {
+    if (readOnly === undefined) return t.skip('cannot mount a tmpfs here');
+    await refused(readOnly, 'The session recording could not be written: the recordings folder may not be written.');
+  });
+
+  it('required, and the tunnel records nothing: refused, GUAC_RECORDING_UNAVAILABLE', async () => {
+    await refused(undefined, 'This session must be recorded and the gateway records no sessions.');
+  });
+
+  it('required, disk full mid-session: the session ends with SERVER_ERROR, in history too', async (t) => {
+    if (full === undefined) return t.skip('cannot mount a tmpfs here');
+    const { g, records, results, query } = await recordingGateway(full);
+    // The first frames of a terminal take more than 16 KiB.
+    const c = await clientFor(cleanups, g, `${query({ policy: 'required' })}&width=1024&height=768`);
+    const closed = await expectClosedWith(c, STATUS.SERVER_ERROR);
+    assert.equal(closed.message, 'The session recording could not be written: the disk is full.');
+    const r = await results[0]!;
+    assert.deepEqual([r.complete, r.fault?.code], [false, 'GUAC_RECORDING_DISK_FULL']);
+    await waitFor(() => records[0], { what: 'the history record' });
+    assert.deepEqual([records[0]!.status, records[0]!.message], [STATUS.SERVER_ERROR, closed.message]);
+  });
+
+  it('best-effort, disk full or folder missing: the session goes on, the recording is incomplete', async (t) => {
+    for (const [folder, code] of [[full, 'GUAC_RECORDING_DISK_FULL'], [join(dir, 'missing'), 'GUAC_RECORDING_FOLDER_MISSING']] as const) {
+      if (folder === undefined) {
+        t.diagnostic('disk full skipped: cannot mount a tmpfs here');
+        continue;
+      }
+      const { g, results, records, query } = await recordingGateway(folder);
+      const c = await openSession(cleanups, g, `${query({ policy: 'best-effort' })}&width=1024&height=768`);
+      // Frames keep coming after the fault (guacd sends one a second even when idle).
+      const frames = c.instructions.filter((r) => r.opcode === 'sync').length;
+      await c.waitFor((r) => r.opcode === 'sync', 10_000, 'a later frame', c.received.indexOf(c.instructions.filter((r) => r.opcode === 'sync')[frames - 1]!) + 1);
+      assert.equal(c.ws.readyState, c.ws.OPEN, code);
+      c.ws.close();
+      const r = await results[0]!;
+      assert.deepEqual([r.complete, r.fault?.code], [false, code]);
+      await waitFor(() => records[0], { what: 'the history record' });
+      assert.equal(records[0]!.status, STATUS.SUCCESS, `${code}: the session ended normally`);
+      await cleanups.run();
+    }
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * The recording file as the tunnel writes it: guacd's bytes unchanged, key
+ * events and the closing `sync` on guacd's clock, a sha256 of exactly what
+ * reached the disk, a bounded queue, and each file-system fault named.
+ * Disk full and a read-only folder use real tmpfs mounts (the tests run as
+ * root, which ignores permission bits, so a read-only mount is the honest
+ * "may not write"); without mount rights those cases are skipped, saying so.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { GuacError } from '../../src/protocol/errors.js';
+import { Parser } from '../../src/protocol/parser.js';
+import { RecordingWriter, SessionRecorder, syncTime } from '../../src/tunnel/recording/index.js';
+import { mountTmpfs as tmpfs, unmountTmpfs as unmount } from '../helpers/tmpfs.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rec-unit-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const file = (): string => join(dir, `r${++n}.guac`);
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+function instructions(bytes: Buffer): [string, string[]][] {
+  const out: [string, string[]][] = [];
+  assert.equal(new Parser().push(bytes, (op, args) => out.push([op, args])), undefined);
+  return out;
+}
+
+describe('session recorder format', () => {
+  it('keeps guacd\'s bytes, adds keys and the closing sync on guacd\'s clock', async () => {
+    let clock = 1_000_000;
+    const path = file();
+    // guacd's clock runs 5000 ms ahead of ours: keys and the end follow guacd's.
+    const rec = new SessionRecorder({ path, keys: true, now: () => clock });
+    const frame1 = Buffer.from('4.size,1.0,3.800,3.600;4.sync,7.1005000,1.0;');
+    rec.output(frame1);
+    rec.sync(Buffer.from('4.sync,7.1005000,1.0;'));
+    clock += 1200;
+    rec.key(['97', '1']);
+    rec.key(['97', '0']);
+    rec.key(['x', '1']); // not a keysym: dropped
+    clock += 800;
+    const frame2 = Buffer.from('3.nop;4.sync,7.1007000;');
+    rec.output(frame2);
+    rec.sync(Buffer.from('4.sync,7.1007000;'));
+    clock += 3000;
+    const r = await rec.finish();
+    const bytes = readFileSync(path);
+    assert.deepEqual(instructions(bytes), [
+      ['size', ['0', '800', '600']], ['sync', ['1005000', '0']],
+      ['key', ['97', '1', '1006200']], ['key', ['97', '0', '1006200']],
+      ['nop', []], ['sync', ['1007000']], ['sync', ['1010000']],
+    ]);
+    assert.equal(r.complete, true);
+    assert.equal(r.size, bytes.length);
+    assert.equal(r.sha256, sha(bytes));
+    assert.equal(r.durationMs, 5000);
+    assert.equal(r.firstFrame, 1_000_000, 'the gateway\'s time of the first frame');
+  });
+
+  it('writes no key events without keys, and no closing sync without frames', async () => {
+    const path = file();
+    const rec = new SessionRecorder({ path });
+    rec.output(Buffer.from('3.nop;'));
+    rec.key(['97', '1']);
+    const r = await rec.finish();
+    assert.equal(readFileSync(path, 'utf8'), '3.nop;');
+    assert.equal(r.durationMs, 0);
+    assert.equal(r.firstFrame, undefined);
+  });
+
+  it('reads sync timestamps and refuses what is not one', () => {
+    assert.equal(syncTime(Buffer.from('4.sync,13.1733000000000,1.2;')), 1733000000000);
+    assert.equal(syncTime(Buffer.from('4.sync;')), undefined);
+    assert.equal(syncTime(Buffer.from('4.sync,3.abc;')), undefined);
+  });
+});
+
+describe('recording writer', () => {
+  it('copies what it is given: the caller may reuse its buffer at once', async () => {
+    const path = file();
+    const w = new RecordingWriter({ path });
+    const buf = Buffer.from('4.sync,1.1;');
+    w.write(buf);
+    buf.fill(0x78);
+    const r = await w.end();
+    assert.equal(readFileSync(path, 'utf8'), '4.sync,1.1;');
+    assert.equal(r.complete, true);
+  });
+
+  it('keeps order and content across turns, slabs let go and large writes', async () => {
+    const path = file();
+    const w = new RecordingWriter({ path });
+    const parts: Buffer[] = [];
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 200; i++) {
+      // Mostly small pieces, now and then a turn's burst and a piece larger than a slab's quarter.
+      const size = i % 50 === 7 ? 100_000 : i % 10 === 3 ? 9000 : 20 + (i % 7);
+      const piece = Buffer.alloc(size, 0x41 + (i % 26));
+      parts.push(piece);
+      w.write(i % 2 === 0 ? piece : piece.toString('latin1'));
+      if (i % 3 === 0) await turn();
+    }
+    const r = await w.end();
+    const expected = Buffer.concat(parts);
+    assert.deepEqual([r.complete, r.size, r.sha256], [true, expected.length, sha(expected)]);
+    assert.ok(readFileSync(path).equals(expected));
+  });
+
+  it('stops at its bound instead of growing: overrun, incomplete, digest of what reached the disk', async () => {
+    const path = file();
+    const w = new RecordingWriter({ path, maxBufferBytes: 4096 });
+    const faults: GuacError[] = [];
+    w.on('fault', (e: GuacError) => faults.push(e));
+    // The file is not open yet: everything queues, and the bound is hit.
+    assert.equal(w.write(Buffer.alloc(3000, 0x61)), true);
+    assert.equal(w.write(Buffer.alloc(3000, 0x62)), false);
+    assert.equal(w.write(Buffer.alloc(1, 0x63)), false, 'stopped for good');
+    const r = await w.end();
+    assert.equal(faults.length, 1);
+    assert.equal(faults[0]!.code, 'GUAC_RECORDING_OVERRUN');
+    assert.equal(faults[0]!.status.name, 'SERVER_ERROR');
+    assert.equal(r.complete, false);
+    assert.equal(r.fault?.code, 'GUAC_RECORDING_OVERRUN');
+    const bytes = readFileSync(path);
+    assert.equal(r.size, bytes.length);
+    assert.equal(r.sha256, sha(bytes));
+    assert.ok(w.maxQueued <= 4096);
+  });
+
+  it('names a missing folder', async () => {
+    const w = new RecordingWriter({ path: join(dir, 'no-such-folder', 'x.guac') });
+    await w.opened;
+    assert.equal(w.failed?.code, 'GUAC_RECORDING_FOLDER_MISSING');
+    assert.equal(w.failed?.message, 'The session recording could not be written: the recordings folder is missing.');
+    assert.equal((await w.end()).complete, false);
+  });
+
+  it('names a folder that cannot be written: a path under a file (ENOTDIR)', async () => {
+    const notDir = join(dir, 'plain-file');
+    writeFileSync(notDir, '');
+    const w = new RecordingWriter({ path: join(notDir, 'x.guac') });
+    await w.opened;
+    assert.equal(w.failed?.code, 'GUAC_RECORDING_DENIED');
+  });
+
+  describe('on real tmpfs mounts', () => {
+    let full: string | undefined;
+    let readOnly: string | undefined;
+    before(() => {
+      full = tmpfs('size=64k');
+      readOnly = tmpfs('size=64k,ro');
+    });
+    after(() => { unmount(full); unmount(readOnly); });
+
+    it('names a read-only folder (EROFS), which root cannot write either', async (t) => {
+      if (readOnly === undefined) return t.skip('cannot mount a tmpfs here (not root?)');
+      const w = new RecordingWriter({ path: join(readOnly, 'x.guac') });
+      await w.opened;
+      assert.equal(w.failed?.code, 'GUAC_RECORDING_DENIED');
+      assert.equal(w.failed?.status.name, 'SERVER_ERROR');
+    });
+
+    it('names a full disk, keeps the digest of the bytes that fit', async (t) => {
+      if (full === undefined) return t.skip('cannot mount a tmpfs here (not root?)');
+      mkdirSync(join(full, 'recs'));
+      const path = join(full, 'recs', 'x.guac');
+      const w = new RecordingWriter({ path });
+      const faults: GuacError[] = [];
+      w.on('fault', (e: GuacError) => faults.push(e));
+      await w.opened;
+      for (let i = 0; i < 40; i++) w.write(Buffer.alloc(4096, 0x41 + (i % 26)));
+      const r = await w.end();
+      assert.equal(faults.length, 1);
+      assert.equal(faults[0]!.code, 'GUAC_RECORDING_DISK_FULL');
+      assert.equal(faults[0]!.message, 'The session recording could not be written: the disk is full.');
+      assert.equal(r.complete, false);
+      const bytes = readFileSync(path);
+      assert.ok(bytes.length > 0 && bytes.length < 40 * 4096);
+      assert.equal(r.size, bytes.length);
+      assert.equal(r.sha256, sha(bytes));
+    });
+  });
+});
