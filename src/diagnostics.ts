@@ -30,6 +30,7 @@ export const CHANNELS = Object.freeze({
   handshakeFailed: 'guacamole-gateway:handshake:failed',
   guacdRetry: 'guacamole-gateway:guacd:retry',
   guacdHealth: 'guacamole-gateway:guacd:health',
+  recordingEnd: 'guacamole-gateway:recording:end',
 } as const);
 
 /** `guacamole-gateway:session:open`: a browser connected; nothing is resolved yet. */
@@ -109,6 +110,19 @@ export interface GuacdHealthMessage {
   sessions: number;
 }
 
+/** `guacamole-gateway:recording:end`: a session's recording file was closed. */
+export interface RecordingEndMessage {
+  session: string;
+  /** Bytes on disk. */
+  size: number;
+  /** Every byte of the session reached the file. */
+  complete: boolean;
+  /** The fault that stopped it (`GUAC_RECORDING_DISK_FULL`, …), when it is incomplete. */
+  fault?: string;
+  policy: 'required' | 'best-effort';
+  durationMs: number;
+}
+
 interface Messages {
   sessionOpen: SessionOpenMessage;
   sessionClose: SessionCloseMessage;
@@ -116,6 +130,7 @@ interface Messages {
   handshakeFailed: HandshakeFailedMessage;
   guacdRetry: GuacdRetryMessage;
   guacdHealth: GuacdHealthMessage;
+  recordingEnd: RecordingEndMessage;
 }
 
 const channels = Object.fromEntries(

@@ -9,15 +9,13 @@
  * sessions per guacd sum right; `guacd_up` is aggregated with `min`, since
  * each worker probes guacd for itself (down for one worker is down).
  *
- * Metrics that come later belong here, each fed the same way: file
- * transfers and recordings, counters fed by their events once the tunnel
- * publishes them.
+ * Recordings are counted from `recording:end`.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import client from 'prom-client';
 import type { GuacdMemberStatus } from '../guacd/pool.js';
 import {
-  CHANNELS, type GuacdRetryMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type SessionCloseMessage,
+  CHANNELS, type GuacdRetryMessage, type RecordingEndMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type SessionCloseMessage,
 } from '../diagnostics.js';
 
 /** Prefix of every metric of the gateway's own. */
@@ -60,6 +58,10 @@ export function createMetrics(opts: { processMetrics?: boolean; guacd?: () => re
   const failed = new client.Counter({ name: name('handshakes_failed_total'), help: 'Sessions that ended before guacd\'s ready, by error code.', labelNames: ['code'], registers });
   const refused = new client.Counter({ name: name('tokens_refused_total'), help: 'Tokens refused, by reason (the error code).', labelNames: ['reason'], registers });
   const retries = new client.Counter({ name: name('guacd_retries_total'), help: 'guacd connections that did not start and were tried again.', labelNames: ['code'], registers });
+  const recordings = new client.Counter({
+    name: name('recordings_total'), help: 'Session recordings closed, by result (complete, or the fault that stopped one).', labelNames: ['result'], registers,
+  });
+  const recordingBytes = new client.Counter({ name: name('recording_bytes_total'), help: 'Bytes written to session recordings.', registers });
   if (opts.processMetrics) client.collectDefaultMetrics({ register: registry });
   const pool = opts.guacd;
   if (pool) {
@@ -102,6 +104,11 @@ export function createMetrics(opts: { processMetrics?: boolean; guacd?: () => re
       toBrowser.inc({ protocol }, c.bytesToBrowser);
     }],
     [CHANNELS.guacdRetry, (m) => retries.inc({ code: (m as GuacdRetryMessage).code })],
+    [CHANNELS.recordingEnd, (m) => {
+      const r = m as RecordingEndMessage;
+      recordings.inc({ result: r.complete ? 'complete' : r.fault ?? 'incomplete' });
+      recordingBytes.inc(r.size);
+    }],
   ];
   for (const [channel, handler] of handlers) diagnostics_channel.subscribe(channel, handler);
   return {

@@ -17,9 +17,11 @@ import { STATUS } from '../../src/protocol/status.js';
 import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import { SessionRecorder, type RecordingResult, type RecordSpec } from '../../src/tunnel/recording/index.js';
+import { createMetrics } from '../../src/server/metrics.js';
 import type { SessionRecord } from '../../src/tunnel/types.js';
 import { waitFor } from '../helpers/env.js';
 import { Cleanups, clientFor, expectClosedWith, gatewayFor, openSession, sshParams } from '../helpers/security.js';
+import { parseSamples, sample } from '../helpers/prometheus.js';
 import { mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 
 const SECRET = 'recording-faults-secret-0123456789';
@@ -96,7 +98,10 @@ describe('recording faults in live sessions', { timeout: 120_000 }, () => {
     assert.deepEqual([records[0]!.status, records[0]!.message], [STATUS.SERVER_ERROR, closed.message]);
   });
 
-  it('best-effort, disk full or folder missing: the session goes on, the recording is incomplete', async (t) => {
+  it('best-effort, disk full or folder missing: the session goes on, the recording is incomplete (and /metrics counts it by fault)', async (t) => {
+    const metrics = createMetrics();
+    t.after(() => metrics.close());
+    let bytes = 0;
     for (const [folder, code] of [[full, 'GUAC_RECORDING_DISK_FULL'], [join(dir, 'missing'), 'GUAC_RECORDING_FOLDER_MISSING']] as const) {
       if (folder === undefined) {
         t.diagnostic('disk full skipped: cannot mount a tmpfs here');
@@ -113,6 +118,10 @@ describe('recording faults in live sessions', { timeout: 120_000 }, () => {
       assert.deepEqual([r.complete, r.fault?.code], [false, code]);
       await waitFor(() => records[0], { what: 'the history record' });
       assert.equal(records[0]!.status, STATUS.SUCCESS, `${code}: the session ended normally`);
+      bytes += r.size;
+      const m = parseSamples(await metrics.registry.metrics());
+      assert.equal(sample(m, 'guacamole_gateway_recordings_total', { result: code }), 1);
+      assert.equal(sample(m, 'guacamole_gateway_recording_bytes_total'), bytes);
       await cleanups.run();
     }
   });

@@ -7,7 +7,8 @@ import type { GuacError } from '../../protocol/errors.js';
 import { TUNNEL } from '../errors.js';
 import type { Target } from '../resolver.js';
 import type { SessionInfo } from '../types.js';
-import type { RecordSpec, SessionRecorder } from './recorder.js';
+import type { RecordingResult, RecordSpec, SessionRecorder } from './recorder.js';
+import { publish } from '../../diagnostics.js';
 
 /**
  * Makes the recorder of one session (the server's: it picks the file and
@@ -31,5 +32,9 @@ export function startRecording(
   }
   const recorder = factory(info, spec);
   if (recorder.policy === 'required') recorder.once('fault', fail);
+  recorder.once('finish', (r: RecordingResult) => publish('recordingEnd', () => ({
+    session: info.id, size: r.size, complete: r.complete, policy: recorder.policy, durationMs: r.durationMs,
+    ...(r.fault ? { fault: r.fault.code } : {}),
+  })));
   return recorder;
 }
