@@ -23,6 +23,9 @@ const MAX_LIMIT = 1000;
  */
 const HISTORY_BATCH_MS = 10;
 
+/** A session's end message is kept to this many characters (guacd's own error texts are short). */
+const MAX_MESSAGE = 500;
+
 function ms(v: number | Date | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   return typeof v === 'number' ? Math.trunc(v) : v.getTime();
@@ -49,6 +52,7 @@ function toRecord(r: Row): HistoryEntry {
     bytesFromBrowser: num(r.bytes_from_browser),
     bytesToBrowser: num(r.bytes_to_browser),
     status: numOrNull(r.status),
+    message: strOrNull(r.message),
     readOnly: r.read_only === null || r.read_only === undefined ? null : num(r.read_only) !== 0,
     shareId: strOrNull(r.share_id),
     joinedSession: strOrNull(r.joined_session),
@@ -57,9 +61,9 @@ function toRecord(r: Row): HistoryEntry {
 
 // Later information wins, but never erases what an earlier call recorded.
 const UPSERT =
-  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status, token_id, read_only, share_id, guacd, joined_session) ' +
+  'INSERT INTO sessions (id, user_name, connection_id, connection_name, protocol, guacd_id, remote_address, gateway, started_at, ended_at, bytes_from_browser, bytes_to_browser, status, token_id, read_only, share_id, guacd, joined_session, message) ' +
   'VALUES (?, ?, ?, (SELECT name FROM connections WHERE id = ?), COALESCE(?, (SELECT protocol FROM connections WHERE id = ?)), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ' +
-  '(SELECT session_id FROM shares WHERE id = ?)) ' +
+  '(SELECT session_id FROM shares WHERE id = ?), ?) ' +
   'ON CONFLICT (id) DO UPDATE SET ' +
   'user_name = COALESCE(excluded.user_name, sessions.user_name), ' +
   'connection_id = COALESCE(excluded.connection_id, sessions.connection_id), ' +
@@ -76,7 +80,8 @@ const UPSERT =
   'ended_at = COALESCE(excluded.ended_at, sessions.ended_at), ' +
   'bytes_from_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_from_browser ELSE excluded.bytes_from_browser END, ' +
   'bytes_to_browser = CASE WHEN excluded.ended_at IS NULL THEN sessions.bytes_to_browser ELSE excluded.bytes_to_browser END, ' +
-  'status = COALESCE(excluded.status, sessions.status)';
+  'status = COALESCE(excluded.status, sessions.status), ' +
+  'message = COALESCE(excluded.message, sessions.message)';
 
 /** The WHERE terms (joined with AND) and their parameters of a session query. */
 function filter(q: Pick<SessionQuery, 'active' | 'user' | 'connectionId' | 'joinedSession'> & { tokenId?: string }): { where: string[]; params: SqlValue[] } {
@@ -158,6 +163,7 @@ export class HistoryStore {
       text(s.shareId),
       text(s.guacd),
       text(s.shareId),
+      ended ? text(s.message?.slice(0, MAX_MESSAGE)) : null,
     ];
   }
 

@@ -163,7 +163,7 @@ export function registrySessionHooks(registry: Registry): {
     },
     onSessionEnd: async (r) => {
       if (r.join === undefined) void endParticipants(registry, r.id);
-      const end = { ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status };
+      const end = { ...base(r), endedAt: r.end, bytesFromBrowser: r.bytesFromBrowser, bytesToBrowser: r.bytesToBrowser, status: r.status, message: r.message };
       try {
         await registry.sessionEnded(end);
       } catch (err) {

@@ -191,6 +191,16 @@ CREATE INDEX recordings_session ON recordings (session_id);
 ALTER TABLE connections ADD COLUMN recording TEXT;
 `,
   },
+  {
+    version: 9,
+    name: 'session end message',
+    // Why a session ended, in words (the message its browser got): a status
+    // alone does not tell "the recording could not be written" from any other
+    // server error.
+    sql: `
+ALTER TABLE sessions ADD COLUMN message TEXT;
+`,
+  },
 ];
 
 /**

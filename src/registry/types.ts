@@ -161,6 +161,8 @@ export interface HistoryEntry {
   bytesToBrowser: number;
   /** Guacamole status code the session ended with. */
   status: number | null;
+  /** Why it ended, in words (null: still open, or recorded before this was kept). */
+  message: string | null;
   /** The session could only watch (null: recorded before this was kept). */
   readOnly: boolean | null;
   /** The share link it joined through, if any. */
@@ -196,6 +198,8 @@ export interface SessionEnd extends SessionStart {
   bytesToBrowser?: number | undefined;
   /** Guacamole status code (number) or status row. */
   status?: number | StatusInfo | undefined;
+  /** Why it ended, in words (what the browser was told). */
+  message?: string | undefined;
 }
 
 /** Filter of {@link Registry.listSessions}. */

@@ -28,7 +28,7 @@ async function printSessions(reg: Registry, flags: FlagValues, json: boolean, io
 
 function sessionLine(s: HistoryEntry): string {
   const end = s.endedAt === null ? 'active' : `${new Date(s.endedAt).toISOString()} status ${s.status ?? '-'}`;
-  return `${s.id}  ${new Date(s.startedAt).toISOString()}  ${end}  ${s.user ?? '-'}  ${s.connectionName ?? s.connectionId ?? '-'}  in ${s.bytesFromBrowser} out ${s.bytesToBrowser}\n`;
+  return `${s.id}  ${new Date(s.startedAt).toISOString()}  ${end}  ${s.user ?? '-'}  ${s.connectionName ?? s.connectionId ?? '-'}  in ${s.bytesFromBrowser} out ${s.bytesToBrowser}${s.message ? `  ${JSON.stringify(s.message)}` : ''}\n`;
 }
 
 /** Asks whichever gateway hosts session `id` to end it and waits up to `waitS` for its history row to show the end. */

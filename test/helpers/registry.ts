@@ -450,7 +450,7 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       assert.equal(active[1]!.connectionName, 'hist');
       assert.equal(active[1]!.protocol, 'ssh');
       assert.equal(active[1]!.gateway, reg.gatewayId);
-      await reg.sessionEnded({ id: id1, guacdId: '$def', endedAt: 5_000, bytesFromBrowser: 12, bytesToBrowser: 3_000_000_000, status: 0x020b });
+      await reg.sessionEnded({ id: id1, guacdId: '$def', endedAt: 5_000, bytesFromBrowser: 12, bytesToBrowser: 3_000_000_000, status: 0x020b, message: 'The recording could not be written: the disk is full.' });
       active = await reg.listSessions({ active: true, connectionId: c.id });
       assert.deepEqual(active.map((s) => s.id), [id2]);
       // The live-session directory: which guacd holds the connection; a later write without it keeps it.
@@ -461,11 +461,13 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       assert.deepEqual(s1, {
         id: id1, user: 'ann', connectionId: c.id, connectionName: 'hist', protocol: 'ssh', guacdId: '$def', guacd: null, tokenId: 'jti-ann', remoteAddress: '10.0.0.1',
         gateway: reg.gatewayId, startedAt: 1_000, endedAt: 5_000, bytesFromBrowser: 12, bytesToBrowser: 3_000_000_000, status: 0x020b,
-        readOnly: null, shareId: null, joinedSession: null,
+        message: 'The recording could not be written: the disk is full.', readOnly: null, shareId: null, joinedSession: null,
       });
       const id3 = randomUUID();
       await reg.sessionEnded({ id: id3, user: 'cat', connectionId: c.id, startedAt: 3_000, endedAt: 4_000, status: 0x0207 });
       assert.equal((await reg.getSession(id3))?.status, 0x0207);
+      assert.equal((await reg.getSession(id3))?.message, null, 'no message given, none kept');
+      assert.equal(active[0]!.message, null, 'an open session has no end message');
       await reg.removeConnection(c.id);
       const all = await reg.listSessions({ connectionId: c.id });
       assert.deepEqual(all.map((s) => s.id), [id3, id2, id1]);
