@@ -10,6 +10,7 @@ import { GUACD } from '../guacd/errors.js';
 import { PROTOCOLS, type Protocol } from '../guacd/params.js';
 import { openToken, type TokenPayload } from './token.js';
 import { CONNECT_DATA } from '../protocol/constants.js';
+import type { FilePolicyInput } from './streams/policy.js';
 
 /** What a resolver sees of the browser's request. */
 export interface TunnelRequest {
@@ -44,6 +45,8 @@ export interface Target {
   connectionId?: string;
   /** Longest the session may last; the tunnel's `maxSessionMs` still applies if shorter. */
   maxDurationMs?: number;
+  /** File transfer restrictions (connection and token); a read-only session transfers nothing anyway. */
+  files?: FilePolicyInput;
   /** The credential the session was opened with (a token's `jti`): the per-token session cap counts under it. */
   tokenId?: string;
 }

@@ -23,7 +23,7 @@
  * guacd is reached through the host's `connect` (a {@link GuacdConnector}):
  * the session only needs a stream, so its unit tests run without sockets.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { GuacError, toGuacError } from '../protocol/errors.js';
 import { TUNNEL } from './errors.js';
@@ -45,6 +45,8 @@ import { Lifecycle, type Phase } from './session-state.js';
 import type { ResolvedOptions } from './options.js';
 import type { Claimant } from './admission.js';
 import { pingEcho, sendInMessages } from './wire.js';
+import { attachStreams, sendKept, type StreamInterceptor } from './streams/index.js';
+import { filePolicy, type FilePolicy } from './streams/policy.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
@@ -156,6 +158,13 @@ export class TunnelSession implements SessionHandle {
   private endStatus: StatusInfo = STATUS.SUCCESS;
   private endMessage = '';
   private endCode = 'GUAC_TUNNEL_CLOSED';
+  /** File transfer (streams/): set once open. */
+  streams: StreamInterceptor | undefined;
+  /** Proves a stream route request comes from this session's page (given to it alone). */
+  readonly streamSecret = randomBytes(32).toString('base64url');
+  private files: FilePolicy = filePolicy(true);
+  /** Where dropped guacd instructions lie in the current piece (as `ends`). */
+  private readonly drops: number[] = [];
 
   /**
    * @param host the tunnel
@@ -331,6 +340,7 @@ export class TunnelSession implements SessionHandle {
     clearTimeout(this.idleTimer);
     clearTimeout(this.maxTimer);
     clearInterval(this.heartbeat);
+    this.streams?.close();
     this.abort.abort(GUACD.GUAC_ABORTED({ message: 'The session ended.' }));
     const socket = this.socket;
     if (socket) {
@@ -431,6 +441,7 @@ export class TunnelSession implements SessionHandle {
     const { handshake, readOnly } = handshakeFor(target, this.request.query);
     this.readOnly = readOnly;
     info.readOnly = readOnly;
+    this.files = filePolicy(readOnly, target.files);
     return handshake;
   }
 
@@ -444,6 +455,7 @@ export class TunnelSession implements SessionHandle {
     this.info.guacdConnectionId = connectionId;
     if (version !== undefined) this.info.guacdProtocol = version;
     this.socket = socket;
+    this.streams = attachStreams(this, this.files, this.host.options.onTransfer, (d) => this.writeGuacd(d), (d) => this.sendBrowser(d));
     // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
     publish('handshakeDone', () => ({
       session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,
@@ -514,6 +526,7 @@ export class TunnelSession implements SessionHandle {
       return;
     }
     if (isActivity(opcode)) this.lastActivity = Date.now();
+    if (this.streams?.fromBrowser(opcode, args)) return;
     if (this.readOnly && !viewerMaySend(opcode)) return;
     if (opcode === 'disconnect') this.browserLeaving = true;
     this.out.push(encode(opcode, ...args));
@@ -564,10 +577,18 @@ export class TunnelSession implements SessionHandle {
     let error: Buffer | undefined;
     // Pieces go out as they complete: the instruction that crossed reads
     // (joined), then a view of the rest of the read; nothing else is copied.
+    const drops = this.drops;
+    drops.length = 0;
     const err = this.splitter.pushViews(chunk, (bytes) => {
-      sendInMessages(bytes, ends, this.sendBytes);
+      if (drops.length === 0) sendInMessages(bytes, ends, this.sendBytes);
+      else sendKept(bytes, ends, drops, this.sendBytes);
       ends.length = 0;
+      drops.length = 0;
     }, (opcode, bytes, start, end) => {
+      if (this.streams?.fromGuacd(opcode, bytes, start, end)) {
+        drops.push(bytes.byteOffset + start, bytes.byteOffset + end);
+        return;
+      }
       ends.push(bytes.byteOffset + end);
       if (opcode === 'error' && error === undefined) error = bytes.subarray(start, end);
       else if (opcode === 'disconnect') this.guacdDone = true;

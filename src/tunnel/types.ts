@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { ParserLimits } from '../protocol/constants.js';
 import type { StatusInfo } from '../protocol/status.js';
 import type { Resolver } from './resolver.js';
+import type { TransferRecord } from './streams/interceptor.js';
 
 /** Size and memory limits; every one has a default. */
 export interface TunnelLimits {
@@ -112,6 +113,12 @@ export interface TunnelOptions {
    * was then reached or not), after both sides are closed.
    */
   onSessionEnd?: (record: SessionRecord) => unknown;
+  /**
+   * Called once per file transfer (upload or download, over the HTTP stream
+   * routes or the tunnel), finished, failed or refused by policy. Errors
+   * (and rejections) are logged, never thrown.
+   */
+  onTransfer?: (record: TransferRecord, session: SessionInfo) => unknown;
 }
 
 /** A session as it starts. */
