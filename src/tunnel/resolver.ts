@@ -111,6 +111,7 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
     }
 
     target.tokenId = payload.jti;
+    target.files = mergeFiles(target.files, payload);
     request.claim?.({ tokenId: payload.jti, user: target.user });
     if (payload.once === true) {
       for (const [jti, exp] of spent) if (exp <= t) spent.delete(jti);
@@ -118,5 +119,15 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
       spent.set(payload.jti, payload.exp);
     }
     return target;
+  };
+}
+
+/** The target's transfer restrictions with the token's added (each restriction of either applies). */
+function mergeFiles(files: FilePolicyInput | undefined, p: TokenPayload): FilePolicyInput {
+  const max = [files?.maxUploadBytes, p.maxUploadBytes].filter((m): m is number => typeof m === 'number' && m > 0);
+  return {
+    noUpload: files?.noUpload === true || p.noUpload === true,
+    noDownload: files?.noDownload === true || p.noDownload === true,
+    ...(max.length > 0 ? { maxUploadBytes: Math.min(...max) } : {}),
   };
 }

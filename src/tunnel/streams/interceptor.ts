@@ -73,6 +73,8 @@ interface Upload {
   tunnelBytes: number;
   /** Over, or refused: guacd's late acks and the browser's `end` are dropped. */
   closed: boolean;
+  /** Why it was refused or failed (the answer to a late upload request). */
+  failure?: GuacError;
 }
 
 /** Opcodes from guacd the interceptor looks at. */
@@ -222,6 +224,7 @@ export class StreamInterceptor {
   private finishUpload(_index: number, upload: Upload, via: 'http' | 'tunnel', bytes: number, err: GuacError | undefined): void {
     if (upload.closed) return;
     upload.closed = true;
+    if (err) upload.failure = err;
     this.record('upload', upload.name, bytes, via, upload.start, err);
   }
 
@@ -264,7 +267,8 @@ export class StreamInterceptor {
     if (!upload && !this.closedWith) upload = await this.waitOpened(index);
     if (this.closedWith || !upload || upload.closed) {
       req.resume();
-      sendHttpError(res, upload?.closed && !this.closedWith ? TUNNEL.GUAC_STREAM_BUSY() : TUNNEL.GUAC_STREAM_NOT_FOUND());
+      const err = this.closedWith || !upload ? TUNNEL.GUAC_STREAM_NOT_FOUND() : upload.failure ?? TUNNEL.GUAC_STREAM_BUSY();
+      sendHttpError(res, err);
       return;
     }
     if (upload.http) {
