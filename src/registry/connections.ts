@@ -20,8 +20,9 @@ import {
   type ResolvedConnection,
 } from './types.js';
 import { checkConnectionName, isUuid } from './validate.js';
+import { checkRules, rulesFromRow, rulesParams, RULE_COLUMNS, type FileRules } from './file-rules.js';
 
-const COLUMNS = 'id, name, protocol, params, secrets, created_at, updated_at';
+const COLUMNS = `id, name, protocol, params, secrets, created_at, updated_at, ${RULE_COLUMNS}`;
 
 /** True when a driver error is a UNIQUE/PRIMARY KEY violation. */
 export function isUniqueViolation(err: unknown): boolean {
@@ -69,6 +70,7 @@ interface StoredRow {
   secrets: string | null;
   createdAt: number;
   updatedAt: number;
+  files: FileRules;
 }
 
 function fromRow(r: Row): StoredRow {
@@ -80,6 +82,7 @@ function fromRow(r: Row): StoredRow {
     secrets: r.secrets === null || r.secrets === undefined ? null : String(r.secrets),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
+    files: rulesFromRow(r),
   };
 }
 
@@ -119,7 +122,7 @@ export class ConnectionStore {
       // Names of secrets are not secret; show that they are set, never their value.
       for (const name of Object.keys(this.secretsOf(row))) params[name] = SECRET_PLACEHOLDER;
     }
-    return { id: row.id, name: row.name, protocol: row.protocol, params: sorted(new Map(Object.entries(params))), createdAt: row.createdAt, updatedAt: row.updatedAt };
+    return { id: row.id, name: row.name, protocol: row.protocol, params: sorted(new Map(Object.entries(params))), files: { ...row.files }, createdAt: row.createdAt, updatedAt: row.updatedAt };
   }
 
   /** Splits validated parameters into shown and sealed halves. */
@@ -144,17 +147,18 @@ export class ConnectionStore {
       }
     }
     const all = normalize(protocol, given as Record<string, ParamInput>);
+    const files = checkRules(raw.files);
     const id = randomUUID();
     const now = Date.now();
     const { params, secrets } = this.split(id, protocol, all);
     try {
-      await this.db.run(`INSERT INTO connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`, [id, name, protocol, params, secrets, now, now]);
+      await this.db.run(`INSERT INTO connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [id, name, protocol, params, secrets, now, now, ...rulesParams(files)]);
     } catch (err) {
       if (isUniqueViolation(err)) throw nameTaken(name, err);
       throw err;
     }
     this.log.info({ id, name, protocol }, 'registry: connection created');
-    return this.view({ id, name, protocol, params: JSON.parse(params) as Record<string, string>, secrets, createdAt: now, updatedAt: now });
+    return this.view({ id, name, protocol, params: JSON.parse(params) as Record<string, string>, secrets, createdAt: now, updatedAt: now, files });
   }
 
   async list(): Promise<Connection[]> {
@@ -195,16 +199,17 @@ export class ConnectionStore {
         }
       }
       const all = normalize(protocol, merged);
+      const files = checkRules(p.files, row.files);
       const now = Math.max(Date.now(), row.updatedAt + 1);
       const { params, secrets } = this.split(row.id, protocol, all);
       const newName = name ?? row.name;
       try {
-        await tx.run('UPDATE connections SET name = ?, protocol = ?, params = ?, secrets = ?, updated_at = ? WHERE id = ?', [newName, protocol, params, secrets, now, row.id]);
+        await tx.run('UPDATE connections SET name = ?, protocol = ?, params = ?, secrets = ?, updated_at = ?, no_upload = ?, no_download = ?, max_upload_bytes = ? WHERE id = ?', [newName, protocol, params, secrets, now, ...rulesParams(files), row.id]);
       } catch (err) {
         if (isUniqueViolation(err)) throw nameTaken(newName, err);
         throw err;
       }
-      return { ...row, name: newName, protocol, params: JSON.parse(params) as Record<string, string>, secrets, updatedAt: now };
+      return { ...row, name: newName, protocol, params: JSON.parse(params) as Record<string, string>, secrets, updatedAt: now, files };
     });
     this.log.info({ id: updated.id, name: updated.name, protocol: updated.protocol }, 'registry: connection updated');
     return this.view(updated);
@@ -221,7 +226,7 @@ export class ConnectionStore {
 
   async resolve(idOrName: string): Promise<ResolvedConnection> {
     const row = await this.require(idOrName);
-    return { id: row.id, name: row.name, protocol: row.protocol, params: { ...row.params, ...this.secretsOf(row) } };
+    return { id: row.id, name: row.name, protocol: row.protocol, params: { ...row.params, ...this.secretsOf(row) }, files: { ...row.files } };
   }
 }
 

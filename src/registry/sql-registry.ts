@@ -11,6 +11,7 @@ import { AccessStore } from './access.js';
 import { ConnectionStore } from './connections.js';
 import { num, type Db } from './db.js';
 import { HistoryStore } from './history.js';
+import { TransferStore, type TransferEntry, type TransferInput, type TransferQuery } from './transfers.js';
 import type { PgDb } from './postgres.js';
 import { migrate } from './schema.js';
 import { SecretBox } from './secret-box.js';
@@ -61,6 +62,7 @@ export class SqlRegistry implements Registry {
   private readonly access: AccessStore;
   private readonly history: HistoryStore;
   private readonly shares: ShareStore;
+  private readonly transfers: TransferStore;
   private readonly localHandlers = new Set<EndHandler>();
   private beating: Promise<void> | undefined;
   private endPoll: NodeJS.Timeout | undefined;
@@ -79,6 +81,7 @@ export class SqlRegistry implements Registry {
     this.access = new AccessStore(db, this.conns, secret, logger);
     this.history = new HistoryStore(db, this.gatewayId);
     this.shares = new ShareStore(db, secret, (id) => this.history.get(id));
+    this.transfers = new TransferStore(db);
   }
 
   /**
@@ -235,6 +238,12 @@ export class SqlRegistry implements Registry {
   }
   getSession(id: string): Promise<HistoryEntry | undefined> {
     return this.history.get(id);
+  }
+  transferRecorded(t: TransferInput): Promise<TransferEntry> {
+    return this.transfers.record(t);
+  }
+  listTransfers(q?: TransferQuery): Promise<TransferEntry[]> {
+    return this.transfers.list(q);
   }
 
   async requestSessionEnd(sessionId: string, status: StatusInfo, message?: string): Promise<void> {

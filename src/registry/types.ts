@@ -6,6 +6,10 @@
  */
 import type { Logger } from '../logger.js';
 import { STATUS, type StatusInfo } from '../protocol/status.js';
+import type { FileRules } from './file-rules.js';
+import type { TransferEntry, TransferInput, TransferQuery } from './transfers.js';
+export type { TransferEntry, TransferInput, TransferQuery } from './transfers.js';
+export type { FileRules } from './file-rules.js';
 
 /** How sessions whose access was taken away end: the browser and history both get it. */
 export const ACCESS_REVOKED = Object.freeze({ status: STATUS.CLIENT_FORBIDDEN, message: 'Access was revoked.' });
@@ -26,6 +30,8 @@ export interface Connection {
   protocol: string;
   /** guacd parameter names → values; secret parameters read {@link SECRET_PLACEHOLDER}. */
   params: Record<string, string>;
+  /** File transfer rules (the tunnel enforces them; a token may only add to them). */
+  files: FileRules;
   /** Milliseconds since the epoch. */
   createdAt: number;
   /** Milliseconds since the epoch. */
@@ -38,6 +44,8 @@ export interface ConnectionInput {
   protocol: string;
   /** camelCase or guacd names, validated with `normalizeParams`. */
   params: Record<string, ParamInput>;
+  /** File transfer rules; absent fields allow. */
+  files?: Partial<FileRules>;
 }
 
 /**
@@ -51,6 +59,8 @@ export interface ConnectionPatch {
   params?: Record<string, ParamInput | null>;
   /** Replace all parameters instead of merging (placeholders still keep secrets). */
   replaceParams?: boolean;
+  /** File transfer rules to change; absent fields keep theirs. */
+  files?: Partial<FileRules>;
 }
 
 /** Permission of one user to open one connection. */
@@ -76,6 +86,12 @@ export interface MintOptions {
   once?: boolean;
   /** Its holder may share the sessions it opens from the page (the page's Share control). */
   share?: boolean;
+  /** No uploads in its sessions (added to the connection's rules). */
+  noUpload?: boolean;
+  /** No downloads in its sessions. */
+  noDownload?: boolean;
+  /** Largest upload in its sessions (the smaller of this and the connection's applies). */
+  maxUploadBytes?: number;
 }
 
 /** Result of {@link Registry.mintToken}. */
@@ -201,6 +217,7 @@ export interface ResolvedConnection {
   name: string;
   protocol: string;
   params: Record<string, string>;
+  files: FileRules;
 }
 
 /**
@@ -285,6 +302,10 @@ export interface Registry {
   sessionEnded(s: SessionEnd): Promise<void>;
   listSessions(q?: SessionQuery): Promise<HistoryEntry[]>;
   getSession(id: string): Promise<HistoryEntry | undefined>;
+  /** Records one file transfer of a session (the tunnel's `onTransfer`, see `registrySessionHooks`). */
+  transferRecorded(t: TransferInput): Promise<TransferEntry>;
+  /** Recorded transfers, newest first. */
+  listTransfers(q?: TransferQuery): Promise<TransferEntry[]>;
   /**
    * Asks whichever gateway hosts the session to close it: delivered to every
    * {@link onSessionEndRequest} handler of every gateway sharing the database

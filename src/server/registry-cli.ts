@@ -16,6 +16,7 @@ import {
   command, intFlag, list, paramPairs, printJson, REGISTRY_SETTINGS, secretFromStdin, str, UsageError, withRegistry,
   type Command, type CommandIo, type FlagValues,
 } from './cli-command.js';
+import { FILE_FLAGS, FILE_UPDATE_FLAGS, FILE_USAGE, fileRulesFromFlags } from './file-flags.js';
 
 /** History, newest first (`--active`, `--limit N`): one session per line, or `--json`. */
 async function printSessions(reg: Registry, flags: FlagValues, json: boolean, io: CommandIo): Promise<void> {
@@ -80,9 +81,9 @@ const SESSION_LIST = command({
 export const REGISTRY_COMMANDS: readonly Command[] = [
   command({
     name: 'connection add',
-    usage: '--name NAME --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--grant USER[:ro]]...',
+    usage: `--name NAME --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--grant USER[:ro]]... ${FILE_USAGE}`,
     summary: 'Adds a connection (secret parameters stored encrypted); prints its id.',
-    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, grant: { type: 'string', multiple: true } },
+    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, grant: { type: 'string', multiple: true }, ...FILE_FLAGS },
     settings: REGISTRY_SETTINGS,
     async run({ flags, settings, io, logger }) {
       const name = str(flags, 'name');
@@ -92,7 +93,7 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
       await secretFromStdin(flags, io.readStdin, params);
       const grants = list(flags, 'grant').map((g) => (g.endsWith(':ro') ? { user: g.slice(0, -3), readOnly: true } : { user: g, readOnly: false }));
       await withRegistry(settings, logger, async (reg) => {
-        const c = await reg.createConnection({ name, protocol, params });
+        const c = await reg.createConnection({ name, protocol, params, files: fileRulesFromFlags(flags) });
         for (const g of grants) await reg.grant(c.id, g.user, { readOnly: g.readOnly });
         io.out(`${c.id}\n`);
       });
@@ -127,9 +128,9 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
   }),
   command({
     name: 'connection update',
-    usage: 'NAME [--name NEW] [--protocol PROTO] [--param NAME=VALUE]... [--unset PARAM]... [--secret-stdin PARAM]',
+    usage: `NAME [--name NEW] [--protocol PROTO] [--param NAME=VALUE]... [--unset PARAM]... [--secret-stdin PARAM] ${FILE_USAGE} [--allow-upload] [--allow-download]`,
     summary: 'Changes a connection; prints its id.',
-    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, unset: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' } },
+    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, unset: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, ...FILE_UPDATE_FLAGS },
     positionals: 1,
     settings: REGISTRY_SETTINGS,
     async run({ args, flags, settings, io, logger }) {
@@ -140,6 +141,7 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
       const protocol = str(flags, 'protocol');
       const c = await withRegistry(settings, logger, (reg) => reg.updateConnection(args[0]!, {
         params,
+        files: fileRulesFromFlags(flags),
         ...(name === undefined ? {} : { name }),
         ...(protocol === undefined ? {} : { protocol }),
       }));

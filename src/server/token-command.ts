@@ -11,6 +11,8 @@ import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from '../registry/validate.js';
 import { sealToken } from '../tunnel/token.js';
 import { command, intFlag, paramPairs, REGISTRY_SETTINGS, secretFromStdin, str, UsageError, withRegistry, type FlagValues } from './cli-command.js';
 import type { Settings } from './settings.js';
+import { FILE_FLAGS, FILE_USAGE, fileRulesFromFlags } from './file-flags.js';
+import { NO_RULES, tokenRules } from '../registry/file-rules.js';
 
 /** Flags only a self-contained token takes. */
 const SELF_CONTAINED = ['protocol', 'param', 'secret-stdin'] as const;
@@ -35,6 +37,7 @@ async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 's
     ...(user ? { user } : {}),
     ...(flags.once === true ? { once: true } : {}),
     ...(flags.share === true ? { share: true } : {}),
+    ...tokenRules({ ...NO_RULES, ...fileRulesFromFlags(flags) }),
   }, loadGatewaySecret(s.dataDir, s.secret, logger));
 }
 
@@ -51,6 +54,7 @@ async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTR
     readOnly: flags['read-only'] === true,
     once: flags.once === true,
     share: flags.share === true,
+    ...fileRulesFromFlags(flags),
     ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
   }));
   return t.token;
@@ -60,7 +64,7 @@ async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTR
 export const TOKEN_COMMAND = command({
   name: 'token',
   usage: '(--connection NAME --user USER | --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--user USER])\n'
-    + '        [--read-only] [--ttl SECONDS] [--once] [--share] [--url BASE_URL]',
+    + `        [--read-only] [--ttl SECONDS] [--once] [--share] ${FILE_USAGE} [--url BASE_URL]`,
   summary: `Prints an access token valid --ttl seconds (default ${DEFAULT_TTL_SECONDS}): for a registry connection a granted user may use, `
     + `or self-contained (${PROTOCOLS.join('|')}); --secret-stdin reads one parameter (a password) from standard input.`,
   options: {
@@ -74,6 +78,7 @@ export const TOKEN_COMMAND = command({
     once: { type: 'boolean' },
     share: { type: 'boolean' },
     url: { type: 'string' },
+    ...FILE_FLAGS,
   },
   settings: REGISTRY_SETTINGS,
   async run({ flags, settings, io, logger }) {

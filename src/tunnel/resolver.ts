@@ -111,7 +111,9 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
     }
 
     target.tokenId = payload.jti;
-    target.files = mergeFiles(target.files, payload);
+    const files = mergeFiles(target.files, payload);
+    if (files) target.files = files;
+    else delete target.files;
     request.claim?.({ tokenId: payload.jti, user: target.user });
     if (payload.once === true) {
       for (const [jti, exp] of spent) if (exp <= t) spent.delete(jti);
@@ -122,12 +124,15 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
   };
 }
 
-/** The target's transfer restrictions with the token's added (each restriction of either applies). */
-function mergeFiles(files: FilePolicyInput | undefined, p: TokenPayload): FilePolicyInput {
+/**
+ * The target's transfer restrictions with the token's added (each
+ * restriction of either applies, the smaller maximum); undefined when
+ * neither restricts anything.
+ */
+export function mergeFiles(files: FilePolicyInput | undefined, p: Pick<TokenPayload, 'noUpload' | 'noDownload' | 'maxUploadBytes'>): FilePolicyInput | undefined {
   const max = [files?.maxUploadBytes, p.maxUploadBytes].filter((m): m is number => typeof m === 'number' && m > 0);
-  return {
-    noUpload: files?.noUpload === true || p.noUpload === true,
-    noDownload: files?.noDownload === true || p.noDownload === true,
-    ...(max.length > 0 ? { maxUploadBytes: Math.min(...max) } : {}),
-  };
+  const noUpload = files?.noUpload === true || p.noUpload === true;
+  const noDownload = files?.noDownload === true || p.noDownload === true;
+  if (!noUpload && !noDownload && max.length === 0) return undefined;
+  return { noUpload, noDownload, maxUploadBytes: max.length > 0 ? Math.min(...max) : 0 };
 }
