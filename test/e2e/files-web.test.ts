@@ -138,6 +138,22 @@ describe('file transfer in the page', () => {
     await page.close();
   });
 
+  test('a download guacd starts itself (guacctl\'s escape in the terminal) arrives as a browser download', async () => {
+    const page = await open();
+    const remote = join(dir.path, 'from-guacctl.bin');
+    await randomFile(remote, 3 * MB);
+    await page.locator('.gg-viewport').click();
+    // What `guacctl -d FILE` prints: guacd's terminal answers it with a `file` stream.
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: 20_000 }),
+      page.keyboard.type(`printf '\\033]482200;%s\\007' ${remote}\n`),
+    ]);
+    assert.equal(download.suggestedFilename(), 'from-guacctl.bin');
+    const saved = await download.path();
+    assert.equal(sha256(saved), sha256(remote));
+    await page.close();
+  });
+
   test('uploading into the open folder of the file browser', async () => {
     const page = await open();
     mkdirSync(join(dir.path, 'inbox'), { recursive: true });
