@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, before, describe, it } from 'node:test';
 import { tokenResolver } from '../../src/tunnel/resolver.js';
@@ -261,6 +262,39 @@ forEachGuacd((guacd: GuacdInstance) => {
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-disposition'), `attachment; filename="a__b_0d _.txt"; filename*=UTF-8''${encodeURIComponent(name)}`);
       await res.arrayBuffer();
+    });
+  });
+
+  describe('RDP drive', () => {
+    it('uploads into and downloads from the drive guacd keeps for the session (drive-path)', async () => {
+      g ??= await gateway();
+      const drive = join(tmpdir(), `gg-rdp-drive-${randomBytes(4).toString('hex')}`);
+      mkdirSync(drive);
+      cleanups.push(() => rmSync(drive, { recursive: true, force: true }));
+      writeFileSync(join(drive, 'on-drive.txt'), 'from the drive\n');
+      const token = sealToken({
+        exp: Math.floor(Date.now() / 1000) + 300,
+        target: { protocol: 'rdp', params: { ...env.rdp.params, 'enable-drive': 'true', 'drive-path': drive } },
+      }, SECRET);
+      const c = await TunnelClient.connect(`${g.wsUrl}?token=${encodeURIComponent(token)}`);
+      cleanups.push(() => c.terminate());
+      const base = (await c.waitForOpcode('gateway-streams', 20_000)).args[0];
+      const fs = Number((await c.waitForOpcode('filesystem', 40_000)).args[0]);
+      const data = randomBytes(700_000);
+      c.send('put', fs, 9, 'application/octet-stream', '/up.bin');
+      const up = await fetch(`${g.httpUrl}/streams/${base}/9/up.bin`, { method: 'POST', body: data });
+      assert.equal(up.status, 200, await up.clone().text());
+      c.send('end', 9);
+      await waitFor(() => existsSync(join(drive, 'up.bin')) && statSync(join(drive, 'up.bin')).size === data.length, { what: 'up.bin on the drive' });
+      assert.equal(sha256(join(drive, 'up.bin')), sha256(data));
+      const from = c.received.length;
+      c.send('get', fs, '/on-drive.txt');
+      const body = await c.waitFor((r) => r.opcode === 'body' && r.args[3] === '/on-drive.txt', 10_000, 'body', from);
+      const down = await fetch(`${g.httpUrl}/streams/${base}/${body.args[1]}/on-drive.txt`);
+      assert.equal(await down.text(), 'from the drive\n');
+      // Leave with `disconnect` so guacd lets the RDP server go now (freerdp-shadow serves one client at a time).
+      c.send('disconnect');
+      await c.waitClosed();
     });
   });
 
