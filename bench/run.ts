@@ -20,9 +20,9 @@ import { PARSER_IMPLS } from './suites/parser.js';
 import type { MeasureArg, Suite } from './procs/measure.js';
 import type { Upstream } from './lib/gateways.js';
 
-const SECTIONS = ['parser', 'tunnel', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack'] as const;
+const SECTIONS = ['parser', 'tunnel', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack', 'transfer'] as const;
 type SectionName = (typeof SECTIONS)[number];
-const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 200e3 };
+const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 200e3, transfer: 900e3 };
 const MEASURE = modulePath(import.meta.url, './procs/measure.js');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
@@ -106,17 +106,33 @@ async function section<T>(items: [string, Suite, object][]): Promise<Section<T>>
   return { date: new Date().toISOString(), quick, figures };
 }
 
-/** guacd and sshd of the test environment (.test-env/env.json), when it is up. */
-function realTarget(): Upstream | string {
+interface EnvJson {
+  guacd: { host: string; port: number };
+  guacds?: { host: string; port: number; version: string }[];
+  ssh: { host: string; port: number; username: string; password: string; privateKeyPath?: string };
+  user?: { home: string };
+}
+
+function envJson(): EnvJson | undefined {
   const file = join(ROOT, '.test-env', 'env.json');
-  if (!existsSync(file)) return 'test environment not up (bash scripts/test-env.sh up)';
-  const env = JSON.parse(readFileSync(file, 'utf8')) as {
-    guacd: { host: string; port: number };
-    ssh: { host: string; port: number; username: string; password: string };
-  };
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as EnvJson : undefined;
+}
+
+/** The sshd's account for OpenSSH's own client (key login), when the test environment is up. */
+function sshAccount(): { host: string; port: number; username: string; privateKeyPath: string; home: string } | undefined {
+  const env = envJson();
+  if (!env?.ssh.privateKeyPath || !env.user) return undefined;
+  return { host: env.ssh.host, port: env.ssh.port, username: env.ssh.username, privateKeyPath: env.ssh.privateKeyPath, home: env.user.home };
+}
+
+/** guacd (1.3.0, or the newest of the matrix) and sshd of the test environment (.test-env/env.json), when it is up. */
+function realTarget(which: 'default' | 'newest' = 'default'): Upstream | string {
+  const env = envJson();
+  if (!env) return 'test environment not up (bash scripts/test-env.sh up)';
+  const guacd = which === 'newest' && env.guacds?.length ? env.guacds[env.guacds.length - 1]! : env.guacd;
   return {
-    host: env.guacd.host,
-    port: env.guacd.port,
+    host: guacd.host,
+    port: guacd.port,
     protocol: 'ssh',
     params: { hostname: env.ssh.host, port: env.ssh.port, username: env.ssh.username, password: env.ssh.password },
   };
@@ -173,6 +189,12 @@ async function main(): Promise<void> {
     }
   }
 
+  if (wanted.has('transfer')) {
+    const upstream = realTarget('newest');
+    const ssh = sshAccount();
+    if (typeof upstream === 'string' || !ssh) results.notes.push(`transfer skipped: ${typeof upstream === 'string' ? upstream : 'no ssh account in env.json'}`);
+    else results.transfer = await section((['sftp', 'ours'] as const).map((kind): [string, Suite, object] => [kind, 'transfer', { kind, upstream, ssh, quick }]));
+  }
   if (contended.size) {
     const worst = Math.max(...contended.values());
     results.notes.push(`${contended.size} figure(s) measured while other work used up to ${(worst * 100).toFixed(0)}% of the CPU (noisy): ${[...contended.keys()].join(', ')}`);

@@ -3,6 +3,7 @@ import { ok, type Results, type Fig, type Section } from './results.js';
 import { human } from './stats.js';
 import type { SetupResult } from '../suites/setup.js';
 import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
+import type { TransferResult } from '../suites/transfer.js';
 
 function grid(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -112,6 +113,17 @@ export function renderTable(r: Results): string {
         ['no first frame', ...bursts.map((k) => cell(b(k), (v) => String(v.failed ?? 0)))]]));
     }
     out.push(...errors(r.realstack));
+  }
+  if (r.transfer) {
+    const kinds = ['sftp', 'ours'];
+    const f = (k: string) => r.transfer!.figures[k] as Fig<TransferResult> | undefined;
+    const mib = kinds.map((k) => ok(f(k))?.bytes).find(Boolean);
+    head(`File transfer, ${mib ? Math.round(mib / 2 ** 20) : '?'} MiB each way over SFTP (sftp: OpenSSH's client; ours: the HTTP stream routes through guacd)`, r.transfer);
+    out.push(grid([['', ...kinds],
+      ['upload MB/s', ...kinds.map((k) => cell(f(k), (v) => v.uploadMBps.toFixed(1)))],
+      ['download MB/s', ...kinds.map((k) => cell(f(k), (v) => v.downloadMBps.toFixed(1)))],
+      ['gateway RSS growth MiB', ...kinds.map((k) => cell(f(k), (v) => (v.memGrowthMiB === undefined ? '-' : v.memGrowthMiB.toFixed(1))))]]));
+    out.push(...errors(r.transfer));
   }
   if (r.targets.length) {
     head('Targets (ours)');

@@ -5,7 +5,7 @@
  */
 import { serveChild } from '../lib/proc.js';
 
-export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup';
+export type Suite = 'parser' | 'tunnel' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup' | 'transfer';
 
 export interface MeasureArg {
   suite: Suite;
@@ -40,6 +40,10 @@ async function run(arg: MeasureArg): Promise<unknown> {
     case 'realburst': {
       const m = await import('../suites/realstack.js');
       return m.measureRealBurst(arg.params as Parameters<typeof m.measureRealBurst>[0]);
+    }
+    case 'transfer': {
+      const m = await import('../suites/transfer.js');
+      return m.measureTransfer(arg.params as Parameters<typeof m.measureTransfer>[0]);
     }
     case 'realstack': {
       const m = await import('../suites/realstack.js');
