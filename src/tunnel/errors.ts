@@ -51,6 +51,7 @@ export const TUNNEL = defineErrors({
   GUAC_STREAM_REFUSED: { status: 'UPSTREAM_ERROR', doc: 'guacd refused the stream or a block of it (its `ack` carried an error; the status is guacd\'s)' },
   GUAC_STREAM_ABORTED: { status: 'RESOURCE_CLOSED', message: 'The transfer was cancelled.', doc: 'the browser ended the HTTP request or response of a transfer before it finished; the stream is ended toward guacd' },
   GUAC_STREAM_SESSION_ENDED: { status: 'SESSION_CLOSED', message: 'The session ended during the transfer.', doc: 'the session (and guacd\'s connection) ended while a transfer was running' },
+  GUAC_STREAM_TOO_MANY: { status: 'CLIENT_TOO_MANY', message: 'Too many file transfers are open in this session.', doc: 'the browser opened more than 64 upload streams at once (guacd\'s own limit per user)' },
   GUAC_STREAM_TIMEOUT: { status: 'UPSTREAM_TIMEOUT', message: 'The remote desktop server stopped answering the transfer.', doc: 'guacd did not acknowledge a block of an upload within the stream timeout' },
 });
 

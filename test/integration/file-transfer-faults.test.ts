@@ -103,4 +103,18 @@ describe('file transfer faults', () => {
     assert.deepEqual(await res.json(), { bytes: 200_000 });
     assert.equal(most, 1);
   });
+
+  it('a browser that opens upload streams and never uses them is capped at 64 (CLIENT_TOO_MANY), and nothing piles up', async () => {
+    const { c } = await setup(async (conn) => {
+      conn.send('sync', 1);
+      await new Promise<void>((r) => conn.socket.once('close', () => r()));
+    });
+    const from = c.received.length;
+    for (let i = 0; i < 70; i++) c.send('file', 1000 + i, 'application/octet-stream', `f${i}`);
+    const refused = await c.waitFor((r) => r.opcode === 'ack' && r.args[0] === '1064', 5000, 'refusal', from);
+    assert.equal(refused.args[2], String(STATUS.CLIENT_TOO_MANY.guac));
+    assert.equal(refused.args[1], 'Too many file transfers are open in this session.');
+    await c.waitFor((r) => r.opcode === 'ack' && r.args[0] === '1069', 5000, 'last refusal', from);
+    assert.equal(c.received.slice(from).filter((r) => r.opcode === 'ack').length, 6);
+  });
 });

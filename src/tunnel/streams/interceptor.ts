@@ -85,6 +85,8 @@ const FROM_BROWSER: ReadonlySet<string> = new Set(['file', 'put', 'blob', 'end',
 const OPEN_WAIT_MS = 10_000;
 /** Longest wait for guacd's acknowledgement of one block. */
 const ACK_TIMEOUT_MS = 30_000;
+/** Upload streams tracked at once: guacd's own per-user limit (`GUAC_USER_MAX_STREAMS`). */
+const MAX_UPLOADS = 64;
 
 export class StreamInterceptor {
   private readonly offers = new Map<number, Offer>();
@@ -202,6 +204,15 @@ export class StreamInterceptor {
     if (!Number.isSafeInteger(index) || index < 0) return false;
     const name = (opcode === 'file' ? args[2] : args[3]) ?? '';
     const upload: Upload = { name, start: new Date(), acked: false, tunnelBytes: 0, closed: false };
+    if (!this.uploads.has(index) && this.uploads.size >= MAX_UPLOADS) {
+      // Finished ones wait for the browser's `end`; a browser that never sends it must not grow the map.
+      for (const [i, u] of this.uploads) if (u.closed) this.uploads.delete(i);
+      if (this.uploads.size >= MAX_UPLOADS) {
+        const err = TUNNEL.GUAC_STREAM_TOO_MANY();
+        this.sink.toBrowser(ackInstruction(index, err.message, err.status));
+        return true;
+      }
+    }
     this.uploads.set(index, upload);
     if (!this.policy.upload) {
       this.refuseUpload(index, upload, TUNNEL.GUAC_STREAM_UPLOAD_DENIED(), false);
