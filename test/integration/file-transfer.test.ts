@@ -209,6 +209,39 @@ forEachGuacd((guacd: GuacdInstance) => {
     });
   });
 
+  describe('many at once', () => {
+    it('three uploads and two downloads in one session at once all arrive whole; the tunnel keeps answering meanwhile', async () => {
+      const s = await session();
+      const ups = [0, 1, 2].map((i) => ({ name: `many-up-${i}.bin`, data: randomBytes(2 * 1024 * 1024 + i) }));
+      const downs = [0, 1].map((i) => ({ name: `many-down-${i}.bin`, data: randomBytes(2 * 1024 * 1024 + 7 * i) }));
+      for (const d of downs) put(s, d.name, d.data);
+      const indexes: number[] = [];
+      for (const d of downs) indexes.push(await offer(s, d.name));
+      let echoes = 0;
+      const pinging = (async () => {
+        for (let i = 0; i < 10; i++) {
+          const from = s.c.received.length;
+          s.c.ping(`9${i}`);
+          await s.c.waitFor((r) => r.opcode === '' && r.args[1] === `9${i}`, 5000, 'ping echo', from);
+          echoes++;
+        }
+      })();
+      const results = await Promise.all([
+        ...ups.map((u, i) => upload(s, 10 + i, u.name, u.data).then((r) => r.status)),
+        ...downs.map((d, i) => fetch(url(s, indexes[i]!)).then(async (r) => sha256(Buffer.from(await r.arrayBuffer())) === sha256(d.data))),
+      ]);
+      await pinging;
+      assert.deepEqual(results, [200, 200, 200, true, true]);
+      assert.equal(echoes, 10);
+      for (const [i, u] of ups.entries()) {
+        s.c.send('end', 10 + i);
+        const path = join(s.dir.path, u.name);
+        await waitFor(() => existsSync(path) && statSync(path).size === u.data.length, { what: u.name });
+        assert.equal(sha256(path), sha256(u.data));
+      }
+    });
+  });
+
   describe('access to the stream routes', () => {
     it('a wrong secret, another session\'s secret, an unknown index and a closed session are all 404 RESOURCE_NOT_FOUND', async () => {
       const a = await session();
