@@ -46,7 +46,7 @@ import type { ResolvedOptions } from './options.js';
 import type { Claimant } from './admission.js';
 import { pingEcho, sendInMessages } from './wire.js';
 import { attachStreams, sendKept, type StreamInterceptor } from './streams/index.js';
-import { filePolicy, type FilePolicy } from './streams/policy.js';
+import { filePolicy, offersFiles, type FilePolicy } from './streams/policy.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
@@ -163,6 +163,7 @@ export class TunnelSession implements SessionHandle {
   /** Proves a stream route request comes from this session's page (given to it alone). */
   readonly streamSecret = randomBytes(32).toString('base64url');
   private files: FilePolicy = filePolicy(true);
+  private announceFiles = false;
   /** Where dropped guacd instructions lie in the current piece (as `ends`). */
   private readonly drops: number[] = [];
 
@@ -442,6 +443,7 @@ export class TunnelSession implements SessionHandle {
     this.readOnly = readOnly;
     info.readOnly = readOnly;
     this.files = filePolicy(readOnly, target.files);
+    this.announceFiles = offersFiles(target);
     return handshake;
   }
 
@@ -455,7 +457,7 @@ export class TunnelSession implements SessionHandle {
     this.info.guacdConnectionId = connectionId;
     if (version !== undefined) this.info.guacdProtocol = version;
     this.socket = socket;
-    this.streams = attachStreams(this, this.files, this.host.options.onTransfer, (d) => this.writeGuacd(d), (d) => this.sendBrowser(d));
+    this.streams = attachStreams(this, this.files, this.announceFiles, this.host.options.onTransfer, (d) => this.writeGuacd(d), (d) => this.sendBrowser(d));
     // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
     publish('handshakeDone', () => ({
       session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,

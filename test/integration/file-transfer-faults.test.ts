@@ -28,7 +28,7 @@ async function setup(afterReady: (conn: FakeConnection) => Promise<void>): Promi
   const transfers: TransferRecord[] = [];
   const g = await startTestGateway({ guacd: { host: fake.host, port: fake.port }, resolve: tokenResolver({ secret: SECRET }), onTransfer: (r) => { transfers.push(r); } });
   cleanups.push(() => g.close());
-  const token = sealToken({ exp: Math.floor(Date.now() / 1000) + 60, target: { protocol: 'ssh', params: { hostname: 'h' } } }, SECRET);
+  const token = sealToken({ exp: Math.floor(Date.now() / 1000) + 60, target: { protocol: 'ssh', params: { hostname: 'h', 'enable-sftp': 'true' } } }, SECRET);
   const c = await TunnelClient.connect(`${g.wsUrl}?token=${encodeURIComponent(token)}`);
   cleanups.push(() => c.terminate());
   const base = (await c.waitForOpcode('gateway-streams')).args[0];

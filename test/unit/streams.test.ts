@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encode } from '../../src/protocol/encoder.js';
 import { filePolicy, sendKept } from '../../src/tunnel/streams/index.js';
+import { offersFiles } from '../../src/tunnel/streams/policy.js';
 import { firstIndex } from '../../src/tunnel/streams/raw.js';
 import { contentDisposition } from '../../src/tunnel/streams/download.js';
 import { fileRulesFromFlags, parseSize } from '../../src/server/file-flags.js';
@@ -20,6 +21,14 @@ describe('file policy', () => {
     assert.deepEqual(filePolicy(false, { noUpload: true, maxUploadBytes: 10 }, { noDownload: true, maxUploadBytes: 7 }, { maxUploadBytes: 0 }),
       { upload: false, download: false, maxUploadBytes: 7 });
     assert.deepEqual(filePolicy(false, { maxUploadBytes: -3 }, { maxUploadBytes: 1.5 }), { upload: true, download: true, maxUploadBytes: 0 });
+  });
+
+  it('the page hears of the stream routes when the connection turns transfer on, or for a join', () => {
+    assert.equal(offersFiles({ params: { hostname: 'h' } }), false);
+    assert.equal(offersFiles({ params: { 'enable-sftp': 'false' } }), false);
+    assert.equal(offersFiles({ params: { 'enable-sftp': 'true' } }), true);
+    assert.equal(offersFiles({ params: { enableDrive: true } }), true);
+    assert.equal(offersFiles({ join: '$abc', params: {} }), true);
   });
 
   it('a token only adds restrictions to its connection\'s', () => {

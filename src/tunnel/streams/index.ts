@@ -29,12 +29,13 @@ interface StreamSession {
 }
 
 /**
- * Creates a session's interceptor once guacd is ready and tells the page
- * about its streams.
+ * Creates a session's interceptor once guacd is ready and, when `announce`,
+ * tells the page about its streams.
  */
 export function attachStreams(
   session: StreamSession,
   policy: FilePolicy,
+  announce: boolean,
   onTransfer: ((record: TransferRecord, info: SessionInfo) => unknown) | undefined,
   toGuacd: (data: string) => void,
   toBrowser: (data: string) => void,
@@ -53,7 +54,7 @@ export function attachStreams(
       }
     },
   }, policy);
-  toBrowser(encode(STREAMS_OPCODE, `${session.id}/${session.streamSecret}`, policy.upload ? 1 : 0, policy.download ? 1 : 0, policy.maxUploadBytes));
+  if (announce) toBrowser(encode(STREAMS_OPCODE, `${session.id}/${session.streamSecret}`, policy.upload ? 1 : 0, policy.download ? 1 : 0, policy.maxUploadBytes));
   return interceptor;
 }
 

@@ -38,3 +38,20 @@ export function filePolicy(readOnly: boolean, ...inputs: (FilePolicyInput | unde
   }
   return { upload, download, maxUploadBytes: max };
 }
+
+/** Connection parameters that make guacd offer file transfer (SFTP for ssh and vnc, the RDP drive). */
+const ENABLING = ['enable-sftp', 'enableSftp', 'enable-drive', 'enableDrive'];
+
+/**
+ * Whether the page needs to hear of the stream routes: the connection turns
+ * file transfer on, or the session joins one (whose parameters it cannot
+ * see). Sessions without it get no `gateway-streams` instruction; the
+ * policy is enforced on them all the same.
+ */
+export function offersFiles(target: { join?: string | undefined; params?: Record<string, string | number | boolean> }): boolean {
+  if (target.join !== undefined) return true;
+  return ENABLING.some((k) => {
+    const v = target.params?.[k];
+    return v === true || v === 'true';
+  });
+}
