@@ -13,3 +13,4 @@ export type {
 } from './types.js';
 export { viewerMaySend, isActivity } from './read-only.js';
 export { SUBPROTOCOL, TUNNEL_TOKEN_HEADER } from './wire.js';
+export type { TransferRecord, FilePolicy, FilePolicyInput } from './streams/index.js';
