@@ -94,10 +94,6 @@ export class FileTransfers {
   upload(file: File, target?: UploadTarget): void {
     const row = this.addRow('upload', file.name);
     const max = this.grant.maxUploadBytes;
-    if (!this.grant.upload) {
-      row.fail('Uploading files is not allowed on this connection.');
-      return;
-    }
     if (max > 0 && file.size > max) {
       row.fail(`The file is larger than the maximum upload size of ${formatBytes(max)}.`);
       return;
@@ -106,6 +102,11 @@ export class FileTransfers {
     const stream = target
       ? target.object.createOutputStream(mimetype, `${target.folder.replace(/\/+$/, '')}/${file.name}`)
       : this.client.createFileStream(mimetype, file.name);
+    if (!this.grant.upload) {
+      // Asked all the same: the gateway refuses (its `ack` says why, in words) and records the attempt.
+      stream.onack = (status) => row.fail(status.message || 'Uploading files is not allowed on this connection.');
+      return;
+    }
     const xhr = new XMLHttpRequest();
     let over = false;
     const finish = (ok: boolean, text: string): void => {

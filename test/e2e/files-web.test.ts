@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -55,8 +56,23 @@ async function dropFile(page: Page, path: string): Promise<void> {
   await viewport.dispatchEvent('drop', { dataTransfer: transfer });
 }
 
+/** The transfers `serve` recorded in its registry (the SQLite file in its data folder) under `name`. */
+function recordedTransfers(name: string): { direction: string; bytes: number; via: string; status: number }[] {
+  const dataDir = gateway.env.GATEWAY_DATA_DIR!;
+  const rows: { direction: string; bytes: number; via: string; status: number }[] = [];
+  for (const file of readdirSync(dataDir).filter((f) => /\.db$/.test(f))) {
+    const db = new Database(join(dataDir, file), { readonly: true, fileMustExist: true });
+    try {
+      rows.push(...db.prepare('SELECT direction, bytes, via, status FROM transfers WHERE name = ?').all(name) as typeof rows);
+    } finally {
+      db.close();
+    }
+  }
+  return rows;
+}
+
 /** Drops a small file and expects the page to refuse it with `message`; nothing reaches the target. */
-async function expectRefusedDrop(page: Page, label: string, message: string, size = 3): Promise<void> {
+async function expectRefusedDrop(page: Page, label: string, message: string, size = 3): Promise<string> {
   const name = `${label}-${randomBytes(4).toString('hex')}.bin`;
   const local = join('/tmp', name);
   removeAfter.push(local);
@@ -66,6 +82,7 @@ async function expectRefusedDrop(page: Page, label: string, message: string, siz
   await row.waitFor({ timeout: 10_000 });
   assert.equal(await row.locator('.gg-transfer-status').textContent(), message);
   assert.equal(existsSync(join(env.user.home, name)), false);
+  return name;
 }
 
 before(async () => {
@@ -106,6 +123,9 @@ describe('file transfer in the page', () => {
     await waitFor(() => existsSync(landed) && statSync(landed).size === 50 * MB, { what: 'the dropped file on the target', timeoutMs: 20_000 });
     assert.equal(sha256(landed), sha256(copy));
     await page.screenshot({ path: join(SHOTS, 'upload-done.png') });
+    // History: the transfer is a row of the registry's transfers table.
+    const rows = await waitFor(() => { const r = recordedTransfers(name); return r.length ? r : undefined; }, { what: 'the transfer in history' });
+    assert.deepEqual(rows, [{ direction: 'upload', bytes: 50 * MB, via: 'http', status: 0 }]);
     await page.close();
   });
 
@@ -128,6 +148,8 @@ describe('file transfer in the page', () => {
     assert.equal(statSync(saved).size, 50 * MB);
     assert.equal(sha256(saved), sha256(remote));
     await page.locator('.gg-transfer[data-direction="download"][data-state="done"]').waitFor({ timeout: 20_000 });
+    const rows = await waitFor(() => { const r = recordedTransfers('/report-50.bin'); return r.length ? r : undefined; }, { what: 'the download in history' });
+    assert.deepEqual(rows, [{ direction: 'download', bytes: 50 * MB, via: 'http', status: 0 }]);
     // Into a folder, and back up.
     await page.locator('.gg-files-entry[data-path="/folder"]').click();
     await page.locator('.gg-files-path', { hasText: '/folder' }).waitFor();
@@ -175,7 +197,9 @@ describe('file transfer in the page', () => {
 
   test('a denied upload (--no-upload) says so in words and writes nothing', async () => {
     const page = await open(['--no-upload']);
-    await expectRefusedDrop(page, 'denied', 'Uploading files is not allowed on this connection.');
+    const name = await expectRefusedDrop(page, 'denied', 'Uploading files is not allowed on this connection.');
+    const rows = await waitFor(() => { const r = recordedTransfers(name); return r.length ? r : undefined; }, { what: 'the refusal in history' });
+    assert.deepEqual(rows, [{ direction: 'upload', bytes: 0, via: 'tunnel', status: 0x0303 }]);
     await page.screenshot({ path: join(SHOTS, 'upload-denied.png') });
     await page.close();
   });
