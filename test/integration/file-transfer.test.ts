@@ -298,6 +298,38 @@ forEachGuacd((guacd: GuacdInstance) => {
     });
   });
 
+  describe('VNC with SFTP', () => {
+    it('a VNC session with sftp-* parameters uploads and downloads through its SFTP filesystem', async () => {
+      g ??= await gateway();
+      const dir = sftpDir(env, 'vnc');
+      cleanups.push(() => dir.remove());
+      writeFileSync(join(dir.path, 'vnc-side.txt'), 'next to the desktop\n');
+      const token = sealToken({
+        exp: Math.floor(Date.now() / 1000) + 300,
+        target: { protocol: 'vnc', params: {
+          ...env.vnc.params, 'enable-sftp': 'true', 'sftp-hostname': env.ssh.host, 'sftp-port': String(env.ssh.port),
+          'sftp-username': env.ssh.username, 'sftp-password': env.ssh.password, 'sftp-root-directory': dir.path,
+        } },
+      }, SECRET);
+      const c = await TunnelClient.connect(`${g.wsUrl}?token=${encodeURIComponent(token)}`);
+      cleanups.push(() => c.terminate());
+      const base = (await c.waitForOpcode('gateway-streams', 20_000)).args[0];
+      const fs = Number((await c.waitForOpcode('filesystem', 20_000)).args[0]);
+      const data = randomBytes(300_000);
+      c.send('put', fs, 3, 'application/octet-stream', '/from-vnc.bin');
+      const up = await fetch(`${g.httpUrl}/streams/${base}/3/from-vnc.bin`, { method: 'POST', body: data });
+      assert.equal(up.status, 200, await up.clone().text());
+      c.send('end', 3);
+      const path = join(dir.path, 'from-vnc.bin');
+      await waitFor(() => existsSync(path) && statSync(path).size === data.length, { what: 'from-vnc.bin' });
+      assert.equal(sha256(path), sha256(data));
+      const from = c.received.length;
+      c.send('get', fs, '/vnc-side.txt');
+      const body = await c.waitFor((r) => r.opcode === 'body' && r.args[3] === '/vnc-side.txt', 10_000, 'body', from);
+      assert.equal(await (await fetch(`${g.httpUrl}/streams/${base}/${body.args[1]}/x`)).text(), 'next to the desktop\n');
+    });
+  });
+
   describe('RDP drive', () => {
     it('uploads into and downloads from the drive guacd keeps for the session (drive-path)', async () => {
       g ??= await gateway();

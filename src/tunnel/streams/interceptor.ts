@@ -106,9 +106,9 @@ export class StreamInterceptor {
       case 'blob':
       case 'end': {
         if (this.offers.size === 0) return false;
-        const offer = this.offers.get(firstIndex(bytes, start, end));
-        if (!offer) return false;
         const index = firstIndex(bytes, start, end);
+        const offer = this.offers.get(index);
+        if (!offer) return false;
         if (opcode === 'end') {
           this.offers.delete(index);
           if (offer.http) offer.http.end();
