@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     const upstream = realTarget('newest');
     const ssh = sshAccount();
     if (typeof upstream === 'string' || !ssh) results.notes.push(`transfer skipped: ${typeof upstream === 'string' ? upstream : 'no ssh account in env.json'}`);
-    else results.transfer = await section((['sftp', 'ours'] as const).map((kind): [string, Suite, object] => [kind, 'transfer', { kind, upstream, ssh, quick }]));
+    else results.transfer = await section((['sftp', 'direct', 'ours'] as const).map((kind): [string, Suite, object] => [kind, 'transfer', { kind, upstream, ssh, quick }]));
   }
   if (contended.size) {
     const worst = Math.max(...contended.values());

@@ -115,10 +115,10 @@ export function renderTable(r: Results): string {
     out.push(...errors(r.realstack));
   }
   if (r.transfer) {
-    const kinds = ['sftp', 'ours'];
+    const kinds = ['sftp', 'direct', 'ours'];
     const f = (k: string) => r.transfer!.figures[k] as Fig<TransferResult> | undefined;
     const mib = kinds.map((k) => ok(f(k))?.bytes).find(Boolean);
-    head(`File transfer, ${mib ? Math.round(mib / 2 ** 20) : '?'} MiB each way over SFTP (sftp: OpenSSH's client; ours: the HTTP stream routes through guacd)`, r.transfer);
+    head(`File transfer, ${mib ? Math.round(mib / 2 ** 20) : '?'} MiB each way over SFTP (sftp: OpenSSH's client; direct: guacd alone, our guacd client acking each block; ours: the HTTP stream routes through guacd)`, r.transfer);
     out.push(grid([['', ...kinds],
       ['upload MB/s', ...kinds.map((k) => cell(f(k), (v) => v.uploadMBps.toFixed(1)))],
       ['download MB/s', ...kinds.map((k) => cell(f(k), (v) => v.downloadMBps.toFixed(1)))],

@@ -27,7 +27,7 @@ import type { MemSample } from '../procs/gateway.js';
 const MIB = 2 ** 20;
 
 export interface TransferParams {
-  kind: 'ours' | 'sftp';
+  kind: 'ours' | 'sftp' | 'direct';
   upstream: Upstream;
   /** The sshd and the account (key login for `sftp`). */
   ssh: { host: string; port: number; username: string; privateKeyPath: string; home: string };
@@ -35,7 +35,7 @@ export interface TransferParams {
 }
 
 export interface TransferResult {
-  kind: 'ours' | 'sftp';
+  kind: 'ours' | 'sftp' | 'direct';
   bytes: number;
   uploadMBps: number;
   downloadMBps: number;
@@ -187,8 +187,64 @@ async function measureSftp(p: TransferParams, bytes: number): Promise<TransferRe
   }
 }
 
-/** One figure: the gateway (`ours`) or OpenSSH's `sftp`, 1 GiB each way (256 MiB with --quick). */
+/**
+ * guacd's own ceiling: our GuacdClient straight to guacd, no gateway, doing
+ * what the gateway does per block (`put` and a `blob` per ack; `get` and an
+ * ack per `blob`), the data made and dropped in memory.
+ */
+async function measureDirect(p: TransferParams, bytes: number): Promise<TransferResult> {
+  const { GuacdClient } = await import('../../src/guacd/index.js');
+  const dir = join(p.ssh.home, `bench-direct-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir);
+  const { uid, gid } = statSync(p.ssh.home);
+  chownSync(dir, uid, gid);
+  const client = await GuacdClient.connect({ host: p.upstream.host, port: p.upstream.port });
+  try {
+    await client.handshake({ protocol: p.upstream.protocol, params: { ...p.upstream.params, 'enable-sftp': 'true', 'sftp-root-directory': dir } });
+    const next = async (want: (op: string, args: string[]) => boolean): Promise<string[]> => {
+      for (;;) {
+        const i = await client.receive();
+        if (!i) throw new Error('guacd closed');
+        if (i.opcode === 'sync') client.send('sync', i.args[0] ?? '0');
+        if (want(i.opcode, i.args)) return i.args;
+      }
+    };
+    const fs = (await next((op) => op === 'filesystem'))[0]!;
+    const block = randomBytes(6000).toString('base64');
+    client.send('put', fs, 1, 'application/octet-stream', '/big.bin');
+    let t0 = nowMs();
+    for (let sent = 0; ; sent += 6000) {
+      const ack = await next((op, args) => op === 'ack' && args[0] === '1');
+      if (ack[2] !== '0') throw new Error(`upload refused: ${ack[1]}`);
+      if (sent >= bytes) break;
+      client.send('blob', 1, block);
+    }
+    client.send('end', 1);
+    const upMs = nowMs() - t0;
+    client.send('get', fs, '/big.bin');
+    const body = await next((op, args) => op === 'body' && args[3] === '/big.bin');
+    const index = body[1]!;
+    t0 = nowMs();
+    client.send('ack', index, 'OK', 0);
+    let got = 0;
+    for (;;) {
+      const args = await next((op, a) => (op === 'blob' || op === 'end') && a[0] === index);
+      if (args.length < 2) break;
+      got += Buffer.byteLength(args[1]!, 'base64');
+      client.send('ack', index, 'OK', 0);
+    }
+    const downMs = nowMs() - t0;
+    const sentBytes = Math.ceil(bytes / 6000) * 6000;
+    if (got !== sentBytes) throw new Error(`direct download: ${got} of ${sentBytes} bytes`);
+    return { kind: 'direct', bytes, uploadMBps: round(bytes / 1e6 / (upMs / 1000), 1), downloadMBps: round(bytes / 1e6 / (downMs / 1000), 1) };
+  } finally {
+    await client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One figure: the gateway (`ours`), guacd alone (`direct`) or OpenSSH's `sftp`, 1 GiB each way (256 MiB with --quick). */
 export function measureTransfer(p: TransferParams): Promise<TransferResult> {
   const bytes = (p.quick ? 256 : 1024) * MIB;
-  return p.kind === 'ours' ? measureOurs(p, bytes) : measureSftp(p, bytes);
+  return p.kind === 'ours' ? measureOurs(p, bytes) : p.kind === 'direct' ? measureDirect(p, bytes) : measureSftp(p, bytes);
 }
