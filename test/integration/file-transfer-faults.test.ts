@@ -117,4 +117,36 @@ describe('file transfer faults', () => {
     await c.waitFor((r) => r.opcode === 'ack' && r.args[0] === '1069', 5000, 'last refusal', from);
     assert.equal(c.received.slice(from).filter((r) => r.opcode === 'ack').length, 6);
   });
+
+  it('a page that carries a stream over the tunnel itself (no HTTP route) is relayed as before, and recorded', async () => {
+    const got: string[] = [];
+    const { c, transfers } = await setup(async (conn) => {
+      conn.send('sync', 1);
+      conn.send('file', 4, 'text/plain', 'over-tunnel.txt');
+      await conn.waitFor('ack');
+      conn.send('blob', 4, Buffer.alloc(1000, 0x61).toString('base64'));
+      await conn.waitFor('ack');
+      conn.send('end', 4);
+      const file = await conn.waitFor('file');
+      got.push(file.args[2]!);
+      const blob = await conn.waitFor('blob');
+      got.push(Buffer.from(blob.args[1]!, 'base64').toString());
+      await conn.waitFor('end');
+      got.push('end');
+      await new Promise<void>((r) => conn.socket.once('close', () => r()));
+    });
+    await c.waitForOpcode('file');
+    c.send('ack', 4, 'OK', 0);
+    const blob = await c.waitForOpcode('blob');
+    assert.equal(Buffer.from(blob.args[1]!, 'base64').length, 1000);
+    c.send('ack', 4, 'OK', 0);
+    await c.waitForOpcode('end');
+    c.send('file', 0, 'text/plain', 'up-tunnel.txt');
+    c.send('blob', 0, Buffer.from('hello').toString('base64'));
+    c.send('end', 0);
+    await waitFor(() => transfers.length === 2, { what: 'both records' });
+    assert.deepEqual(got, ['up-tunnel.txt', 'hello', 'end']);
+    assert.deepEqual(transfers.map((t) => [t.direction, t.name, t.bytes, t.via, t.status.name]),
+      [['download', 'over-tunnel.txt', 1000, 'tunnel', 'SUCCESS'], ['upload', 'up-tunnel.txt', 5, 'tunnel', 'SUCCESS']]);
+  });
 });

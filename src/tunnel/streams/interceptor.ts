@@ -58,6 +58,8 @@ interface Offer {
   http?: Download;
   /** Refused or cancelled: guacd's remaining blocks and `end` are dropped. */
   dropped: boolean;
+  /** Bytes the browser took over the tunnel itself (a page reading the stream, not our route). */
+  tunnelBytes: number;
 }
 
 /** A browser output stream (an upload). */
@@ -112,6 +114,7 @@ export class StreamInterceptor {
         if (opcode === 'end') {
           this.offers.delete(index);
           if (offer.http) offer.http.end();
+          else if (!offer.dropped) this.record('download', offer.name, offer.tunnelBytes, 'tunnel', offer.start, undefined);
           // The browser's stream ends with it (a cancelled one was ended already).
           return offer.dropped;
         }
@@ -120,6 +123,7 @@ export class StreamInterceptor {
           if (data) offer.http.blob(data);
           return true;
         }
+        if (!offer.dropped) offer.tunnelBytes += Buffer.byteLength(rawArgs(bytes, start, end)?.[1] ?? '', 'base64');
         return offer.dropped;
       }
       case 'ack': {
@@ -153,7 +157,7 @@ export class StreamInterceptor {
     this.offers.delete(index);
     // Directory listings are not downloads: the file browser needs them whatever the policy.
     if (opcode === 'body' && mimetype === STREAM_INDEX_MIMETYPE) return false;
-    const offer: Offer = { name: name ?? '', start: new Date(), dropped: false };
+    const offer: Offer = { name: name ?? '', start: new Date(), dropped: false, tunnelBytes: 0 };
     this.offers.set(index, offer);
     if (this.policy.download) return false;
     offer.dropped = true;
@@ -194,7 +198,7 @@ export class StreamInterceptor {
       this.refuseUpload(index, upload, TUNNEL.GUAC_STREAM_HTTP_ONLY(), false);
       return true;
     }
-    upload.tunnelBytes += Math.floor(((args[1] ?? '').length * 3) / 4);
+    upload.tunnelBytes += Buffer.byteLength(args[1] ?? '', 'base64');
     return false;
   }
 
