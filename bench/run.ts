@@ -3,7 +3,7 @@
  * the ceiling, each measured in a child process of its own, on loopback.
  * Prints a table, writes bench/results/latest.json and latest.svg.
  *
- *   node dist/bench/run.js [--only parser,tunnel,recording,latency,scale,idle,shared,stalled,setup,realstack,workers] [--quick]
+ *   node dist/bench/run.js [--only parser,tunnel,recording,latency,scale,idle,shared,stalled,setup,realstack,workers,transfer] [--quick]
  *
  * With --only, the sections not run are kept from the previous latest.json.
  */
@@ -20,9 +20,12 @@ import { PARSER_IMPLS } from './suites/parser.js';
 import type { MeasureArg, Suite } from './procs/measure.js';
 import type { Upstream } from './lib/gateways.js';
 
-const SECTIONS = ['parser', 'tunnel', 'recording', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack', 'workers'] as const;
+const SECTIONS = ['parser', 'tunnel', 'recording', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack', 'workers', 'transfer'] as const;
 type SectionName = (typeof SECTIONS)[number];
-const TIMEOUT_MS: Record<Suite, number> = { parser: 60e3, tunnel: 150e3, recording: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3, realburst: 200e3, workers: 150e3 };
+const TIMEOUT_MS: Record<Suite, number> = {
+  parser: 60e3, tunnel: 150e3, recording: 150e3, latency: 90e3, idle: 180e3, shared: 120e3, stalled: 60e3, setup: 300e3, realstack: 240e3,
+  realburst: 200e3, workers: 150e3, transfer: 900e3,
+};
 const MEASURE = modulePath(import.meta.url, './procs/measure.js');
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
@@ -106,18 +109,35 @@ async function section<T>(items: [string, Suite, object][]): Promise<Section<T>>
   return { date: new Date().toISOString(), quick, figures };
 }
 
-/** guacd and sshd of the test environment (.test-env/env.json), when it is up. */
-function realTarget(): Upstream | string {
+interface EnvJson {
+  guacd: { host: string; port: number };
+  guacds?: { host: string; port: number; version: string }[];
+  ssh: { host: string; port: number; username: string; password: string; privateKeyPath?: string };
+  user?: { home: string };
+}
+
+function envJson(): EnvJson | undefined {
   const file = join(ROOT, '.test-env', 'env.json');
-  if (!existsSync(file)) return 'test environment not up (bash scripts/test-env.sh up)';
-  const env = JSON.parse(readFileSync(file, 'utf8')) as {
-    guacd: { host: string; port: number };
-    guacds?: { version: string; host: string; port: number }[];
-    ssh: { host: string; port: number; username: string; password: string };
-  };
-  // BENCH_GUACD=1.6.0 runs the real-stack section on another guacd of the test environment (default: 1.3.0).
-  const wanted = process.env.BENCH_GUACD;
-  const guacd = wanted ? env.guacds?.find((g) => g.version === wanted) : env.guacd;
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as EnvJson : undefined;
+}
+
+/** The sshd's account for OpenSSH's own client (key login), when the test environment is up. */
+function sshAccount(): { host: string; port: number; username: string; privateKeyPath: string; home: string } | undefined {
+  const env = envJson();
+  if (!env?.ssh.privateKeyPath || !env.user) return undefined;
+  return { host: env.ssh.host, port: env.ssh.port, username: env.ssh.username, privateKeyPath: env.ssh.privateKeyPath, home: env.user.home };
+}
+
+/**
+ * guacd and sshd of the test environment (.test-env/env.json), when it is up:
+ * guacd 1.3.0, the newest of the matrix, or BENCH_GUACD=1.6.0 (the real-stack section on another version).
+ */
+function realTarget(which: 'default' | 'newest' = 'default'): Upstream | string {
+  const env = envJson();
+  if (!env) return 'test environment not up (bash scripts/test-env.sh up)';
+  const wanted = which === 'default' ? process.env.BENCH_GUACD : undefined;
+  const guacd = wanted ? env.guacds?.find((g) => g.version === wanted)
+    : which === 'newest' && env.guacds?.length ? env.guacds[env.guacds.length - 1]! : env.guacd;
   if (!guacd) return `BENCH_GUACD=${wanted}: the test environment runs no such guacd`;
   return {
     host: guacd.host,
@@ -186,6 +206,12 @@ async function main(): Promise<void> {
   if (wanted.has('workers') && recordings.length) {
     // Issue 14: serve --workers 1 and 2, 50 sessions streaming at once.
     results.workers = await section([1, 2].map((workers): [string, Suite, object] => [`workers-${workers}`, 'workers', { workers, recordings }]));
+  }
+  if (wanted.has('transfer')) {
+    const upstream = realTarget('newest');
+    const ssh = sshAccount();
+    if (typeof upstream === 'string' || !ssh) results.notes.push(`transfer skipped: ${typeof upstream === 'string' ? upstream : 'no ssh account in env.json'}`);
+    else results.transfer = await section((['sftp', 'direct', 'ours'] as const).map((kind): [string, Suite, object] => [kind, 'transfer', { kind, upstream, ssh, quick }]));
   }
   if (contended.size) {
     const worst = Math.max(...contended.values());

@@ -96,7 +96,9 @@ async function startOurs(up: Upstream, recorder?: RecorderFactory): Promise<Runn
   const tunnel = createTunnel({ guacd: { host: up.host, port: up.port }, resolve: tokenResolver({ secret }), logger,
     limits: { maxSessions: 10000, ...NO_CLIENT_LIMITS }, ...(recorder ? { recorder } : {}) });
   const server = createServer((req, res) => {
-    if (!tunnel.handleHttp(req, res)) res.writeHead(404).end();
+    // The file stream routes (the transfer section), as the server mounts them.
+    if (req.url?.startsWith('/tunnel/streams/')) tunnel.handleStream(req, res, req.url.slice('/tunnel/streams/'.length));
+    else if (!tunnel.handleHttp(req, res)) res.writeHead(404).end();
   });
   server.on('upgrade', (req, socket, head) => tunnel.handleUpgrade(req, socket, head));
   const port = await listen(server);

@@ -7,6 +7,7 @@ import type { TunnelResult } from '../suites/tunnel.js';
 import type { LatencyResult } from '../suites/latency.js';
 import type { IdleResult, SharedResult, StalledResult } from '../suites/scale.js';
 import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
+import type { TransferResult } from '../suites/transfer.js';
 import type { SetupResult } from '../suites/setup.js';
 import type { WorkersResult } from '../suites/workers.js';
 import type { RecordingBenchResult, SlowDiskResult } from '../suites/recording.js';
@@ -42,6 +43,7 @@ export interface Results {
   realstack?: Section<RealStackResult | RealBurstResult>;
   /** `serve --workers N`, keys `workers-1`, `workers-2` (issue 14). */
   workers?: Section<WorkersResult>;
+  transfer?: Section<TransferResult>;
   targets: Target[];
   notes: string[];
 }
@@ -104,6 +106,8 @@ export function computeTargets(r: Results): Target[] {
   out.push(target('idle.per-session', `RSS per idle session (${idle?.sessions ?? '?'})`, idle ? idle.rssPerSession / 1024 : undefined, '<=', 64, 'KB'));
   const st = ok(r.stalled?.figures.ours);
   out.push(target('stalled.growth', `Peak RSS growth, browser stalled ${st?.seconds ?? '?'} s`, st ? st.growth / 2 ** 20 : undefined, '<=', 64, 'MB'));
+  const tr = ok(r.transfer?.figures.ours);
+  out.push(target('transfer.growth', `Peak RSS growth, ${tr ? Math.round(tr.bytes / 2 ** 20) : '?'} MiB up and down`, tr?.memGrowthMiB, '<=', 64, 'MB'));
   out.push(...setupTargets(r));
   return out.filter((x): x is Target => x !== undefined);
 }

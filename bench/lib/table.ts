@@ -5,6 +5,7 @@ import type { SetupResult } from '../suites/setup.js';
 import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
 import type { TunnelResult } from '../suites/tunnel.js';
 import type { SlowDiskResult } from '../suites/recording.js';
+import type { TransferResult } from '../suites/transfer.js';
 
 function grid(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
@@ -135,6 +136,17 @@ export function renderTable(r: Results): string {
       ['MB/s total', ...keys.map((k) => cell(r.workers!.figures[k], (v) => `${v.mbps.toFixed(0)}${v.capped ? '*' : ''}`))],
       ['gateway CPU, ms per 100 MB', ...keys.map((k) => cell(r.workers!.figures[k], (v) => v.cpuMsPer100MB.toFixed(0)))]]));
     out.push(...errors(r.workers));
+  }
+  if (r.transfer) {
+    const kinds = ['sftp', 'direct', 'ours'];
+    const f = (k: string) => r.transfer!.figures[k] as Fig<TransferResult> | undefined;
+    const mib = kinds.map((k) => ok(f(k))?.bytes).find(Boolean);
+    head(`File transfer, ${mib ? Math.round(mib / 2 ** 20) : '?'} MiB each way over SFTP (sftp: OpenSSH's client; direct: guacd alone, our guacd client acking each block; ours: the HTTP stream routes through guacd)`, r.transfer);
+    out.push(grid([['', ...kinds],
+      ['upload MB/s', ...kinds.map((k) => cell(f(k), (v) => v.uploadMBps.toFixed(1)))],
+      ['download MB/s', ...kinds.map((k) => cell(f(k), (v) => v.downloadMBps.toFixed(1)))],
+      ['gateway RSS growth MiB', ...kinds.map((k) => cell(f(k), (v) => (v.memGrowthMiB === undefined ? '-' : v.memGrowthMiB.toFixed(1))))]]));
+    out.push(...errors(r.transfer));
   }
   if (r.targets.length) {
     head('Targets (ours)');

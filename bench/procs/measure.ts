@@ -5,7 +5,7 @@
  */
 import { serveChild } from '../lib/proc.js';
 
-export type Suite = 'parser' | 'tunnel' | 'recording' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup' | 'workers';
+export type Suite = 'parser' | 'tunnel' | 'recording' | 'latency' | 'idle' | 'shared' | 'stalled' | 'realstack' | 'realburst' | 'setup' | 'workers' | 'transfer';
 
 export interface MeasureArg {
   suite: Suite;
@@ -48,6 +48,10 @@ async function run(arg: MeasureArg): Promise<unknown> {
     case 'workers': {
       const m = await import('../suites/workers.js');
       return m.measureWorkers(arg.params as Parameters<typeof m.measureWorkers>[0]);
+    }
+    case 'transfer': {
+      const m = await import('../suites/transfer.js');
+      return m.measureTransfer(arg.params as Parameters<typeof m.measureTransfer>[0]);
     }
     case 'realstack': {
       const m = await import('../suites/realstack.js');

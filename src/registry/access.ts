@@ -16,6 +16,7 @@ import { num, type Db, type Row } from './db.js';
 import { WriteBatch } from './write-batch.js';
 import type { Grant, MintedToken, MintOptions, RevokeTarget } from './types.js';
 import { checkBool, checkTtl, checkUserName, isUuid } from './validate.js';
+import { checkRules, tokenRules } from './file-rules.js';
 
 const PRUNE_GRACE_MS = 10 * 60_000;
 /** How far past its receipt a user or connection revocation reaches: the `iat` skew tokens are accepted with. */
@@ -94,6 +95,12 @@ export class AccessStore {
     let readOnly = checkBool('readOnly', o.readOnly);
     const once = checkBool('once', o.once);
     const share = checkBool('share', o.share);
+    // The token may only restrict transfers further than its connection does (checkRules validates).
+    const files = checkRules({
+      ...(o.noUpload === undefined ? {} : { noUpload: o.noUpload }),
+      ...(o.noDownload === undefined ? {} : { noDownload: o.noDownload }),
+      ...(o.maxUploadBytes === undefined ? {} : { maxUploadBytes: o.maxUploadBytes }),
+    });
     const conn = await this.connections.require(o.connection);
     const grant = await this.findGrant(conn.id, user);
     if (!grant) {
@@ -104,7 +111,7 @@ export class AccessStore {
     // The lifetime counts from now, not from an `iat` pushed past a revocation (exp must still follow iat).
     const exp = Math.max(Math.floor(Date.now() / 1000) + ttl, iat + 1);
     const jti = randomUUID();
-    const token = sealToken({ v: 1, iat, exp, jti, connection: conn.id, user, readOnly, once, ...(share ? { share } : {}) }, this.secret);
+    const token = sealToken({ v: 1, iat, exp, jti, connection: conn.id, user, readOnly, once, ...(share ? { share } : {}), ...tokenRules(files) }, this.secret);
     this.log.info({ connectionId: conn.id, user, readOnly, once, ttl, jti }, 'registry: token minted');
     return { token, jti, connectionId: conn.id, expiresAt: exp * 1000 };
   }

@@ -22,8 +22,9 @@ import {
 import { checkConnectionName, isUuid } from './validate.js';
 import { checkRecordSpec } from './recordings.js';
 import type { RecordSpec } from '../tunnel/recording/recorder.js';
+import { checkRules, rulesFromRow, rulesParams, RULE_COLUMNS, type FileRules } from './file-rules.js';
 
-const COLUMNS = 'id, name, protocol, params, secrets, created_at, updated_at, recording';
+const COLUMNS = `id, name, protocol, params, secrets, created_at, updated_at, recording, ${RULE_COLUMNS}`;
 
 /** True when a driver error is a UNIQUE/PRIMARY KEY violation. */
 export function isUniqueViolation(err: unknown): boolean {
@@ -73,6 +74,7 @@ interface StoredRow {
   updatedAt: number;
   /** Sessions of this connection are recorded so (null: not recorded). */
   record: RecordSpec | null;
+  files: FileRules;
 }
 
 function fromRow(r: Row): StoredRow {
@@ -85,6 +87,7 @@ function fromRow(r: Row): StoredRow {
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
     record: r.recording === null || r.recording === undefined ? null : (JSON.parse(String(r.recording)) as RecordSpec),
+    files: rulesFromRow(r),
   };
 }
 
@@ -124,7 +127,10 @@ export class ConnectionStore {
       // Names of secrets are not secret; show that they are set, never their value.
       for (const name of Object.keys(this.secretsOf(row))) params[name] = SECRET_PLACEHOLDER;
     }
-    const view: Connection = { id: row.id, name: row.name, protocol: row.protocol, params: sorted(new Map(Object.entries(params))), createdAt: row.createdAt, updatedAt: row.updatedAt };
+    const view: Connection = {
+      id: row.id, name: row.name, protocol: row.protocol, params: sorted(new Map(Object.entries(params))), files: { ...row.files },
+      createdAt: row.createdAt, updatedAt: row.updatedAt,
+    };
     if (row.record !== null) view.record = { ...row.record };
     return view;
   }
@@ -152,17 +158,19 @@ export class ConnectionStore {
     }
     const all = normalize(protocol, given as Record<string, ParamInput>);
     const record = checkRecordSpec(raw.record) ?? null;
+    const files = checkRules(raw.files);
     const id = randomUUID();
     const now = Date.now();
     const { params, secrets } = this.split(id, protocol, all);
     try {
-      await this.db.run(`INSERT INTO connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, [id, name, protocol, params, secrets, now, now, record === null ? null : JSON.stringify(record)]);
+      await this.db.run(`INSERT INTO connections (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [id, name, protocol, params, secrets, now, now, record === null ? null : JSON.stringify(record), ...rulesParams(files)]);
     } catch (err) {
       if (isUniqueViolation(err)) throw nameTaken(name, err);
       throw err;
     }
     this.log.info({ id, name, protocol }, 'registry: connection created');
-    return this.view({ id, name, protocol, params: JSON.parse(params) as Record<string, string>, secrets, createdAt: now, updatedAt: now, record });
+    return this.view({ id, name, protocol, params: JSON.parse(params) as Record<string, string>, secrets, createdAt: now, updatedAt: now, record, files });
   }
 
   async list(): Promise<Connection[]> {
@@ -204,18 +212,19 @@ export class ConnectionStore {
         }
       }
       const all = normalize(protocol, merged);
+      const files = checkRules(p.files, row.files);
       const now = Math.max(Date.now(), row.updatedAt + 1);
       const { params, secrets } = this.split(row.id, protocol, all);
       const newName = name ?? row.name;
       const record = recordIn === undefined ? row.record : recordIn;
       try {
-        await tx.run('UPDATE connections SET name = ?, protocol = ?, params = ?, secrets = ?, updated_at = ?, recording = ? WHERE id = ?',
-          [newName, protocol, params, secrets, now, record === null ? null : JSON.stringify(record), row.id]);
+        await tx.run('UPDATE connections SET name = ?, protocol = ?, params = ?, secrets = ?, updated_at = ?, recording = ?, no_upload = ?, no_download = ?, max_upload_bytes = ? WHERE id = ?',
+          [newName, protocol, params, secrets, now, record === null ? null : JSON.stringify(record), ...rulesParams(files), row.id]);
       } catch (err) {
         if (isUniqueViolation(err)) throw nameTaken(newName, err);
         throw err;
       }
-      return { ...row, name: newName, protocol, params: JSON.parse(params) as Record<string, string>, secrets, updatedAt: now, record };
+      return { ...row, name: newName, protocol, params: JSON.parse(params) as Record<string, string>, secrets, updatedAt: now, record, files };
     });
     this.log.info({ id: updated.id, name: updated.name, protocol: updated.protocol }, 'registry: connection updated');
     return this.view(updated);
@@ -232,7 +241,7 @@ export class ConnectionStore {
 
   async resolve(idOrName: string): Promise<ResolvedConnection> {
     const row = await this.require(idOrName);
-    const resolved: ResolvedConnection = { id: row.id, name: row.name, protocol: row.protocol, params: { ...row.params, ...this.secretsOf(row) } };
+    const resolved: ResolvedConnection = { id: row.id, name: row.name, protocol: row.protocol, params: { ...row.params, ...this.secretsOf(row) }, files: { ...row.files } };
     if (row.record !== null) resolved.record = { ...row.record };
     return resolved;
   }

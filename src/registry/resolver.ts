@@ -10,8 +10,9 @@ import { REGISTRY } from './errors.js';
 import { TUNNEL } from '../tunnel/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { openToken, type TokenPayload } from '../tunnel/token.js';
-import type { Resolver, Target, TunnelRequest } from '../tunnel/resolver.js';
+import { mergeFiles, type Resolver, type Target, type TunnelRequest } from '../tunnel/resolver.js';
 import type { SessionInfo, SessionRecord } from '../tunnel/types.js';
+import type { TransferRecord } from '../tunnel/streams/interceptor.js';
 import type { StatusInfo } from '../protocol/status.js';
 import { OWNER_LEFT, resolveShare, SHARE_AUDIENCE } from './shares.js';
 import { ACCESS_REVOKED, type Registry, type SessionControl } from './types.js';
@@ -94,6 +95,8 @@ async function resolvePayload(registry: Registry, p: TokenPayload, req: TunnelRe
     connectionId: conn.id,
     tokenId: p.jti,
   };
+  const files = mergeFiles(conn.files, p);
+  if (files) target.files = files;
   if (p.user !== undefined) target.user = p.user;
   if (conn.record !== undefined) target.record = conn.record;
   return target;
@@ -127,6 +130,7 @@ const MAX_PENDING_ENDS = 10_000;
 export function registrySessionHooks(registry: Registry): {
   onSessionStart: (info: SessionInfo) => Promise<void>;
   onSessionEnd: (record: SessionRecord) => Promise<void>;
+  onTransfer: (record: TransferRecord, info: SessionInfo) => Promise<void>;
 } {
   const log = registry.logger ?? silentLogger;
   const base = (i: SessionInfo) => ({
@@ -159,6 +163,16 @@ export function registrySessionHooks(registry: Registry): {
         }
       } catch (err) {
         log.warn({ session: info.id, error: err }, 'registry: could not check a new session\'s access again');
+      }
+    },
+    onTransfer: async (t, info) => {
+      try {
+        await registry.transferRecorded({
+          sessionId: info.id, direction: t.direction, name: t.name, bytes: t.bytes, via: t.via,
+          status: t.status.guac, message: t.message, startedAt: t.start.getTime(), endedAt: t.end.getTime(),
+        });
+      } catch (err) {
+        log.warn({ session: info.id, error: err }, 'registry: could not record a file transfer');
       }
     },
     onSessionEnd: async (r) => {

@@ -201,6 +201,32 @@ ALTER TABLE connections ADD COLUMN recording TEXT;
 ALTER TABLE sessions ADD COLUMN message TEXT;
 `,
   },
+  {
+    version: 10,
+    name: 'file transfer rules and history',
+    // Per connection: uploads and downloads allowed or not, and the largest
+    // upload (0: none). Each transfer of a session is a row of its own: a
+    // session may move many files, each with its own result.
+    sql: `
+ALTER TABLE connections ADD COLUMN no_upload INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE connections ADD COLUMN no_download INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE connections ADD COLUMN max_upload_bytes BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE transfers (
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL,
+  direction TEXT NOT NULL,
+  name TEXT NOT NULL,
+  bytes BIGINT NOT NULL,
+  via TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  message TEXT,
+  started_at BIGINT NOT NULL,
+  ended_at BIGINT NOT NULL
+);
+CREATE INDEX transfers_session ON transfers (session_id);
+CREATE INDEX transfers_started ON transfers (started_at);
+`,
+  },
 ];
 
 /**

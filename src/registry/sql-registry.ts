@@ -11,6 +11,7 @@ import { AccessStore } from './access.js';
 import { ConnectionStore } from './connections.js';
 import { num, type Db } from './db.js';
 import { HistoryStore } from './history.js';
+import { TransferStore, type TransferEntry, type TransferInput, type TransferQuery } from './transfers.js';
 import type { PgDb } from './postgres.js';
 import { migrate } from './schema.js';
 import { SecretBox } from './secret-box.js';
@@ -63,6 +64,7 @@ export class SqlRegistry implements Registry {
   private readonly history: HistoryStore;
   private readonly shares: ShareStore;
   readonly recordings: RecordingStore;
+  private readonly transfers: TransferStore;
   private readonly localHandlers = new Set<EndHandler>();
   private beating: Promise<void> | undefined;
   private endPoll: NodeJS.Timeout | undefined;
@@ -84,6 +86,7 @@ export class SqlRegistry implements Registry {
     this.history = new HistoryStore(db, this.gatewayId);
     this.shares = new ShareStore(db, secret, (id) => this.history.get(id));
     this.recordings = new RecordingStore(db);
+    this.transfers = new TransferStore(db);
   }
 
   /**
@@ -241,6 +244,12 @@ export class SqlRegistry implements Registry {
   }
   getSession(id: string): Promise<HistoryEntry | undefined> {
     return this.history.get(id);
+  }
+  transferRecorded(t: TransferInput): Promise<TransferEntry> {
+    return this.transfers.record(t);
+  }
+  listTransfers(q?: TransferQuery): Promise<TransferEntry[]> {
+    return this.transfers.list(q);
   }
 
   async requestSessionEnd(sessionId: string, status: StatusInfo, message?: string): Promise<void> {

@@ -8,6 +8,10 @@ import type { Logger } from '../logger.js';
 import { STATUS, type StatusInfo } from '../protocol/status.js';
 import type { RecordSpec } from '../tunnel/recording/recorder.js';
 import type { RecordingStore } from './recordings.js';
+import type { FileRules } from './file-rules.js';
+import type { TransferEntry, TransferInput, TransferQuery } from './transfers.js';
+export type { TransferEntry, TransferInput, TransferQuery } from './transfers.js';
+export type { FileRules } from './file-rules.js';
 
 /** How sessions whose access was taken away end: the browser and history both get it. */
 export const ACCESS_REVOKED = Object.freeze({ status: STATUS.CLIENT_FORBIDDEN, message: 'Access was revoked.' });
@@ -28,6 +32,8 @@ export interface Connection {
   protocol: string;
   /** guacd parameter names → values; secret parameters read {@link SECRET_PLACEHOLDER}. */
   params: Record<string, string>;
+  /** File transfer rules (the tunnel enforces them; a token may only add to them). */
+  files: FileRules;
   /** Milliseconds since the epoch. */
   createdAt: number;
   /** Milliseconds since the epoch. */
@@ -44,6 +50,8 @@ export interface ConnectionInput {
   params: Record<string, ParamInput>;
   /** Record its sessions (`true`: best-effort, no keys); absent, null or false: not recorded. */
   record?: RecordSpec | boolean | null;
+  /** File transfer rules; absent fields allow. */
+  files?: Partial<FileRules>;
 }
 
 /**
@@ -59,6 +67,8 @@ export interface ConnectionPatch {
   replaceParams?: boolean;
   /** Record its sessions so; null or false: no more; absent: unchanged. */
   record?: RecordSpec | boolean | null;
+  /** File transfer rules to change; absent fields keep theirs. */
+  files?: Partial<FileRules>;
 }
 
 /** Permission of one user to open one connection. */
@@ -84,6 +94,12 @@ export interface MintOptions {
   once?: boolean;
   /** Its holder may share the sessions it opens from the page (the page's Share control). */
   share?: boolean;
+  /** No uploads in its sessions (added to the connection's rules). */
+  noUpload?: boolean;
+  /** No downloads in its sessions. */
+  noDownload?: boolean;
+  /** Largest upload in its sessions (the smaller of this and the connection's applies). */
+  maxUploadBytes?: number;
 }
 
 /** Result of {@link Registry.mintToken}. */
@@ -223,6 +239,7 @@ export interface ResolvedConnection {
   protocol: string;
   params: Record<string, string>;
   record?: RecordSpec;
+  files: FileRules;
 }
 
 /**
@@ -309,6 +326,10 @@ export interface Registry {
   sessionEnded(s: SessionEnd): Promise<void>;
   listSessions(q?: SessionQuery): Promise<HistoryEntry[]>;
   getSession(id: string): Promise<HistoryEntry | undefined>;
+  /** Records one file transfer of a session (the tunnel's `onTransfer`, see `registrySessionHooks`). */
+  transferRecorded(t: TransferInput): Promise<TransferEntry>;
+  /** Recorded transfers, newest first. */
+  listTransfers(q?: TransferQuery): Promise<TransferEntry[]>;
   /**
    * Asks whichever gateway hosts the session to close it: delivered to every
    * {@link onSessionEndRequest} handler of every gateway sharing the database

@@ -12,7 +12,7 @@ import { bearerCheck, sendUnauthorized } from './bearer.js';
 import { SERVER } from './errors.js';
 import { STATUS } from '../protocol/status.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { ConnectionInput, ConnectionPatch, MintOptions, Registry, RevokeTarget, SessionControl, SessionQuery } from '../registry/types.js';
+import type { ConnectionInput, ConnectionPatch, MintOptions, Registry, RevokeTarget, SessionControl, SessionQuery, TransferQuery } from '../registry/types.js';
 import { shareAnswer } from './share-link.js';
 import { readJsonBody, sendJson, type JsonObject } from './json-http.js';
 
@@ -196,7 +196,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
   return [
     { path: 'connections', methods: {
       GET: async () => [200, { connections: await registry.listConnections() }],
-      POST: async (r) => [201, await registry.createConnection(fields<ConnectionInput>(await r.body(), ['name', 'protocol', 'params', 'record']))],
+      POST: async (r) => [201, await registry.createConnection(fields<ConnectionInput>(await r.body(), ['name', 'protocol', 'params', 'record', 'files']))],
     } },
     { path: 'connections/:ref', methods: {
       GET: async ({ params }) => {
@@ -204,7 +204,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
         if (!c) throw connNotFound(params.ref!);
         return [200, c];
       },
-      PATCH: async (r) => [200, await registry.updateConnection(r.params.ref!, fields<ConnectionPatch>(await r.body(), ['name', 'protocol', 'params', 'replaceParams', 'record']))],
+      PATCH: async (r) => [200, await registry.updateConnection(r.params.ref!, fields<ConnectionPatch>(await r.body(), ['name', 'protocol', 'params', 'replaceParams', 'record', 'files']))],
       DELETE: async ({ params }) => {
         await registry.removeConnection(params.ref!);
         return [204, undefined];
@@ -223,7 +223,7 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
       },
     } },
     { path: 'tokens', methods: {
-      POST: async (r) => [201, await registry.mintToken(fields<MintOptions>(await r.body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once', 'share']))],
+      POST: async (r) => [201, await registry.mintToken(fields<MintOptions>(await r.body(), ['connection', 'user', 'readOnly', 'ttlSeconds', 'once', 'share', 'noUpload', 'noDownload', 'maxUploadBytes']))],
     } },
     { path: 'tokens/revoke', methods: {
       POST: async (r) => {
@@ -236,6 +236,9 @@ function adminRoutes(registry: Registry, sessions: SessionControl | undefined): 
         await registry.revoke(target);
         return [200, { revoked: { [field]: value } }];
       },
+    } },
+    { path: 'transfers', methods: {
+      GET: async ({ query }) => [200, { transfers: await registry.listTransfers(transferQuery(query)) }],
     } },
     { path: 'sessions', methods: {
       GET: async ({ query }) => [200, { sessions: await registry.listSessions(await sessionQuery(registry, query)) }],
@@ -315,4 +318,17 @@ function shareNotFound(id: string): GuacError {
 
 function connNotFound(ref: string): GuacError {
   return REGISTRY.GUAC_CONNECTION_NOT_FOUND({ message: `No connection is named or numbered ${JSON.stringify(ref)}.` });
+}
+
+/** `GET /api/transfers`' filters, checked: `session`, `limit`. */
+function transferQuery(query: URLSearchParams): TransferQuery {
+  for (const k of query.keys()) {
+    if (!['session', 'limit'].includes(k)) throw bad(`Unknown query parameter ${JSON.stringify(k)}.`);
+  }
+  const q: TransferQuery = {};
+  const session = query.get('session');
+  if (session !== null) q.session = session;
+  const lim = intParam(query, 'limit');
+  if (lim !== undefined) q.limit = lim;
+  return q;
 }

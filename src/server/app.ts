@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { GuacdPool } from '../guacd/pool.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import { sendHttpError } from '../tunnel/http.js';
+import { STREAMS_SEGMENT } from '../tunnel/streams/routes.js';
 import type { Tunnel } from '../tunnel/tunnel.js';
 import type { AdminApiHandler } from './admin-api.js';
 import { healthAnswer, healthPool } from './health.js';
@@ -21,6 +22,8 @@ import { PAGE_HEADERS, staticFiles } from './static.js';
 
 /** Path of the tunnel endpoints. */
 export const TUNNEL_PATH = '/tunnel';
+/** Path of the file stream routes (downloads and uploads over HTTP). */
+const STREAMS_PATH = `${TUNNEL_PATH}${STREAMS_SEGMENT}`;
 
 /** What the server serves. */
 export interface GatewayServerOptions {
@@ -98,6 +101,10 @@ export function createGatewayServer(options: GatewayServerOptions): http.Server 
       if (!tunnel.handleHttp(req, res)) {
         sendHttpError(res, TUNNEL.GUAC_TUNNEL_BAD_OPERATION());
       }
+      return;
+    }
+    if (path.startsWith(STREAMS_PATH)) {
+      tunnel.handleStream(req, res, path.slice(STREAMS_PATH.length));
       return;
     }
     if (options.api && (path === '/api' || path.startsWith('/api/'))) {

@@ -148,6 +148,7 @@ export async function openGateway(options: GatewayOptions): Promise<Gateway> {
         notices.left(record);
         return track(hooks.onSessionEnd(record));
       },
+      onTransfer: (record, info) => track(hooks.onTransfer(record, info)),
     });
     const api = createAdminApi({
       registry, adminKey, logger, sessions: sessionControl((id) => tunnel.sessions.get(id)), routes: recordingRoutes(recordings),

@@ -17,6 +17,7 @@ import {
   type Command, type CommandIo, type FlagValues,
 } from './cli-command.js';
 import { RECORD_OPTIONS, recordFlags } from './recording-cli.js';
+import { FILE_FLAGS, FILE_UPDATE_FLAGS, FILE_USAGE, fileRulesFromFlags } from './file-flags.js';
 
 /** History, newest first (`--active`, `--limit N`): one session per line, or `--json`. */
 async function printSessions(reg: Registry, flags: FlagValues, json: boolean, io: CommandIo): Promise<void> {
@@ -81,10 +82,13 @@ const SESSION_LIST = command({
 export const REGISTRY_COMMANDS: readonly Command[] = [
   command({
     name: 'connection add',
-    usage: '--name NAME --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--grant USER[:ro]]...\n'
+    usage: `--name NAME --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--grant USER[:ro]]... ${FILE_USAGE}\n`
       + '        [--record [--record-keys] [--record-policy required|best-effort]]',
     summary: 'Adds a connection (secret parameters stored encrypted; --record: its sessions are recorded); prints its id.',
-    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, grant: { type: 'string', multiple: true }, ...RECORD_OPTIONS },
+    options: {
+      name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' },
+      grant: { type: 'string', multiple: true }, ...RECORD_OPTIONS, ...FILE_FLAGS,
+    },
     settings: REGISTRY_SETTINGS,
     async run({ flags, settings, io, logger }) {
       const name = str(flags, 'name');
@@ -95,7 +99,7 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
       const grants = list(flags, 'grant').map((g) => (g.endsWith(':ro') ? { user: g.slice(0, -3), readOnly: true } : { user: g, readOnly: false }));
       await withRegistry(settings, logger, async (reg) => {
         const record = recordFlags(flags);
-        const c = await reg.createConnection({ name, protocol, params, ...(record === undefined ? {} : { record }) });
+        const c = await reg.createConnection({ name, protocol, params, files: fileRulesFromFlags(flags), ...(record === undefined ? {} : { record }) });
         for (const g of grants) await reg.grant(c.id, g.user, { readOnly: g.readOnly });
         io.out(`${c.id}\n`);
       });
@@ -130,10 +134,13 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
   }),
   command({
     name: 'connection update',
-    usage: 'NAME [--name NEW] [--protocol PROTO] [--param NAME=VALUE]... [--unset PARAM]... [--secret-stdin PARAM]\n'
+    usage: `NAME [--name NEW] [--protocol PROTO] [--param NAME=VALUE]... [--unset PARAM]... [--secret-stdin PARAM] ${FILE_USAGE} [--allow-upload] [--allow-download]\n`
       + '        [--record [--record-keys] [--record-policy required|best-effort] | --no-record]',
     summary: 'Changes a connection; prints its id.',
-    options: { name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, unset: { type: 'string', multiple: true }, 'secret-stdin': { type: 'string' }, ...RECORD_OPTIONS },
+    options: {
+      name: { type: 'string' }, protocol: { type: 'string' }, param: { type: 'string', multiple: true }, unset: { type: 'string', multiple: true },
+      'secret-stdin': { type: 'string' }, ...RECORD_OPTIONS, ...FILE_UPDATE_FLAGS,
+    },
     positionals: 1,
     settings: REGISTRY_SETTINGS,
     async run({ args, flags, settings, io, logger }) {
@@ -146,6 +153,7 @@ export const REGISTRY_COMMANDS: readonly Command[] = [
       const c = await withRegistry(settings, logger, (reg) => reg.updateConnection(args[0]!, {
         params,
         ...(record === undefined ? {} : { record }),
+        files: fileRulesFromFlags(flags),
         ...(name === undefined ? {} : { name }),
         ...(protocol === undefined ? {} : { protocol }),
       }));

@@ -12,6 +12,8 @@ import { sealToken } from '../tunnel/token.js';
 import { command, intFlag, paramPairs, REGISTRY_SETTINGS, secretFromStdin, str, UsageError, withRegistry, type FlagValues } from './cli-command.js';
 import type { Settings } from './settings.js';
 import { RECORD_OPTIONS, recordFlags } from './recording-cli.js';
+import { FILE_FLAGS, FILE_USAGE, fileRulesFromFlags } from './file-flags.js';
+import { NO_RULES, tokenRules } from '../registry/file-rules.js';
 
 /** Flags only a self-contained token takes. */
 // A registry connection's recording is the connection's own setting (connection update --record).
@@ -38,6 +40,7 @@ async function selfContained(flags: FlagValues, s: Pick<Settings, 'dataDir' | 's
     ...(user ? { user } : {}),
     ...(flags.once === true ? { once: true } : {}),
     ...(flags.share === true ? { share: true } : {}),
+    ...tokenRules({ ...NO_RULES, ...fileRulesFromFlags(flags) }),
   }, loadGatewaySecret(s.dataDir, s.secret, logger));
 }
 
@@ -54,6 +57,7 @@ async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTR
     readOnly: flags['read-only'] === true,
     once: flags.once === true,
     share: flags.share === true,
+    ...fileRulesFromFlags(flags),
     ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
   }));
   return t.token;
@@ -63,7 +67,7 @@ async function fromRegistry(flags: FlagValues, s: Pick<Settings, (typeof REGISTR
 export const TOKEN_COMMAND = command({
   name: 'token',
   usage: '(--connection NAME --user USER | --protocol PROTO --param NAME=VALUE... [--secret-stdin PARAM] [--user USER])\n'
-    + '        [--read-only] [--ttl SECONDS] [--once] [--share] [--url BASE_URL] [--record [--record-keys] [--record-policy P]]',
+    + `        [--read-only] [--ttl SECONDS] [--once] [--share] ${FILE_USAGE} [--url BASE_URL] [--record [--record-keys] [--record-policy P]]`,
   summary: `Prints an access token valid --ttl seconds (default ${DEFAULT_TTL_SECONDS}): for a registry connection a granted user may use, `
     + `or self-contained (${PROTOCOLS.join('|')}); --secret-stdin reads one parameter (a password) from standard input.`,
   options: {
@@ -78,6 +82,7 @@ export const TOKEN_COMMAND = command({
     share: { type: 'boolean' },
     url: { type: 'string' },
     ...RECORD_OPTIONS,
+    ...FILE_FLAGS,
   },
   settings: REGISTRY_SETTINGS,
   async run({ flags, settings, io, logger }) {

@@ -49,6 +49,19 @@ export const TUNNEL = defineErrors({
   GUAC_RECORDING_OVERRUN: { status: 'SERVER_ERROR', message: 'The session recording could not keep up: the disk was too slow.', doc: 'more than `maxBufferBytes` waited to be written: the recording stops rather than hold up the relay' },
   GUAC_RECORDING_IO: { status: 'SERVER_ERROR', message: 'The session recording could not be written.', doc: 'any other write error of the recording file' },
   GUAC_TUNNEL_BAD_BODY: { status: 'CLIENT_BAD_REQUEST', message: 'The connect request could not be read.', doc: 'the HTTP `?connect` body could not be read' },
+  GUAC_STREAM_NOT_FOUND: { status: 'RESOURCE_NOT_FOUND', message: 'No such stream.', doc: 'a stream route names no live session, the wrong stream secret, or a stream index the session has not opened (all answered alike)' },
+  GUAC_STREAM_BUSY: { status: 'RESOURCE_CONFLICT', message: 'The stream is already being transferred.', doc: 'a second HTTP request for a stream another request already carries' },
+  GUAC_STREAM_BAD_REQUEST: { status: 'CLIENT_BAD_REQUEST', doc: 'a stream route request with a wrong method, a malformed path, or a missing `Content-Length` where a maximum upload size applies' },
+  GUAC_STREAM_FORBIDDEN_ORIGIN: { status: 'CLIENT_FORBIDDEN', message: 'Uploads are accepted only from the gateway\'s own pages.', doc: 'an upload whose `Origin` is neither the gateway\'s own nor an allowed origin' },
+  GUAC_STREAM_UPLOAD_DENIED: { status: 'CLIENT_FORBIDDEN', message: 'Uploading files is not allowed on this connection.', doc: 'the connection or token forbids uploads (`--no-upload`), or the session is read-only' },
+  GUAC_STREAM_DOWNLOAD_DENIED: { status: 'CLIENT_FORBIDDEN', message: 'Downloading files is not allowed on this connection.', doc: 'the connection or token forbids downloads (`--no-download`), or the session is read-only' },
+  GUAC_STREAM_TOO_LARGE: { status: 'CLIENT_OVERRUN', doc: 'an upload is larger than the maximum upload size (`--max-upload-size`)' },
+  GUAC_STREAM_HTTP_ONLY: { status: 'CLIENT_BAD_REQUEST', message: 'With a maximum upload size, files must be uploaded over the gateway\'s HTTP stream route.', doc: 'the browser sent file data over the tunnel for a stream that must go over the HTTP route (a maximum upload size applies)' },
+  GUAC_STREAM_REFUSED: { status: 'UPSTREAM_ERROR', doc: 'guacd refused the stream or a block of it (its `ack` carried an error; the status is guacd\'s)' },
+  GUAC_STREAM_ABORTED: { status: 'RESOURCE_CLOSED', message: 'The transfer was cancelled.', doc: 'the browser ended the HTTP request or response of a transfer before it finished; the stream is ended toward guacd' },
+  GUAC_STREAM_SESSION_ENDED: { status: 'SESSION_CLOSED', message: 'The session ended during the transfer.', doc: 'the session (and guacd\'s connection) ended while a transfer was running' },
+  GUAC_STREAM_TOO_MANY: { status: 'CLIENT_TOO_MANY', message: 'Too many file transfers are open in this session.', doc: 'the browser opened more than 64 upload streams at once (guacd\'s own limit per user)' },
+  GUAC_STREAM_TIMEOUT: { status: 'UPSTREAM_TIMEOUT', message: 'The remote desktop server stopped answering the transfer.', doc: 'guacd did not acknowledge a block of an upload within the stream timeout' },
 });
 
 /** Code → [status, meaning] (the catalogue as a table). */

@@ -80,6 +80,11 @@ export class TunnelHost implements SessionHost {
     return this.admission.claimTarget(session, who);
   }
 
+  /** Cross-origin pages allowed to upload over the stream routes: those allowed the HTTP tunnel. */
+  allowedOrigin(origin: string): boolean {
+    return this.options.allowedOrigins(origin);
+  }
+
   unregister(session: TunnelSession): void {
     this.sessions.delete(session.id);
     this.admission.release(session);

@@ -16,3 +16,4 @@ export { SUBPROTOCOL, TUNNEL_TOKEN_HEADER } from './wire.js';
 export {
   SessionRecorder, type RecordSpec, type RecordPolicy, type RecordingResult, type SessionRecorderOptions, type RecorderFactory,
 } from './recording/index.js';
+export type { TransferRecord, FilePolicy, FilePolicyInput } from './streams/index.js';

@@ -10,7 +10,7 @@ import { plainAddress } from './client-address.js';
 import type { TunnelOptions } from './types.js';
 
 /** Options after defaults. */
-export interface ResolvedOptions extends Required<Omit<TunnelOptions, 'limits' | 'onSessionStart' | 'onSessionEnd' | 'recorder' | 'allowedOrigins' | 'trustedProxies'>> {
+export interface ResolvedOptions extends Required<Omit<TunnelOptions, 'limits' | 'onSessionStart' | 'onSessionEnd' | 'recorder' | 'onTransfer' | 'allowedOrigins' | 'trustedProxies'>> {
   limits: ClientLimits & {
     maxSessions: number;
     parser: Partial<ParserLimits>;
@@ -23,6 +23,7 @@ export interface ResolvedOptions extends Required<Omit<TunnelOptions, 'limits' |
   onSessionStart: TunnelOptions['onSessionStart'];
   onSessionEnd: TunnelOptions['onSessionEnd'];
   recorder: TunnelOptions['recorder'];
+  onTransfer: TunnelOptions['onTransfer'];
   allowedOrigins: (origin: string) => boolean;
   /** Plain addresses (see `plainAddress`). */
   trustedProxies: ReadonlySet<string>;
@@ -87,6 +88,7 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
     onSessionStart: options.onSessionStart,
     onSessionEnd: options.onSessionEnd,
     recorder: options.recorder,
+    onTransfer: options.onTransfer,
     allowedOrigins: typeof origins === 'function' ? origins : ((set) => (o: string) => set.has(o))(new Set(origins ?? [])),
     trustedProxies: new Set((options.trustedProxies ?? []).map((a) => {
       if (typeof a !== 'string' || net.isIP(a) === 0) throw TUNNEL.GUAC_TUNNEL_BAD_OPTION({ message: 'Tunnel option trustedProxies must list IP addresses.' });

@@ -11,6 +11,7 @@ import { PROTOCOLS, type Protocol } from '../guacd/params.js';
 import { openToken, type TokenPayload } from './token.js';
 import { CONNECT_DATA } from '../protocol/constants.js';
 import type { RecordSpec } from './recording/recorder.js';
+import type { FilePolicyInput } from './streams/policy.js';
 
 /** What a resolver sees of the browser's request. */
 export interface TunnelRequest {
@@ -51,6 +52,8 @@ export interface Target {
   connectionId?: string;
   /** Longest the session may last; the tunnel's `maxSessionMs` still applies if shorter. */
   maxDurationMs?: number;
+  /** File transfer restrictions (connection and token); a read-only session transfers nothing anyway. */
+  files?: FilePolicyInput;
   /** The credential the session was opened with (a token's `jti`): the per-token session cap counts under it. */
   tokenId?: string;
   /** Record the session (the tunnel's `recorder` writes it); absent: not recorded. */
@@ -118,6 +121,9 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
     }
 
     target.tokenId = payload.jti;
+    const files = mergeFiles(target.files, payload);
+    if (files) target.files = files;
+    else delete target.files;
     request.claim?.({ tokenId: payload.jti, user: target.user });
     if (payload.once === true) {
       for (const [jti, exp] of spent) if (exp <= t) spent.delete(jti);
@@ -126,4 +132,17 @@ export function tokenResolver(options: TokenResolverOptions): Resolver {
     }
     return target;
   };
+}
+
+/**
+ * The target's transfer restrictions with the token's added (each
+ * restriction of either applies, the smaller maximum); undefined when
+ * neither restricts anything.
+ */
+export function mergeFiles(files: FilePolicyInput | undefined, p: Pick<TokenPayload, 'noUpload' | 'noDownload' | 'maxUploadBytes'>): FilePolicyInput | undefined {
+  const max = [files?.maxUploadBytes, p.maxUploadBytes].filter((m): m is number => typeof m === 'number' && m > 0);
+  const noUpload = files?.noUpload === true || p.noUpload === true;
+  const noDownload = files?.noDownload === true || p.noDownload === true;
+  if (!noUpload && !noDownload && max.length === 0) return undefined;
+  return { noUpload, noDownload, maxUploadBytes: max.length > 0 ? Math.min(...max) : 0 };
 }

@@ -23,7 +23,7 @@
  * guacd is reached through the host's `connect` (a {@link GuacdConnector}):
  * the session only needs a stream, so its unit tests run without sockets.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { GuacError, toGuacError } from '../protocol/errors.js';
 import { TUNNEL } from './errors.js';
@@ -47,6 +47,8 @@ import type { Claimant } from './admission.js';
 import { pingEcho, sendInMessages } from './wire.js';
 import type { SessionRecorder } from './recording/recorder.js';
 import { startRecording } from './recording/start.js';
+import { attachStreams, sendKept, type StreamInterceptor } from './streams/index.js';
+import { filePolicy, offersFiles, type FilePolicy } from './streams/policy.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
@@ -160,6 +162,14 @@ export class TunnelSession implements SessionHandle {
   private endCode = 'GUAC_TUNNEL_CLOSED';
   /** Writes the session's recording, when its target asked for one (src/tunnel/recording/). */
   private recorder: SessionRecorder | undefined;
+  /** File transfer (streams/): set once open. */
+  streams: StreamInterceptor | undefined;
+  /** Proves a stream route request comes from this session's page (given to it alone). */
+  readonly streamSecret = randomBytes(32).toString('base64url');
+  private files: FilePolicy = filePolicy(true);
+  private announceFiles = false;
+  /** Where dropped guacd instructions lie in the current piece (as `ends`). */
+  private readonly drops: number[] = [];
 
   /**
    * @param host the tunnel
@@ -336,6 +346,7 @@ export class TunnelSession implements SessionHandle {
     clearTimeout(this.idleTimer);
     clearTimeout(this.maxTimer);
     clearInterval(this.heartbeat);
+    this.streams?.close();
     this.abort.abort(GUACD.GUAC_ABORTED({ message: 'The session ended.' }));
     const socket = this.socket;
     if (socket) {
@@ -448,6 +459,8 @@ export class TunnelSession implements SessionHandle {
     const { handshake, readOnly } = handshakeFor(target, this.request.query);
     this.readOnly = readOnly;
     info.readOnly = readOnly;
+    this.files = filePolicy(readOnly, target.files);
+    this.announceFiles = offersFiles(target);
     return handshake;
   }
 
@@ -462,6 +475,7 @@ export class TunnelSession implements SessionHandle {
     if (version !== undefined) this.info.guacdProtocol = version;
     if (guacd !== undefined) this.info.guacd = guacd;
     this.socket = socket;
+    this.streams = attachStreams(this, this.files, this.announceFiles, this.host.options.onTransfer, (d) => this.writeGuacd(d), (d) => this.sendBrowser(d));
     // Before anything guacd already sent is relayed: it may end the session at once, and `session:close` comes after.
     publish('handshakeDone', () => ({
       session: this.id, protocol: this.info.protocol, join: this.info.join, readOnly: this.info.readOnly, user: this.info.user,
@@ -533,6 +547,7 @@ export class TunnelSession implements SessionHandle {
       return;
     }
     if (isActivity(opcode)) this.lastActivity = Date.now();
+    if (this.streams?.fromBrowser(opcode, args)) return;
     if (this.readOnly && !viewerMaySend(opcode)) return;
     if (opcode === 'disconnect') this.browserLeaving = true;
     else if (opcode === 'key') this.recorder?.key(args);
@@ -585,11 +600,19 @@ export class TunnelSession implements SessionHandle {
     // Pieces go out as they complete: the instruction that crossed reads
     // (joined), then a view of the rest of the read; nothing else is copied.
     const recorder = this.recorder;
+    const send = recorder === undefined ? this.sendBytes : this.sendRecorded;
+    const drops = this.drops;
+    drops.length = 0;
     const err = this.splitter.pushViews(chunk, (bytes) => {
-      recorder?.output(bytes);
-      sendInMessages(bytes, ends, this.sendBytes);
+      if (drops.length === 0) sendInMessages(bytes, ends, send);
+      else sendKept(bytes, ends, drops, send);
       ends.length = 0;
+      drops.length = 0;
     }, (opcode, bytes, start, end) => {
+      if (this.streams?.fromGuacd(opcode, bytes, start, end)) {
+        drops.push(bytes.byteOffset + start, bytes.byteOffset + end);
+        return;
+      }
       ends.push(bytes.byteOffset + end);
       if (recorder !== undefined && opcode === 'sync') recorder.sync(bytes.subarray(start, end));
       if (opcode === 'error' && error === undefined) error = bytes.subarray(start, end);
@@ -620,6 +643,12 @@ export class TunnelSession implements SessionHandle {
   }
 
   private readonly sendBytes = (data: Buffer): void => this.sendBrowser(data);
+
+  /** What reaches the browser is what the recording keeps (not the file blocks the stream routes took). */
+  private readonly sendRecorded = (data: Buffer): void => {
+    this.recorder?.output(data);
+    this.sendBrowser(data);
+  };
 
   private sendBrowser(data: Buffer | string): void {
     this.stats.bytesToBrowser += typeof data === 'string' ? Buffer.byteLength(data) : data.length;

@@ -48,6 +48,12 @@ export interface TokenPayload {
   readOnly?: boolean;
   /** Valid for one session only. */
   once?: boolean;
+  /** No uploads in sessions it opens (added to the connection's own restrictions). */
+  noUpload?: boolean;
+  /** No downloads in sessions it opens. */
+  noDownload?: boolean;
+  /** Largest upload in bytes (the smaller of this and the connection's applies). */
+  maxUploadBytes?: number;
   /** Its holder may hand out share links to the sessions it opens, from the page (`POST /share`). */
   share?: boolean;
   /** The live session a share link joins (audience `share`; see src/registry/shares.ts). */
@@ -182,6 +188,8 @@ function checkPayload(p: unknown): string | undefined {
   if (typeof p.jti !== 'string' || p.jti === '' || p.jti.length > 128) return '"jti" is not a string';
   if (!optional(p.aud, 'string') || !optional(p.connection, 'string') || !optional(p.user, 'string') || !optional(p.session, 'string') || !optional(p.recording, 'string')) return 'a string claim has another type';
   if (!optional(p.readOnly, 'boolean') || !optional(p.once, 'boolean') || !optional(p.share, 'boolean')) return 'a boolean claim has another type';
+  if (!optional(p.noUpload, 'boolean') || !optional(p.noDownload, 'boolean')) return 'a boolean claim has another type';
+  if (p.maxUploadBytes !== undefined && (!Number.isSafeInteger(p.maxUploadBytes) || (p.maxUploadBytes as number) < 0)) return '"maxUploadBytes" is not a byte count';
   if (p.target !== undefined) {
     const t = p.target;
     if (!isObject(t) || typeof t.protocol !== 'string' || !isObject(t.params) || !optional(t.readOnly, 'boolean')) return '"target" is malformed';

@@ -10,6 +10,7 @@ import { HttpTunnel } from './http.js';
 import { resolveOptions } from './options.js';
 import type { SessionHandle, TunnelOptions } from './types.js';
 import { WebSocketTunnel } from './websocket.js';
+import { handleStreamRequest } from './streams/routes.js';
 
 /** A tunnel endpoint. */
 export interface Tunnel {
@@ -23,6 +24,12 @@ export interface Tunnel {
    * @returns false when the request is not one (nothing was written)
    */
   handleHttp(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * Serves a file stream route (download `GET`, upload `POST`/`PUT`; see
+   * docs/file-transfer.md), mounted at `<tunnel path>/streams/`.
+   * @param rest the path after `<tunnel path>/streams/`
+   */
+  handleStream(req: IncomingMessage, res: ServerResponse, rest: string): void;
   /**
    * Refuses new sessions, closes every live one with SESSION_CLOSED, and
    * waits (briefly) for the WebSockets to finish closing.
@@ -57,6 +64,7 @@ export function createTunnel(options: TunnelOptions): Tunnel {
   return {
     handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head),
     handleHttp: (req, res) => http.handle(req, res),
+    handleStream: (req, res, rest) => handleStreamRequest(host, rest, req, res),
     sessions: host.sessions,
     drain: () => host.drain(),
     get draining() {

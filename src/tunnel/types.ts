@@ -8,6 +8,7 @@ import type { ParserLimits } from '../protocol/constants.js';
 import type { StatusInfo } from '../protocol/status.js';
 import type { Resolver } from './resolver.js';
 import type { RecorderFactory } from './recording/start.js';
+import type { TransferRecord } from './streams/interceptor.js';
 
 /** Size and memory limits; every one has a default. */
 export interface TunnelLimits {
@@ -132,6 +133,12 @@ export interface TunnelOptions {
    * are not recorded, and a `required` one is refused.
    */
   recorder?: RecorderFactory;
+  /**
+   * Called once per file transfer (upload or download, over the HTTP stream
+   * routes or the tunnel), finished, failed or refused by policy. Errors
+   * (and rejections) are logged, never thrown.
+   */
+  onTransfer?: (record: TransferRecord, session: SessionInfo) => unknown;
 }
 
 /** A session as it starts. */

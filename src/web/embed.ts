@@ -15,6 +15,9 @@ import { createClipboardSync } from './clipboard.js';
 import { attachKeyboard, type TouchMode } from './input.js';
 import { openSession, type Session } from './session.js';
 import { createShareControl } from './share.js';
+import type Guacamole from 'guacamole-common-js';
+import { FileTransfers, readGrant } from './files.js';
+import { createFilePanel } from './file-panel.js';
 import { createView, type SessionState, type StatusView } from './view.js';
 
 export type { SessionState, StatusView } from './view.js';
@@ -92,6 +95,9 @@ export function mount(container: HTMLElement, options: MountOptions): MountHandl
 
   // The share endpoint sits beside the tunnel (same origin as its HTTP form).
   const share = createShareControl({ endpoint: new URL('share', tunnels.http).href, token: options.token, root: view.root });
+  // File stream routes sit under the tunnel's HTTP address.
+  const streamsUrl = `${tunnels.http.replace(/\/+$/, '')}/streams/`;
+  const files = createFilePanel(view.root, view.viewport);
 
   const show = (status: StatusView): void => {
     state = status.state;
@@ -112,6 +118,8 @@ export function mount(container: HTMLElement, options: MountOptions): MountHandl
       session.disconnect();
       session.dispose();
     }
+    files.attach(undefined);
+    let transfers: FileTransfers | undefined;
     if (!options.token) {
       show({
         state: 'error',
@@ -134,6 +142,18 @@ export function mount(container: HTMLElement, options: MountOptions): MountHandl
         else delete view.root.dataset.unstable;
       }),
       onClipboard: live((text: string) => clipboard.fromRemote(text)),
+      onStreams: live((args: string[]) => {
+        const grant = readGrant(args);
+        if (!grant || !session) return;
+        transfers = new FileTransfers(session.client, streamsUrl, grant, files.addRow);
+        files.attach(transfers);
+      }),
+      onFile: live((stream: Guacamole.InputStream, _mimetype: string, filename: string) => {
+        // Without the gateway's stream routes there is no way to save it.
+        if (transfers) transfers.download(stream, filename);
+        else stream.sendAck('File transfer is not supported here.', 0x0100);
+      }),
+      onFilesystem: live((object: Guacamole.Object, name: string) => files.setFilesystem(object, name)),
       onNotice: live((text: string) => view.notify(text)),
       onRequired: live((names: string[], answer: (values: Record<string, string>) => void) => {
         keyboard.releaseAll();

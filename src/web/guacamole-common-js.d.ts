@@ -26,6 +26,8 @@ declare module 'guacamole-common-js' {
       onerror: ((status: Status) => void) | null;
       onstatechange: ((state: number) => void) | null;
       onuuid: ((uuid: string) => void) | null;
+      /** Set by Client; a page may wrap it to read instructions Client ignores. */
+      oninstruction: ((opcode: string, args: string[]) => void) | null;
       connect(data?: string): void;
       disconnect(): void;
       sendMessage(...elements: unknown[]): void;
@@ -77,6 +79,21 @@ declare module 'guacamole-common-js' {
       ondata: ((data: ArrayBuffer) => void) | null;
       onend: (() => void) | null;
     }
+    class JSONReader {
+      constructor(stream: InputStream);
+      getJSON(): unknown;
+      onend: (() => void) | null;
+    }
+    /** A named object guacd exposes (`filesystem`): `get` reads a path, `put` writes one. */
+    class Object {
+      index: number;
+      requestInputStream(name: string, bodyCallback?: (stream: InputStream, mimetype: string) => void): void;
+      createOutputStream(mimetype: string, name: string): OutputStream;
+    }
+    namespace Object {
+      const STREAM_INDEX_MIMETYPE: string;
+      const ROOT_STREAM: string;
+    }
     class ArrayBufferWriter {
       constructor(stream: OutputStream);
       blobLength: number;
@@ -94,6 +111,12 @@ declare module 'guacamole-common-js' {
       sendKeyEvent(pressed: 0 | 1 | boolean, keysym: number): void;
       sendMouseState(state: Mouse.State, applyDisplayScale?: boolean): void;
       createClipboardStream(mimetype: string): OutputStream;
+      /** A `file` stream: an upload where guacd puts dropped files. */
+      createFileStream(mimetype: string, filename: string): OutputStream;
+      /** guacd offers a file (`file`: guacctl, an RDP drive's Download folder). */
+      onfile: ((stream: InputStream, mimetype: string, filename: string) => void) | null;
+      /** guacd exposes a filesystem (`filesystem`: SFTP, an RDP drive). */
+      onfilesystem: ((object: Object, name: string) => void) | null;
       /** An `argv` stream: the value of connection parameter `name` (answers `required`). */
       createArgumentValueStream(mimetype: string, name: string): OutputStream;
       /** guacd asks for connection parameters it lacks (protocol 1.3.0+). */

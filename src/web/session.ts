@@ -11,6 +11,7 @@ import { receiveClipboard, sendClipboardText } from './clipboard.js';
 import { sendCredentials } from './credentials.js';
 import { describeNotice, describeStatus, isHumanMessage } from './status-messages.js';
 import type { SessionState, StatusView } from './view.js';
+import { STREAMS_OPCODE } from './files.js';
 
 /** How often a `nop` goes to guacd while its credential prompt is open (guacd's limit: 15 s of silence). */
 const PROMPT_KEEPALIVE_MS = 5000;
@@ -32,6 +33,12 @@ export interface SessionOptions {
   readonly onConnected: () => void;
   /** A notice for the user: someone joined or left this connection (guacd 1.5+ `msg`, sent to the owner). */
   readonly onNotice: (text: string) => void;
+  /** The gateway's `gateway-streams` instruction (where this session's file streams go). */
+  readonly onStreams: (args: string[]) => void;
+  /** guacd offers a file download. */
+  readonly onFile: (stream: Guacamole.InputStream, mimetype: string, filename: string) => void;
+  /** guacd exposes a filesystem. */
+  readonly onFilesystem: (object: Guacamole.Object, name: string) => void;
   /** guacd asks for `names` (`required`): call `answer` once with the user's values. */
   readonly onRequired: (names: string[], answer: (values: Record<string, string>) => void) => void;
 }
@@ -123,6 +130,14 @@ export function openSession(options: SessionOptions): Session {
     }
   };
   client.onclipboard = (stream, mimetype) => receiveClipboard(stream, mimetype, options.onClipboard);
+  client.onfile = options.onFile;
+  client.onfilesystem = options.onFilesystem;
+  // The gateway's own instruction, which Client ignores: read it on the way in.
+  const clientHandler = tunnel.oninstruction;
+  tunnel.oninstruction = (opcode, args) => {
+    if (opcode === STREAMS_OPCODE) options.onStreams([...args]);
+    clientHandler?.(opcode, args);
+  };
   client.onmsg = (id, args) => {
     const notice = describeNotice(id, args);
     if (notice) options.onNotice(notice);

@@ -548,6 +548,35 @@ export function registryContract(label: string, factory: FixtureFactory): void {
       }
     });
 
+    test('file transfer rules: stored per connection, merged on update, carried into tokens and resolved targets', async () => {
+      const c = await reg.createConnection({ name: 'files-rules', protocol: 'ssh', params: { hostname: 'h', port: 22 }, files: { noUpload: true, maxUploadBytes: 5_000_000 } });
+      assert.deepEqual(c.files, { noUpload: true, noDownload: false, maxUploadBytes: 5_000_000 });
+      assert.deepEqual((await reg.getConnection(c.id))!.files, c.files);
+      const u = await reg.updateConnection(c.id, { files: { noUpload: false, noDownload: true } });
+      assert.deepEqual(u.files, { noUpload: false, noDownload: true, maxUploadBytes: 5_000_000 });
+      assert.deepEqual((await reg.resolveParams(c.id)).files, u.files);
+      await rejectsWith(reg.updateConnection(c.id, { files: { maxUploadBytes: -1 } }), 'GUAC_REQUEST_INVALID', 0x0300);
+      await rejectsWith(reg.updateConnection(c.id, { files: { upload: true } as never }), 'GUAC_REQUEST_INVALID', 0x0300);
+      await reg.grant(c.id, 'fil');
+      const t = await reg.mintToken({ connection: c.id, user: 'fil', noUpload: true, maxUploadBytes: 1000 });
+      const target = await registryResolver(reg, fx.secret)(tokenRequest(t.token));
+      // The token adds to the connection's rules: both restrictions, the smaller maximum.
+      assert.deepEqual(target.files, { noUpload: true, noDownload: true, maxUploadBytes: 1000 });
+      await reg.removeConnection(c.id);
+    });
+
+    test('transfer history: recorded per session, listed newest first, filtered by session', async () => {
+      const session = randomUUID();
+      const at = Date.now();
+      await reg.transferRecorded({ sessionId: session, direction: 'upload', name: 'a ü.bin', bytes: 5, via: 'http', status: 0, message: 'OK', startedAt: at, endedAt: at + 1 });
+      await reg.transferRecorded({ sessionId: session, direction: 'download', name: '/x', bytes: 0, via: 'tunnel', status: 0x0303, message: 'Downloading files is not allowed on this connection.', startedAt: at + 2, endedAt: at + 2 });
+      await reg.transferRecorded({ sessionId: randomUUID(), direction: 'upload', name: 'other', bytes: 1, via: 'http', status: 0, message: 'OK', startedAt: at + 3, endedAt: at + 3 });
+      const mine = await reg.listTransfers({ session });
+      assert.deepEqual(mine.map((t) => [t.direction, t.name, t.bytes, t.via, t.status]), [['download', '/x', 0, 'tunnel', 0x0303], ['upload', 'a ü.bin', 5, 'http', 0]]);
+      assert.equal((await reg.listTransfers({ limit: 1 }))[0]!.name, 'other');
+      await rejectsWith(reg.listTransfers({ limit: 0 }), 'GUAC_REQUEST_INVALID', 0x0300);
+    });
+
     test('concurrent opens of a fresh database migrate once', async () => {
       const fresh = await factory();
       try {

@@ -241,6 +241,11 @@ export function uncapped(options: TunnelOptions): TunnelOptions {
 export async function startTestGateway(options: TunnelOptions): Promise<TestGateway> {
   const tunnel = createTunnel({ logger: testLogger, ...uncapped(options) });
   const server = http.createServer((req, res) => {
+    const streams = '/tunnel/streams/';
+    if (req.url?.startsWith(streams)) {
+      tunnel.handleStream(req, res, req.url.slice(streams.length).split('?')[0]);
+      return;
+    }
     if (!tunnel.handleHttp(req, res)) {
       res.writeHead(404);
       res.end();

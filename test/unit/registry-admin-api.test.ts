@@ -288,3 +288,21 @@ test('sessions: list, show, end here or ask the others', async () => {
   assertError(await call('POST', `/api/sessions/${randomUUID()}/end`), 404, 'GUAC_SESSION_NOT_FOUND');
   assertError(await call('GET', `/api/sessions/${here}/end`), 405, 'GUAC_METHOD_NOT_ALLOWED');
 });
+
+test('file rules on connections and tokens, and the transfer history', async () => {
+  const c = await call('POST', '/api/connections', { name: 'files-api', protocol: 'ssh', params: { hostname: 'h' }, files: { noDownload: true, maxUploadBytes: 4096 } });
+  assert.equal(c.status, 201, JSON.stringify(c.json));
+  assert.deepEqual(c.json.files, { noUpload: false, noDownload: true, maxUploadBytes: 4096 });
+  const p = await call('PATCH', '/api/connections/files-api', { files: { noDownload: false } });
+  assert.deepEqual(p.json.files, { noUpload: false, noDownload: false, maxUploadBytes: 4096 });
+  assertError(await call('PATCH', '/api/connections/files-api', { files: { maxUploadBytes: 'big' } }), 400, 'GUAC_REQUEST_INVALID', /maxUploadBytes/);
+  assertError(await call('PATCH', '/api/connections/files-api', { files: [] }), 400, 'GUAC_REQUEST_INVALID', /"files" must be an object/);
+  await call('PUT', '/api/connections/files-api/grants/dora', {});
+  const t = await call('POST', '/api/tokens', { connection: 'files-api', user: 'dora', noUpload: true });
+  assert.equal(t.status, 201, JSON.stringify(t.json));
+  assertError(await call('POST', '/api/tokens', { connection: 'files-api', user: 'dora', noUpload: 'yes' }), 400, 'GUAC_REQUEST_INVALID', /noUpload/);
+  const empty = await call('GET', '/api/transfers?limit=5');
+  assert.equal(empty.status, 200);
+  assert.ok(Array.isArray(empty.json.transfers));
+  assertError(await call('GET', '/api/transfers?sesion=x'), 400, 'GUAC_REQUEST_INVALID', /"sesion"/);
+});

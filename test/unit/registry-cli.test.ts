@@ -143,3 +143,25 @@ test('session share, watch and shares, share revoke: links for a live session, r
   const unknown = await run(['share', 'revoke', 'no-such-share']);
   assert.deepEqual([unknown.code, unknown.err], [1, 'error: No share has the id "no-such-share". (GUAC_SHARE_NOT_FOUND)\n']);
 });
+
+test('file transfer flags: connection add/update set the rules, token adds to them; a bad size is a usage error', async () => {
+  const add = await connection(['add', '--name', 'files-box', '--protocol', 'ssh', '--param', 'hostname=h', '--param', 'enable-sftp=true', '--no-upload', '--max-upload-size', '2M', '--grant', 'carol']);
+  assert.equal(add.code, 0, add.err);
+  assert.deepEqual(JSON.parse((await connection(['show', 'files-box'])).out).files, { noUpload: true, noDownload: false, maxUploadBytes: 2 * 2 ** 20 });
+  const upd = await connection(['update', 'files-box', '--allow-upload', '--no-download', '--max-upload-size', '0']);
+  assert.equal(upd.code, 0, upd.err);
+  assert.deepEqual(JSON.parse((await connection(['show', 'files-box'])).out).files, { noUpload: false, noDownload: true, maxUploadBytes: 0 });
+  const tok = await token(['--connection', 'files-box', '--user', 'carol', '--no-upload', '--max-upload-size', '1K']);
+  assert.equal(tok.code, 0, tok.err);
+  const secret = readFileSync(join(dir, 'data', 'secret'), 'utf8').trim();
+  const reg = await openRegistry(undefined, { dataDir: join(dir, 'data'), secretKey: secret });
+  try {
+    const target = await registryResolver(reg, secret)(tokenRequest(tok.out.trim()));
+    assert.deepEqual(target.files, { noUpload: true, noDownload: true, maxUploadBytes: 1024 });
+  } finally {
+    await reg.close();
+  }
+  const bad = await connection(['update', 'files-box', '--max-upload-size', 'lots']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--max-upload-size must be a size/);
+});
