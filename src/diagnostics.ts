@@ -31,6 +31,7 @@ export const CHANNELS = Object.freeze({
   guacdRetry: 'guacamole-gateway:guacd:retry',
   guacdHealth: 'guacamole-gateway:guacd:health',
   recordingEnd: 'guacamole-gateway:recording:end',
+  transferEnd: 'guacamole-gateway:transfer:end',
 } as const);
 
 /** `guacamole-gateway:session:open`: a browser connected; nothing is resolved yet. */
@@ -123,6 +124,19 @@ export interface RecordingEndMessage {
   durationMs: number;
 }
 
+/** `guacamole-gateway:transfer:end`: a file transfer finished, failed or was refused (no file name: it may say too much). */
+export interface TransferEndMessage {
+  session: string;
+  direction: 'upload' | 'download';
+  /** HTTP stream route, or the tunnel itself. */
+  via: 'http' | 'tunnel';
+  bytes: number;
+  /** Guacamole status code and name (SUCCESS, or why it failed or was refused). */
+  status: number;
+  statusName: string;
+  durationMs: number;
+}
+
 interface Messages {
   sessionOpen: SessionOpenMessage;
   sessionClose: SessionCloseMessage;
@@ -131,6 +145,7 @@ interface Messages {
   guacdRetry: GuacdRetryMessage;
   guacdHealth: GuacdHealthMessage;
   recordingEnd: RecordingEndMessage;
+  transferEnd: TransferEndMessage;
 }
 
 const channels = Object.fromEntries(

@@ -9,13 +9,13 @@
  * sessions per guacd sum right; `guacd_up` is aggregated with `min`, since
  * each worker probes guacd for itself (down for one worker is down).
  *
- * Recordings are counted from `recording:end`.
+ * Recordings are counted from `recording:end`, file transfers from `transfer:end`.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import client from 'prom-client';
 import type { GuacdMemberStatus } from '../guacd/pool.js';
 import {
-  CHANNELS, type GuacdRetryMessage, type RecordingEndMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type SessionCloseMessage,
+  CHANNELS, type GuacdRetryMessage, type RecordingEndMessage, type TransferEndMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type SessionCloseMessage,
 } from '../diagnostics.js';
 
 /** Prefix of every metric of the gateway's own. */
@@ -62,6 +62,11 @@ export function createMetrics(opts: { processMetrics?: boolean; guacd?: () => re
     name: name('recordings_total'), help: 'Session recordings closed, by result (complete, or the fault that stopped one).', labelNames: ['result'], registers,
   });
   const recordingBytes = new client.Counter({ name: name('recording_bytes_total'), help: 'Bytes written to session recordings.', registers });
+  const transfers = new client.Counter({
+    name: name('transfers_total'), help: 'File transfers ended, by direction and Guacamole status (SUCCESS, or why they failed or were refused).',
+    labelNames: ['direction', 'status'], registers,
+  });
+  const transferBytes = new client.Counter({ name: name('transfer_bytes_total'), help: 'Bytes of file transfers, by direction.', labelNames: ['direction'], registers });
   if (opts.processMetrics) client.collectDefaultMetrics({ register: registry });
   const pool = opts.guacd;
   if (pool) {
@@ -104,6 +109,11 @@ export function createMetrics(opts: { processMetrics?: boolean; guacd?: () => re
       toBrowser.inc({ protocol }, c.bytesToBrowser);
     }],
     [CHANNELS.guacdRetry, (m) => retries.inc({ code: (m as GuacdRetryMessage).code })],
+    [CHANNELS.transferEnd, (m) => {
+      const t = m as TransferEndMessage;
+      transfers.inc({ direction: t.direction, status: t.statusName });
+      transferBytes.inc({ direction: t.direction }, t.bytes);
+    }],
     [CHANNELS.recordingEnd, (m) => {
       const r = m as RecordingEndMessage;
       recordings.inc({ result: r.complete ? 'complete' : r.fault ?? 'incomplete' });

@@ -9,11 +9,13 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, before, describe, it } from 'node:test';
+import { createMetrics } from '../../src/server/metrics.js';
 import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { sealToken, type TokenInput } from '../../src/tunnel/token.js';
 import type { TransferRecord } from '../../src/tunnel/streams/index.js';
 import { loadTestEnv, waitFor, type GuacdInstance, type TestEnv } from '../helpers/env.js';
 import { forEachGuacd } from '../helpers/guacd-matrix.js';
+import { parseSamples, sample } from '../helpers/prometheus.js';
 import { sha256, sftpDir, type SftpDir } from '../helpers/sftp-dir.js';
 import { startTestGateway, TunnelClient, type TestGateway } from '../helpers/ws-client.js';
 
@@ -94,7 +96,9 @@ forEachGuacd((guacd: GuacdInstance) => {
   });
 
   describe('uploads', () => {
-    it('streams a 5 MB body into a put stream; the file on the target has the same sha256', async () => {
+    it('streams a 5 MB body into a put stream; the file on the target has the same sha256 (and /metrics counts it)', async (tc) => {
+      const metrics = createMetrics();
+      tc.after(() => metrics.close());
       const s = await session();
       assert.deepEqual(s.policy, ['1', '1', '0']);
       const data = randomBytes(5 * 1024 * 1024 + 17);
@@ -114,6 +118,9 @@ forEachGuacd((guacd: GuacdInstance) => {
       assert.equal(t.bytes, data.length);
       assert.equal(t.via, 'http');
       assert.equal(t.status.name, 'SUCCESS');
+      const m = parseSamples(await metrics.registry.metrics());
+      assert.equal(sample(m, 'guacamole_gateway_transfers_total', { direction: 'upload', status: 'SUCCESS' }), 1);
+      assert.equal(sample(m, 'guacamole_gateway_transfer_bytes_total', { direction: 'upload' }), data.length);
     });
 
     it('a file stream (a file dropped on the display) lands in the user\'s home, where guacd puts it', async () => {
@@ -129,7 +136,9 @@ forEachGuacd((guacd: GuacdInstance) => {
       assert.equal(sha256(path), sha256(data));
     });
 
-    it('with --no-upload the browser\'s put is answered with CLIENT_FORBIDDEN and nothing is written', async () => {
+    it('with --no-upload the browser\'s put is answered with CLIENT_FORBIDDEN and nothing is written', async (tc) => {
+      const metrics = createMetrics();
+      tc.after(() => metrics.close());
       const s = await session({ noUpload: true });
       assert.deepEqual(s.policy, ['0', '1', '0']);
       const from = s.c.received.length;
@@ -144,6 +153,8 @@ forEachGuacd((guacd: GuacdInstance) => {
       assert.equal(await res.text(), 'Uploading files is not allowed on this connection.\n');
       assert.equal(existsSync(join(s.dir.path, 'denied.bin')), false);
       assert.equal(transfers[0]?.status.name, 'CLIENT_FORBIDDEN');
+      await waitFor(async () => sample(parseSamples(await metrics.registry.metrics()), 'guacamole_gateway_transfers_total', { direction: 'upload', status: 'CLIENT_FORBIDDEN' }) >= 1,
+        { what: 'the refusal counted' });
     });
 
     it('beyond the maximum upload size: CLIENT_OVERRUN before any byte, no file at all', async () => {

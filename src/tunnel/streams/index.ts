@@ -2,6 +2,7 @@
  * File transfer for the tunnel: the stream interceptor a session runs, the
  * HTTP stream routes, the policy. What the session itself calls is here.
  */
+import { publish } from '../../diagnostics.js';
 import { encode } from '../../protocol/encoder.js';
 import { sendInMessages } from '../wire.js';
 import type { Logger } from '../../logger.js';
@@ -45,6 +46,10 @@ export function attachStreams(
     toGuacd, toBrowser, log,
     onTransfer: (record) => {
       log.info({ direction: record.direction, name: record.name, bytes: record.bytes, via: record.via, status: record.status.guac }, 'streams: transfer');
+      publish('transferEnd', () => ({
+        session: session.id, direction: record.direction, via: record.via, bytes: record.bytes,
+        status: record.status.guac, statusName: record.status.name, durationMs: record.end.getTime() - record.start.getTime(),
+      }));
       if (!onTransfer) return;
       try {
         const r = onTransfer(record, { ...session.info });
