@@ -266,7 +266,7 @@ function scenario(label: string, makeBackend: FixtureFactory): void {
       assert.equal(listed.code, 0, listed.err);
       const line = listed.out.split('\n').find((l) => l.startsWith(ended.writer!));
       assert.ok(line, listed.out);
-      assert.match(line, new RegExp(`status 523 +alice +${name} +in ${w.bytesFromBrowser} out ${w.bytesToBrowser}$`));
+      assert.match(line, new RegExp(`status 523 +alice +${name} +in ${w.bytesFromBrowser} out ${w.bytesToBrowser}  "The session was forcibly closed\\."$`));
     });
 
     test('a self-contained --once token is spent in the database', async () => {
