@@ -7,7 +7,7 @@
  * "may not write"); without mount rights those cases are skipped, saying so.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +108,28 @@ describe('recording writer', () => {
     const expected = Buffer.concat(parts);
     assert.deepEqual([r.complete, r.size, r.sha256], [true, expected.length, sha(expected)]);
     assert.ok(readFileSync(path).equals(expected));
+  });
+
+  it('reuses slabs only once the I/O thread has written them: several recordings at once stay byte for byte', async () => {
+    const writers = Array.from({ length: 3 }, () => ({ path: file(), parts: [] as Buffer[] }));
+    const open = writers.map((x) => ({ ...x, w: new RecordingWriter({ path: x.path }) }));
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    // Enough turns and bytes that slabs are retired, written and taken again by the next ones (of any writer).
+    for (let i = 0; i < 400; i++) {
+      for (const x of open) {
+        const piece = randomBytes(2000 + ((i * 7919) % 10_000));
+        x.parts.push(piece);
+        x.w.write(piece);
+      }
+      if (i % 4 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      else await turn();
+    }
+    for (const x of open) {
+      const r = await x.w.end();
+      const expected = Buffer.concat(x.parts);
+      assert.deepEqual([r.complete, r.size, r.sha256], [true, expected.length, sha(expected)]);
+      assert.ok(readFileSync(x.path).equals(expected), 'the file holds exactly what was written');
+    }
   });
 
   it('stops at its bound instead of growing: overrun, incomplete, digest of what reached the disk', async () => {
