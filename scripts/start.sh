@@ -37,6 +37,8 @@ if [ "${GATEWAY_DEMO:-1}" != 0 ]; then
     const env = JSON.parse(require("fs").readFileSync(".test-env/env.json", "utf8"));
     for (const [name, t] of [["demo-ssh", "ssh"], ["demo-vnc", "vnc"], ["demo-rdp", "rdp"], ["demo-telnet", "telnet"]]) {
       const { password, ...rest } = env[t].params;
+      // The SSH demo moves files too (SFTP): drop a file on its page, or open its Files panel.
+      if (t === "ssh") rest["enable-sftp"] = "true";
       const params = Object.entries(rest).map(([k, v]) => `--param ${k}=${v}`).join(" ");
       console.log([name, t, password, params].join("\t"));
     }')

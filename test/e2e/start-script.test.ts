@@ -65,6 +65,8 @@ describe('npm start (scripts/start.sh)', { timeout: 120_000 }, () => {
     await page.keyboard.press('Enter');
     const content = await waitFor(() => readFile(marker, 'utf8').catch(() => undefined), { what: 'the file the shell writes' });
     assert.equal(content.trim(), 'started-by-npm-start');
+    // The SSH demo has SFTP on: its page offers the Files panel.
+    assert.ok(await page.getByRole('button', { name: 'Files' }).isVisible(), 'the demo SSH page shows Files');
     await page.close();
 
     process.kill(-child.pid!, 'SIGINT');
