@@ -10,61 +10,38 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { Registry } from '../../src/registry/types.js';
 import { displayVariety, launchBrowser, openClient, waitForPageState, type TestBrowser } from '../helpers/browser.js';
-import { loadTestEnv, waitFor } from '../helpers/env.js';
-import { startOwnGuacd, type OwnGuacd } from '../helpers/faults.js';
-import { postgresFixture, type RegistryFixture } from '../helpers/registry.js';
-import { sshParams } from '../helpers/security.js';
-import { startServe, type ServeRun } from '../helpers/serve.js';
+import { waitFor } from '../helpers/env.js';
+import type { OwnGuacd } from '../helpers/faults.js';
+import { startFleet, type Fleet } from '../helpers/fleet.js';
+import type { ServeRun } from '../helpers/serve.js';
 
 const SHOTS = process.env.SHOTS_DIR ?? '/work/shots/pool';
 
 describe('fleet from the page: share on gateway A, watch through gateway B; drain', { timeout: 180_000 }, () => {
-  const dirs: string[] = [];
-  let fx: RegistryFixture;
+  let fleet: Fleet;
   let reg: Registry;
   let g1: OwnGuacd;
-  let g2: OwnGuacd;
   let a: ServeRun;
   let b: ServeRun;
   let browser: TestBrowser;
 
-  const gatewayEnv = (): NodeJS.ProcessEnv => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gg-fleet-web-'));
-    dirs.push(dataDir);
-    return { ...process.env, DATABASE_URL: fx.url, GATEWAY_SECRET: fx.secret, GATEWAY_DATA_DIR: dataDir, GATEWAY_ADMIN_KEY: randomBytes(18).toString('base64url') };
-  };
   const base = (gw: ServeRun): string => `http://127.0.0.1:${gw.port}`;
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    const env = loadTestEnv();
-    const wrapper = env.guacds[env.guacds.length - 1]?.wrapper ?? env.guacd.wrapper;
-    [g1, g2] = await Promise.all([startOwnGuacd(wrapper), startOwnGuacd(wrapper)]);
-    fx = await postgresFixture();
-    reg = await fx.open();
-    await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
-    await reg.grant('ssh', 'alice');
-    const list = [`127.0.0.1:${g1.port}`, `127.0.0.1:${g2.port}`];
-    a = await startServe(gatewayEnv(), ['--guacd', list[0]!, '--guacd', list[1]!, '--drain', '4']);
-    b = await startServe({ ...gatewayEnv(), GATEWAY_GUACD: [...list].reverse().join(',') });
+    fleet = await startFleet({ aArgs: ['--drain', '4'] });
+    ({ reg, g1, a, b } = fleet);
     browser = await launchBrowser({ width: 900, height: 560 });
   });
   after(async () => {
     await browser?.close();
-    await a?.stop();
-    await b?.stop();
-    await reg?.close();
-    await fx?.cleanup();
-    await g1?.kill();
-    await g2?.kill();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   async function drawn(page: Page, what: string): Promise<void> {

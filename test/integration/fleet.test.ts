@@ -14,17 +14,14 @@
  * time is up, and the process exits.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/protocol/status.js';
 import type { Registry } from '../../src/registry/types.js';
 import { freePort, loadTestEnv, waitFor } from '../helpers/env.js';
 import { startOwnGuacd, type OwnGuacd } from '../helpers/faults.js';
-import { postgresFixture, type RegistryFixture } from '../helpers/registry.js';
-import { Cleanups, clientFor, expectClosedWith, markerPath, openSession, runInShell, shellReady, sshParams } from '../helpers/security.js';
+import { startFleet, type Fleet } from '../helpers/fleet.js';
+import { Cleanups, clientFor, expectClosedWith, markerPath, openSession, runInShell, shellReady } from '../helpers/security.js';
 import { deploymentBlocks, nginxSite, startNginx } from '../helpers/nginx.js';
 import { startServe, type ServeRun } from '../helpers/serve.js';
 import type { TunnelClient } from '../helpers/ws-client.js';
@@ -34,22 +31,15 @@ const DRAWING = ['img', 'png', 'blob', 'copy', 'rect'];
 describe('fleet: two gateways, two guacd, one PostgreSQL registry', { timeout: 180_000 }, () => {
   const cleanups = new Cleanups();
   const dirs: string[] = [];
-  let fx: RegistryFixture;
+  let fleet: Fleet;
   let reg: Registry;
   let g1: OwnGuacd;
   let g2: OwnGuacd;
   let a: ServeRun;
   let b: ServeRun;
+  let gatewayEnv: () => NodeJS.ProcessEnv;
+  let name: (g: OwnGuacd) => string;
 
-  const gatewayEnv = (): NodeJS.ProcessEnv => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gg-fleet-'));
-    dirs.push(dataDir);
-    return {
-      ...process.env, DATABASE_URL: fx.url, GATEWAY_SECRET: fx.secret, GATEWAY_DATA_DIR: dataDir,
-      GATEWAY_ADMIN_KEY: randomBytes(18).toString('base64url'), GATEWAY_MAX_SESSIONS_PER_ADDRESS: '0', GATEWAY_HANDSHAKE_RATE: '0/60',
-    };
-  };
-  const name = (g: OwnGuacd): string => `127.0.0.1:${g.port}`;
   const url = (gw: ServeRun): { wsUrl: string } => ({ wsUrl: `ws://127.0.0.1:${gw.port}/tunnel` });
   const q = (token: string): string => `token=${encodeURIComponent(token)}`;
   const row = (c: TunnelClient) => waitFor(async () => {
@@ -58,25 +48,12 @@ describe('fleet: two gateways, two guacd, one PostgreSQL registry', { timeout: 1
   }, { what: `the history row of ${c.uuid}`, timeoutMs: 15_000 });
 
   before(async () => {
-    const env = loadTestEnv();
-    const wrapper = env.guacds[env.guacds.length - 1]?.wrapper ?? env.guacd.wrapper;
-    [g1, g2] = await Promise.all([startOwnGuacd(wrapper), startOwnGuacd(wrapper)]);
-    fx = await postgresFixture();
-    reg = await fx.open();
-    await reg.createConnection({ name: 'ssh', protocol: 'ssh', params: sshParams() });
-    await reg.grant('ssh', 'alice');
-    // A lists guacd 1 first (flags); B lists guacd 2 first, in its environment variable.
-    a = await startServe(gatewayEnv(), ['--guacd', name(g1), '--guacd', name(g2)]);
-    b = await startServe({ ...gatewayEnv(), GATEWAY_GUACD: `${name(g2)}, ${name(g1)}` });
+    fleet = await startFleet({ env: { GATEWAY_MAX_SESSIONS_PER_ADDRESS: '0', GATEWAY_HANDSHAKE_RATE: '0/60' } });
+    ({ reg, g1, g2, a, b, gatewayEnv, name } = fleet);
   });
   after(async () => {
     await cleanups.run();
-    await a?.stop();
-    await b?.stop();
-    await reg?.close();
-    await fx?.cleanup();
-    await g1?.kill();
-    await g2?.kill();
+    await fleet?.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
