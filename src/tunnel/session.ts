@@ -49,6 +49,7 @@ import type { SessionRecorder } from './recording/recorder.js';
 import { startRecording } from './recording/start.js';
 import { attachStreams, sendKept, type StreamInterceptor } from './streams/index.js';
 import { filePolicy, offersFiles, type FilePolicy } from './streams/policy.js';
+import { callHook } from './hooks.js';
 
 /** How long a socket closed with `flush` may take to hand guacd its last bytes. */
 const FLUSH_GRACE_MS = 2000;
@@ -707,16 +708,6 @@ function decodeError(raw: Buffer): { status: StatusInfo; message: string } {
     if (args[0]) message = args[0];
   });
   return { status, message };
-}
-
-function callHook<T>(log: Logger, name: string, hook: ((arg: T) => unknown) | undefined, arg: T): void {
-  if (!hook) return;
-  try {
-    const r = hook(arg);
-    if (r instanceof Promise) r.catch((err: unknown) => log.error({ error: err }, `tunnel: ${name} hook failed`));
-  } catch (err) {
-    log.error({ error: err }, `tunnel: ${name} hook failed`);
-  }
 }
 
 function minPositive(a: number, b: number): number {

@@ -9,6 +9,7 @@ import type { Logger } from '../../logger.js';
 import type { SessionInfo } from '../types.js';
 import { StreamInterceptor, type TransferRecord } from './interceptor.js';
 import type { FilePolicy } from './policy.js';
+import { callHook } from '../hooks.js';
 
 export { StreamInterceptor, type TransferRecord } from './interceptor.js';
 export { filePolicy, type FilePolicy, type FilePolicyInput } from './policy.js';
@@ -50,13 +51,7 @@ export function attachStreams(
         session: session.id, direction: record.direction, via: record.via, bytes: record.bytes,
         status: record.status.guac, statusName: record.status.name, durationMs: record.end.getTime() - record.start.getTime(),
       }));
-      if (!onTransfer) return;
-      try {
-        const r = onTransfer(record, { ...session.info });
-        if (r instanceof Promise) r.catch((err: unknown) => log.error({ error: err }, 'tunnel: onTransfer hook failed'));
-      } catch (err) {
-        log.error({ error: err }, 'tunnel: onTransfer hook failed');
-      }
+      callHook(log, 'onTransfer', onTransfer, record, { ...session.info });
     },
   }, policy);
   if (announce) toBrowser(encode(STREAMS_OPCODE, `${session.id}/${session.streamSecret}`, policy.upload ? 1 : 0, policy.download ? 1 : 0, policy.maxUploadBytes));
