@@ -17,7 +17,7 @@ import { displayVariety, launchBrowser, waitForPageState, type TestBrowser } fro
 
 loadTestEnv(); // the demo targets are the test environment's, already up
 
-describe('npm start (scripts/start.sh)', { timeout: 120_000 }, () => {
+describe('npm start (scripts/start.sh)', { timeout: 180_000 }, () => {
   let dataDir: string;
   let output = '';
   let child: ReturnType<typeof spawn>;
@@ -59,7 +59,11 @@ describe('npm start (scripts/start.sh)', { timeout: 120_000 }, () => {
 
     const page = await browser.newPage();
     await page.goto(links.get('demo-ssh')!);
-    await waitForPageState(page, ['connected'], 30_000);
+    // Up to a minute: the suite runs beside this, and SFTP makes guacd 1.3.0 log in twice before the first frame.
+    await waitForPageState(page, ['connected'], 60_000).catch(async (err: Error) => {
+      const sshd = await readFile(join(repoRoot(), '.test-env', 'sshd.log'), 'utf8').catch(() => '');
+      throw new Error(`${err.message}\nnpm start printed:\n${output}\nsshd's log ends:\n${sshd.split('\n').slice(-15).join('\n')}`, { cause: err });
+    });
     await waitFor(async () => (await displayVariety(page)).colours >= 2, { what: 'the terminal to draw', timeoutMs: 15_000 });
     await page.keyboard.type(`echo started-by-npm-start > ${marker}`);
     await page.keyboard.press('Enter');

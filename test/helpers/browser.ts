@@ -221,5 +221,14 @@ export async function openClient(
  * @param timeoutMs - how long to wait.
  */
 export async function waitForPageState(page: Page, states: readonly string[], timeoutMs = 20_000): Promise<void> {
-  await page.locator(states.map((s) => `body[data-state="${s}"]`).join(', ')).waitFor({ state: 'attached', timeout: timeoutMs });
+  try {
+    await page.locator(states.map((s) => `body[data-state="${s}"]`).join(', ')).waitFor({ state: 'attached', timeout: timeoutMs });
+  } catch (err) {
+    // Say what the page showed instead: a timeout alone cannot tell a slow
+    // connect from an error the page displayed at once.
+    const seen = await pageState(page).catch(() => ({ state: '(page gone)', code: null }));
+    const text = await page.locator('body').innerText({ timeout: 1000 }).catch(() => '');
+    throw new Error(`the page did not reach ${states.join(' or ')} within ${timeoutMs} ms: it shows state ${seen.state}` +
+      `${seen.code ? `, status ${seen.code}` : ''}; text: ${JSON.stringify(text.slice(0, 400))}`, { cause: err });
+  }
 }
