@@ -8,7 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { afterEach, before, describe, it } from 'node:test';
@@ -22,6 +24,7 @@ import { createTunnel, type Tunnel } from '../../src/tunnel/tunnel.js';
 import { tokenResolver } from '../../src/tunnel/resolver.js';
 import { sealToken } from '../../src/tunnel/token.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
+import { SessionRecorder, type RecordingResult } from '../../src/tunnel/recording/index.js';
 import { CHROMIUM_PATH, launchBrowser } from '../helpers/browser.js';
 import { listenOnLoopback, loadTestEnv, waitFor, type GuacdInstance, type TestEnv } from '../helpers/env.js';
 import { forEachGuacd } from '../helpers/guacd-matrix.js';
@@ -99,8 +102,8 @@ window.type = (text) => {
 window.ready = true;
 </script>`;
 
-function sshToken(overrides: Record<string, string> = {}, exp = Math.floor(Date.now() / 1000) + 300): string {
-  return sealToken({ iat: Math.min(exp - 1, Math.floor(Date.now() / 1000)), exp, target: { protocol: 'ssh', params: { ...env.ssh.params, ...overrides } } }, SECRET);
+function sshToken(overrides: Record<string, string> = {}, exp = Math.floor(Date.now() / 1000) + 300, extra: Record<string, unknown> = {}): string {
+  return sealToken({ iat: Math.min(exp - 1, Math.floor(Date.now() / 1000)), exp, target: { protocol: 'ssh', params: { ...env.ssh.params, ...overrides }, ...extra } }, SECRET);
 }
 
 function markerPath(): string {
@@ -265,6 +268,40 @@ describe('HTTP tunnel with the real guacd', { timeout: 120_000 }, () => {
     await waitFor(() => records.length === 1, { what: 'history' });
     assert.equal(records[0].transport, 'http');
     assert.equal(records[0].id, c.uuid);
+  });
+
+  it('records a session over the HTTP tunnel as over the websocket: its frames, and the keys typed', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'gg-http-rec-'));
+    cleanups.push(() => rmSync(folder, { recursive: true, force: true }));
+    const results: Promise<RecordingResult>[] = [];
+    const { base } = await serve({
+      recorder: (info, spec) => {
+        const rec = new SessionRecorder({ path: join(folder, `${info.id}.guac`), ...spec });
+        results.push(new Promise((resolve) => rec.once('finish', resolve)));
+        return rec;
+      },
+    });
+    const token = sshToken({}, undefined, { record: { keys: true, policy: 'required' } });
+    const c = await HttpTunnelClient.connect(`${base}/tunnel`, `token=${encodeURIComponent(token)}&width=800&height=600`);
+    cleanups.push(() => c.stop());
+    await c.waitForPrompt();
+    const marker = markerPath();
+    typeText(c, `touch ${marker}\n`);
+    await waitFor(() => existsSync(marker), { timeoutMs: 10_000, what: marker });
+    c.send('disconnect');
+    await c.done;
+    const r = await waitFor(() => results[0], { what: 'the recording' });
+    assert.equal(r.complete, true);
+    const bytes = readFileSync(join(folder, `${c.uuid}.guac`));
+    assert.equal(r.size, bytes.length);
+    const recorded: { opcode: string; args: string[] }[] = [];
+    assert.equal(new Parser().push(bytes, (opcode, args) => recorded.push({ opcode, args: [...args] })), undefined, 'the file parses');
+    const syncs = recorded.filter((x) => x.opcode === 'sync').length;
+    assert.ok(syncs >= 2 && syncs >= c.received.filter((x) => x.opcode === 'sync').length - 1, `the frames the browser got are recorded (${syncs})`);
+    // The keys went in over ?write: each press of the command is in the file, in order.
+    const pressed = recorded.filter((x) => x.opcode === 'key' && x.args[1] === '1').map((x) => Number(x.args[0]));
+    const typed = [...`touch ${marker}`].map((ch) => ch.codePointAt(0)!).concat(ENTER);
+    assert.deepEqual(pressed.slice(-typed.length), typed);
   });
 
   it('answers errors with HTTP status and Guacamole-Status-Code / Guacamole-Error-Message', async () => {

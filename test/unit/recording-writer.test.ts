@@ -153,6 +153,25 @@ describe('recording writer', () => {
     assert.ok(w.maxQueued <= 4096);
   });
 
+  it('counts what the I/O thread has written, not what its late replies said: a busy relay thread is not cut short', async () => {
+    const path = file();
+    const w = new RecordingWriter({ path, maxBufferBytes: 4 << 20 });
+    await w.opened;
+    // 64 MiB through a 4 MiB bound without one event-loop turn: no reply of the
+    // I/O thread can arrive, so only its shared count can show room.
+    const piece = Buffer.alloc(1 << 20, 0x5a);
+    const deadline = Date.now() + 20_000;
+    for (let i = 0; i < 64; i++) {
+      while (w.pending + piece.length > 4 << 20) {
+        assert.ok(Date.now() < deadline, `the writer never showed room (pending ${w.pending})`);
+      }
+      assert.equal(w.write(piece), true, `write ${i} taken`);
+    }
+    const r = await w.end();
+    assert.deepEqual([r.complete, r.size], [true, 64 << 20]);
+    assert.equal(w.failed, undefined);
+  });
+
   it('names a missing folder', async () => {
     const w = new RecordingWriter({ path: join(dir, 'no-such-folder', 'x.guac') });
     await w.opened;

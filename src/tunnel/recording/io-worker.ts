@@ -13,7 +13,7 @@ import { parentPort } from 'node:worker_threads';
 
 /** What the writer sends. */
 export type IoRequest =
-  | { op: 'open'; id: number; path: string; flags: string }
+  | { op: 'open'; id: number; path: string; flags: string; counter: SharedArrayBuffer }
   | { op: 'write'; id: number; bytes: Uint8Array }
   | { op: 'end'; id: number };
 
@@ -26,6 +26,8 @@ export type IoReply =
 
 interface Open {
   fd: number | undefined;
+  /** Bytes of this recording's writes done with (written, or dropped after a fault), read by the writer at once. */
+  done: BigInt64Array;
   hash: Hash;
   size: number;
   failed: boolean;
@@ -43,7 +45,7 @@ function fault(id: number, file: Open, err: unknown): void {
 
 port.on('message', (m: IoRequest) => {
   if (m.op === 'open') {
-    const file: Open = { fd: undefined, hash: createHash('sha256'), size: 0, failed: false };
+    const file: Open = { fd: undefined, done: new BigInt64Array(m.counter), hash: createHash('sha256'), size: 0, failed: false };
     files.set(m.id, file);
     try {
       file.fd = openSync(m.path, m.flags, 0o600);
@@ -72,6 +74,8 @@ port.on('message', (m: IoRequest) => {
         fault(m.id, file, err);
       }
     }
+    // The counter first: the writer's bound reads it without waiting for this reply to cross threads.
+    Atomics.add(file.done, 0, BigInt(m.bytes.length));
     send({ op: 'written', id: m.id, n: m.bytes.length });
     return;
   }

@@ -150,7 +150,12 @@ export class RecordingWriter extends EventEmitter {
   readonly opened: Promise<void>;
   private readonly maxBufferBytes: number;
   private readonly id: number;
-  private queued = 0;
+  /** Bytes taken by `write` so far. */
+  private handed = 0;
+  /** The I/O thread's count of bytes it is done with (io-worker.ts), shared. */
+  private readonly done = new BigInt64Array(new SharedArrayBuffer(8));
+  /** The last value read from `done`. */
+  private doneSeen = 0;
   /** The slab being filled: `[sealed, used)` is not yet handed to the I/O thread. */
   private slab: Buffer = EMPTY;
   private slabUse: SlabUse | undefined;
@@ -174,7 +179,7 @@ export class RecordingWriter extends EventEmitter {
     this.maxBufferBytes = opts.maxBufferBytes ?? 8 << 20;
     this.opened = new Promise((resolve) => { this.openedDone = resolve; });
     this.id = io.attach(this);
-    io.post({ op: 'open', id: this.id, path: opts.path, flags: opts.flags ?? 'wx' });
+    io.post({ op: 'open', id: this.id, path: opts.path, flags: opts.flags ?? 'wx', counter: this.done.buffer as SharedArrayBuffer });
   }
 
   /** The fault that stopped the writer, if any. */
@@ -184,7 +189,12 @@ export class RecordingWriter extends EventEmitter {
 
   /** Bytes waiting for the disk. */
   get pending(): number {
-    return this.queued;
+    return this.handed - this.readDone();
+  }
+
+  private readDone(): number {
+    this.doneSeen = Number(Atomics.load(this.done, 0));
+    return this.doneSeen;
   }
 
   /**
@@ -194,7 +204,10 @@ export class RecordingWriter extends EventEmitter {
   write(bytes: Buffer | string): boolean {
     if (this.fault !== undefined || this.ending) return false;
     const length = typeof bytes === 'string' ? Buffer.byteLength(bytes, 'utf8') : bytes.length;
-    if (this.queued + length > this.maxBufferBytes) {
+    let waiting = this.handed - this.doneSeen + length;
+    // The I/O thread's replies reach this thread late when the relay keeps it
+    // busy: before giving up, read its shared count of what it has written.
+    if (waiting > this.maxBufferBytes && (waiting = this.handed - this.readDone() + length) > this.maxBufferBytes) {
       this.stop(TUNNEL.GUAC_RECORDING_OVERRUN());
       return false;
     }
@@ -228,9 +241,9 @@ export class RecordingWriter extends EventEmitter {
         });
       }
     }
-    this.queued += length;
+    this.handed += length;
     this.turnBytes += length;
-    if (this.queued > this.maxQueued) this.maxQueued = this.queued;
+    if (waiting > this.maxQueued) this.maxQueued = waiting;
     return true;
   }
 
@@ -260,7 +273,7 @@ export class RecordingWriter extends EventEmitter {
         this.openedDone();
         break;
       case 'written': {
-        this.queued = Math.max(0, this.queued - r.n);
+        this.readDone();
         const use = this.inflight.shift();
         if (use !== undefined && --use.inflight === 0 && use.retired) giveSlab(use.buf);
         break;
