@@ -4,11 +4,12 @@
  * guacamole-common-js 1.5's HTTPTunnel (next read issued as soon as the
  * current one has a status, `Guacamole-Tunnel-Token` on every request,
  * responses ending with `0.;`), then the unmodified library itself in
- * Chromium, over both tunnels.
+ * Chromium, over both tunnels. Recording and file streams, built and tested
+ * on the websocket, are checked here over the HTTP tunnel too.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
@@ -29,6 +30,7 @@ import { CHROMIUM_PATH, launchBrowser } from '../helpers/browser.js';
 import { listenOnLoopback, loadTestEnv, waitFor, type GuacdInstance, type TestEnv } from '../helpers/env.js';
 import { forEachGuacd } from '../helpers/guacd-matrix.js';
 import { uncapped } from '../helpers/ws-client.js';
+import { sha256, sftpDir } from '../helpers/sftp-dir.js';
 
 const SECRET = 'tunnel-http-test-secret-0123456789abc';
 const ENTER = 0xff0d;
@@ -55,8 +57,10 @@ async function serve(options: Partial<TunnelOptions> = {}): Promise<Served> {
   // The ESM build, served as is.
   const library = readFileSync(createRequire(import.meta.url).resolve('guacamole-common-js').replace('/cjs/', '/esm/'), 'utf8');
   const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/tunnel') {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path.startsWith('/tunnel/streams/')) {
+      tunnel.handleStream(req, res, path.slice('/tunnel/streams/'.length));
+    } else if (path === '/tunnel') {
       if (!tunnel.handleHttp(req, res)) { res.writeHead(400); res.end(); }
     } else if (path === '/gcj.js') {
       res.writeHead(200, { 'Content-Type': 'text/javascript' });
@@ -302,6 +306,44 @@ describe('HTTP tunnel with the real guacd', { timeout: 120_000 }, () => {
     const pressed = recorded.filter((x) => x.opcode === 'key' && x.args[1] === '1').map((x) => Number(x.args[0]));
     const typed = [...`touch ${marker}`].map((ch) => ch.codePointAt(0)!).concat(ENTER);
     assert.deepEqual(pressed.slice(-typed.length), typed);
+  });
+
+  it('moves files over the HTTP tunnel as over the websocket: an upload and a download through the stream routes', async () => {
+    const dir = sftpDir(env, 'http');
+    cleanups.push(() => dir.remove());
+    const { base } = await serve();
+    const token = sealToken({ exp: Math.floor(Date.now() / 1000) + 300, target: { protocol: 'ssh', params: dir.params } }, SECRET);
+    const c = await HttpTunnelClient.connect(`${base}/tunnel`, `token=${encodeURIComponent(token)}&width=800&height=600`);
+    cleanups.push(() => c.stop());
+    const streams = c.received[await c.waitFor('gateway-streams', 15_000)]!.args[0]!;
+    assert.match(streams, new RegExp(`^${c.uuid}/`), 'the routes are this session\'s');
+    const fs = c.received[await c.waitFor('filesystem', 15_000)]!.args[0]!;
+    const route = (index: number, name: string): string => `${base}/tunnel/streams/${streams}/${index}/${name}`;
+
+    // Upload: the put goes over ?write, the body to the route; the file lands whole.
+    const up = randomBytes(1024 * 1024 + 3);
+    c.send('put', fs, 5, 'application/octet-stream', '/up.bin');
+    const res = await fetch(route(5, 'up.bin'), { method: 'POST', body: up });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual(await res.json(), { bytes: up.length });
+    c.send('end', 5);
+    const upPath = join(dir.path, 'up.bin');
+    await waitFor(() => existsSync(upPath) && readFileSync(upPath).length === up.length, { what: 'the uploaded file' });
+    assert.equal(sha256(readFileSync(upPath)), sha256(up));
+
+    // Download: guacd's body stream is offered over ?read, its blocks go to the route only.
+    const down = randomBytes(1024 * 1024 + 9);
+    writeFileSync(join(dir.path, 'down.bin'), down);
+    const from = c.received.length;
+    c.send('get', fs, '/down.bin');
+    const body = c.received[await c.waitFor('body', 10_000, from)]!;
+    assert.equal(body.args[3], '/down.bin');
+    const got = Buffer.from(await (await fetch(route(Number(body.args[1]), 'down.bin'))).arrayBuffer());
+    assert.equal(sha256(got), sha256(down));
+    const leaked = c.received.slice(from).filter((r) => r.opcode === 'blob' && r.args[0] === body.args[1]);
+    assert.equal(leaked.length, 0, 'no block of the download went down the HTTP tunnel');
+    c.send('disconnect');
+    await c.done;
   });
 
   it('answers errors with HTTP status and Guacamole-Status-Code / Guacamole-Error-Message', async () => {
