@@ -5,9 +5,7 @@
  */
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import diagnostics_channel from 'node:diagnostics_channel';
 import type { Registry as PromRegistry } from 'prom-client';
-import { CHANNELS } from '../diagnostics.js';
 import type { GuacdAddress } from '../guacd/socket.js';
 import type { Logger } from '../logger.js';
 import { STATUS } from '../protocol/status.js';
@@ -18,8 +16,6 @@ import type { MetricsSource } from './metrics-http.js';
 
 /** A worker waits this long for the summed metrics. */
 const SUM_TIMEOUT_MS = 10_000;
-/** While draining, the session count is also looked at this often (a backstop for the close events). */
-const DRAIN_CHECK_MS = 5000;
 
 function send(m: ToPrimary): void {
   process.send?.(m);
@@ -155,18 +151,8 @@ export async function drain(gateway: Gateway, logger: Logger): Promise<void> {
   logger.info({ sessions: tunnel.sessions.size }, 'worker draining: no new connections, waiting for the live sessions to end');
   server.close();
   server.closeIdleConnections();
-  await new Promise<void>((resolve) => {
-    const check = (): void => {
-      if (tunnel.sessions.size > 0) return;
-      diagnostics_channel.unsubscribe(CHANNELS.sessionClose, onClose);
-      clearInterval(backstop);
-      resolve();
-    };
-    // The session leaves the tunnel's table as its close is published: look once that turn is over.
-    const onClose = (): void => { setImmediate(check); };
-    diagnostics_channel.subscribe(CHANNELS.sessionClose, onClose);
-    const backstop = setInterval(check, DRAIN_CHECK_MS);
-    check();
-  });
+  // New sessions are refused too (GUAC_TUNNEL_DRAINING): a browser's kept-alive
+  // connection may still carry one after the server stopped accepting.
+  await tunnel.drain();
   logger.info({}, 'worker drained');
 }
