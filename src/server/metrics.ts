@@ -10,10 +10,13 @@
  * each worker probes guacd for itself (down for one worker is down).
  *
  * Recordings are counted from `recording:end`, file transfers from `transfer:end`.
+ * The byte counters also read the tunnel's live sessions at scrape time
+ * (`sessions`), so that traffic shows while it flows, not at the session's end.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import client from 'prom-client';
 import type { GuacdMemberStatus } from '../guacd/pool.js';
+import type { SessionHandle } from '../tunnel/types.js';
 import {
   CHANNELS, type GuacdRetryMessage, type RecordingEndMessage, type TransferEndMessage, type HandshakeDoneMessage, type HandshakeFailedMessage, type SessionCloseMessage,
 } from '../diagnostics.js';
@@ -42,16 +45,43 @@ export interface GatewayMetrics {
  * Registers the gateway's metrics and subscribes them to the library's events.
  * @param opts.processMetrics also prom-client's process metrics (CPU, memory, event-loop lag)
  * @param opts.guacd the guacd pool's state, read at each scrape (`GuacdPool.status`)
+ * @param opts.sessions the tunnel's live sessions, read at each scrape (their bytes so far)
  */
-export function createMetrics(opts: { processMetrics?: boolean; guacd?: () => readonly GuacdMemberStatus[] } = {}): GatewayMetrics {
+export function createMetrics(opts: {
+  processMetrics?: boolean;
+  guacd?: () => readonly GuacdMemberStatus[];
+  sessions?: () => Iterable<SessionHandle>;
+} = {}): GatewayMetrics {
   const registry = new client.Registry();
   const registers = [registry];
   const name = (n: string): string => `${METRICS_PREFIX}${n}`;
   const active = new client.Gauge({ name: name('sessions_active'), help: 'Sessions relaying now (past guacd\'s ready).', labelNames: ['protocol'], registers });
   const opened = new client.Counter({ name: name('sessions_opened_total'), help: 'Sessions that reached guacd\'s ready.', labelNames: ['protocol'], registers });
   const ended = new client.Counter({ name: name('sessions_ended_total'), help: 'Sessions ended after guacd\'s ready, by Guacamole status.', labelNames: ['protocol', 'status'], registers });
-  const fromBrowser = new client.Counter({ name: name('bytes_from_browser_total'), help: 'Bytes the browser sent, counted when its session ends.', labelNames: ['protocol'], registers });
-  const toBrowser = new client.Counter({ name: name('bytes_to_browser_total'), help: 'Bytes sent to the browser, counted when its session ends.', labelNames: ['protocol'], registers });
+  // Bytes of ended sessions by protocol; at each scrape the relaying sessions'
+  // bytes so far are added, so a long session shows its traffic as it flows.
+  // A session counts live only once it is relaying (its protocol known) and
+  // leaves the tunnel's table in the turn its close adds it to the ended sum:
+  // the counters never go back.
+  const endedBytes = { from: new Map<string, number>(), to: new Map<string, number>() };
+  const byteCounter = (metric: string, help: string, side: 'from' | 'to') => new client.Counter({
+    name: name(metric), help, labelNames: ['protocol'], registers,
+    collect() {
+      const sums = new Map(endedBytes[side]);
+      for (const s of opts.sessions?.() ?? []) {
+        const protocol = protocols.get(s.info.id);
+        if (protocol === undefined || s.state === 'closed') continue;
+        sums.set(protocol, (sums.get(protocol) ?? 0) + (side === 'from' ? s.stats.bytesFromBrowser : s.stats.bytesToBrowser));
+      }
+      this.reset();
+      for (const [protocol, n] of sums) this.inc({ protocol }, n);
+    },
+  });
+  byteCounter('bytes_from_browser_total', 'Bytes the browser sent (of relaying sessions, so far).', 'from');
+  byteCounter('bytes_to_browser_total', 'Bytes sent to the browser (of relaying sessions, so far).', 'to');
+  const addEnded = (side: 'from' | 'to', protocol: string, n: number): void => {
+    endedBytes[side].set(protocol, (endedBytes[side].get(protocol) ?? 0) + n);
+  };
   const handshake = new client.Histogram({
     name: name('handshake_seconds'), help: 'From the browser connecting to guacd\'s ready.', labelNames: ['protocol'], buckets: HANDSHAKE_BUCKETS, registers,
   });
@@ -105,8 +135,8 @@ export function createMetrics(opts: { processMetrics?: boolean; guacd?: () => re
         active.dec({ protocol });
         ended.inc({ protocol, status: c.statusName });
       }
-      fromBrowser.inc({ protocol }, c.bytesFromBrowser);
-      toBrowser.inc({ protocol }, c.bytesToBrowser);
+      addEnded('from', protocol, c.bytesFromBrowser);
+      addEnded('to', protocol, c.bytesToBrowser);
     }],
     [CHANNELS.guacdRetry, (m) => retries.inc({ code: (m as GuacdRetryMessage).code })],
     [CHANNELS.transferEnd, (m) => {

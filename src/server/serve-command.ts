@@ -27,6 +27,7 @@ import { findGuacd, GuacdProcess } from './guacd-process.js';
 import { createMetrics } from './metrics.js';
 import { listen, METRICS_PATH, metricsServer } from './metrics-http.js';
 import { SETTINGS, type Settings } from './settings.js';
+import type { SessionHandle } from '../tunnel/types.js';
 
 /** dist/web, next to dist/src/server where this module runs from. */
 function webRoot(): string {
@@ -195,7 +196,10 @@ async function serveGateway(s: Settings, io: CommandIo, serverLogger: Logger): P
 
   const root = webRoot();
   if (!existsSync(`${root}index.html`) && !link) logger.warn({ root }, 'client page not built (dist/web/index.html missing): run npm run build');
-  const metrics = s.metricsListen === undefined ? undefined : createMetrics({ processMetrics: true, guacd: () => pool.status() });
+  let liveSessions: ReadonlyMap<string, SessionHandle> | undefined;
+  const metrics = s.metricsListen === undefined ? undefined : createMetrics({
+    processMetrics: true, guacd: () => pool.status(), sessions: () => liveSessions?.values() ?? [],
+  });
   if (metrics && link) link.serveMetrics(metrics.registry);
   const ownMetrics = metrics ? () => metrics.registry.metrics() : undefined;
   const gateway = await openGateway({
@@ -207,6 +211,7 @@ async function serveGateway(s: Settings, io: CommandIo, serverLogger: Logger): P
     ...(s.metricsListen === 'main' ? { mainPortMetrics: link ? link.summedMetrics : ownMetrics! } : {}),
   });
   const { server } = gateway;
+  liveSessions = gateway.tunnel.sessions;
   const metricsListen = !link && typeof s.metricsListen === 'object' ? s.metricsListen : undefined;
   const scrapes = metricsListen ? metricsServer(ownMetrics!, logger) : undefined;
   const killGuacd = () => { if (guacd?.running) void guacd.stop(); };

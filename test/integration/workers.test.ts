@@ -149,11 +149,16 @@ for (const [label, factory] of [['SQLite', sqliteFixture], ['PostgreSQL', postgr
         }, { what: `${n} open history rows`, timeoutMs: 20_000 });
         assert.deepEqual(new Set(live.map((r) => workerOf(r).n)), new Set([1, 2]), 'both workers hold sessions');
 
+        // What the browsers have received so far, every byte of it counted by the gateway before this scrape.
+        const received = clients.reduce((a, c) => a + c.messageSizes.reduce((x, y) => x + y, 0), 0);
         let m = await scrape(metricsUrl);
         assert.equal(sample(m, 'guacamole_gateway_sessions_active', { protocol: 'ssh' }), n);
         assert.equal(sample(m, 'guacamole_gateway_sessions_opened_total', { protocol: 'ssh' }), n);
         assert.equal(sample(m, 'guacamole_gateway_handshake_seconds_count', { protocol: 'ssh' }), n);
         assert.equal(sample(m, 'guacamole_gateway_tokens_refused_total', { reason: 'GUAC_TOKEN_INVALID' }), 1);
+        // The live sessions' traffic shows before they end, summed over both workers.
+        assert.ok(received > 0 && (sample(m, 'guacamole_gateway_bytes_to_browser_total', { protocol: 'ssh' }) ?? 0) >= received,
+          `bytes to browsers of live sessions: ${sample(m, 'guacamole_gateway_bytes_to_browser_total', { protocol: 'ssh' })} of the ${received} received`);
 
         for (const c of clients) c.close();
         const ended = await waitFor(async () => {

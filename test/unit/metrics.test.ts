@@ -98,3 +98,47 @@ test('the guacd pool: up and sessions per guacd read at each scrape; summed over
     w2.close();
   }
 });
+
+test('bytes of a relaying session show at each scrape as they flow; at its close they move to the ended sum, never counted twice nor going back', async () => {
+  const live = new Map<string, { info: { id: string }; state: string; stats: { bytesFromBrowser: number; bytesToBrowser: number } }>();
+  const metrics = createMetrics({ sessions: () => live.values() as never });
+  const bytes = async (): Promise<[number, number]> => {
+    const m = parseSamples(await metrics.registry.metrics());
+    return [sample(m, 'guacamole_gateway_bytes_from_browser_total', { protocol: 'ssh' }) ?? 0, sample(m, 'guacamole_gateway_bytes_to_browser_total', { protocol: 'ssh' }) ?? 0];
+  };
+  try {
+    const a = { info: { id: 'a' }, state: 'connecting', stats: { bytesFromBrowser: 7, bytesToBrowser: 0 } };
+    live.set('a', a);
+    publish(CHANNELS.sessionOpen, { session: 'a', transport: 'websocket' });
+    // Not relaying yet (protocol unknown): not counted, so nothing moves between labels later.
+    assert.deepEqual(await bytes(), [0, 0]);
+    publish(CHANNELS.handshakeDone, { session: 'a', protocol: 'ssh', readOnly: false, durationMs: 10 });
+    a.state = 'open';
+    a.stats.bytesToBrowser = 1000;
+    assert.deepEqual(await bytes(), [7, 1000]);
+    a.stats.bytesFromBrowser = 50;
+    a.stats.bytesToBrowser = 250_000;
+    assert.deepEqual(await bytes(), [50, 250_000], 'a long session shows its traffic before it ends');
+    // The close: out of the table and into the ended sum in one turn.
+    a.state = 'closed';
+    live.delete('a');
+    publish(CHANNELS.sessionClose, {
+      session: 'a', transport: 'websocket', code: 'GUAC_TUNNEL_CLOSED', status: 0, statusName: 'SUCCESS', message: '', durationMs: 5, opened: true,
+      bytesFromBrowser: 50, bytesToBrowser: 250_000,
+    });
+    assert.deepEqual(await bytes(), [50, 250_000]);
+    // A second session adds to it; a closed one still in the table is not counted twice.
+    const b = { info: { id: 'b' }, state: 'open', stats: { bytesFromBrowser: 1, bytesToBrowser: 2 } };
+    live.set('b', b);
+    publish(CHANNELS.handshakeDone, { session: 'b', protocol: 'ssh', readOnly: false, durationMs: 10 });
+    assert.deepEqual(await bytes(), [51, 250_002]);
+    b.state = 'closed';
+    publish(CHANNELS.sessionClose, {
+      session: 'b', transport: 'websocket', code: 'GUAC_TUNNEL_CLOSED', status: 0, statusName: 'SUCCESS', message: '', durationMs: 5, opened: true,
+      bytesFromBrowser: 1, bytesToBrowser: 2,
+    });
+    assert.deepEqual(await bytes(), [51, 250_002]);
+  } finally {
+    metrics.close();
+  }
+});
