@@ -47,6 +47,9 @@ function argsOf(v: string[], n: number): string[] {
 
 /** @internal Fills in defaults and rejects nonsense (a programming error, so it throws). */
 export function resolveLimits(limits?: Partial<ParserLimits>): Readonly<Required<ParserLimits>> {
+  // Every session builds parsers with its tunnel's limits: resolve them once.
+  if (limits === undefined) return DEFAULT_LIMITS;
+  if (RESOLVED.has(limits)) return limits as Readonly<Required<ParserLimits>>;
   const out = { ...GUACD_LIMITS };
   for (const key of Object.keys(GUACD_LIMITS) as (keyof ParserLimits)[]) {
     const v = limits?.[key];
@@ -57,8 +60,15 @@ export function resolveLimits(limits?: Partial<ParserLimits>): Readonly<Required
     if (!ok) throw PARSE.GUAC_PARSE_BAD_LIMITS({ message: `Invalid parser limit ${key}: ${String(v)}.` });
     out[key] = v;
   }
-  return Object.freeze(out);
+  const frozen = Object.freeze(out);
+  RESOLVED.add(frozen);
+  return frozen;
 }
+
+/** Limits {@link resolveLimits} returned (frozen): taken as they are. */
+const RESOLVED = new WeakSet<object>();
+const DEFAULT_LIMITS: Readonly<Required<ParserLimits>> = Object.freeze({ ...GUACD_LIMITS });
+RESOLVED.add(DEFAULT_LIMITS);
 
 /** @internal Builds the error for `code` found at stream byte `at`. */
 export function parseError(code: ParseErrorCode, at: number, limits: Readonly<Required<ParserLimits>>): GuacError {

@@ -43,7 +43,8 @@ export function clientAddress(peer: string | undefined, headers: IncomingHttpHea
 /** The per-address limits' key: the IPv4 address, or an IPv6 address's /64. */
 export function addressKey(address: string): string {
   const a = plainAddress(address);
-  if (net.isIPv6(a)) return `${expandV6(a).slice(0, 4).join(':')}::/64`;
+  // An IPv4 address has no colon: only the others need net's IPv6 check (a large regex, per session).
+  if (a.includes(':') && net.isIPv6(a)) return `${expandV6(a).slice(0, 4).join(':')}::/64`;
   return a;
 }
 

@@ -4,6 +4,7 @@
 import { TUNNEL } from './errors.js';
 import { silentLogger } from '../logger.js';
 import type { ParserLimits } from '../protocol/constants.js';
+import { resolveLimits } from '../protocol/parser.js';
 import net from 'node:net';
 import type { ClientLimits } from './admission.js';
 import { plainAddress } from './client-address.js';
@@ -73,7 +74,8 @@ export function resolveOptions(options: TunnelOptions): ResolvedOptions {
     browserTimeoutMs: count(options.browserTimeoutMs, 15_000, 'browserTimeoutMs'),
     limits: {
       maxSessions: count(l.maxSessions, 1000, 'limits.maxSessions', 1),
-      parser: { ...l.parser },
+      // Resolved here, once: each session's parsers take them as they are (and bad ones fail createTunnel).
+      parser: resolveLimits(l.parser),
       maxMessageBytes: count(l.maxMessageBytes, 1 << 20, 'limits.maxMessageBytes', 1024),
       maxConnectBodyBytes: count(l.maxConnectBodyBytes, 64 * 1024, 'limits.maxConnectBodyBytes', 1024),
       maxPendingInputBytes: count(l.maxPendingInputBytes, 256 * 1024, 'limits.maxPendingInputBytes', 1024),

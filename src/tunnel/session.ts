@@ -36,7 +36,7 @@ import { STATUS, statusFromCode, type StatusInfo } from '../protocol/status.js';
 import type { HandshakeOptions } from '../guacd/index.js';
 import { handshakeFor } from './connect-data.js';
 import { publish } from '../diagnostics.js';
-import type { Logger } from '../logger.js';
+import { LazyChildLogger, type Logger } from '../logger.js';
 import { isActivity, viewerMaySend } from './read-only.js';
 import type { Target, TunnelRequest } from './resolver.js';
 import type { SessionHandle, SessionInfo, SessionRecord, SessionState, SessionStats } from './types.js';
@@ -113,7 +113,7 @@ const enum Hold {
 export class TunnelSession implements SessionHandle {
   readonly id = randomUUID();
   readonly info: SessionInfo;
-  /** The tunnel's logger, every line carrying this session's id. */
+  /** The tunnel's logger, every line carrying this session's id (the child is made at the first line). */
   readonly log: Logger;
   readonly stats: SessionStats = {
     bytesFromBrowser: 0, bytesToBrowser: 0, guacdPauses: 0, browserPauses: 0,
@@ -165,8 +165,7 @@ export class TunnelSession implements SessionHandle {
   private recorder: SessionRecorder | undefined;
   /** File transfer (streams/): set once open. */
   streams: StreamInterceptor | undefined;
-  /** Proves a stream route request comes from this session's page (given to it alone). */
-  readonly streamSecret = randomBytes(32).toString('base64url');
+  private secret: string | undefined;
   private files: FilePolicy = filePolicy(true);
   private announceFiles = false;
   /** Where dropped guacd instructions lie in the current piece (as `ends`). */
@@ -185,11 +184,16 @@ export class TunnelSession implements SessionHandle {
     const { limits } = host.options;
     this.parser = new Parser(limits.parser);
     this.splitter = new InstructionSplitter(limits.parser);
-    this.log = host.options.logger.child({ session: this.id });
+    this.log = new LazyChildLogger(host.options.logger, { session: this.id });
     this.info = { id: this.id, transport: port.transport, readOnly: false, start: new Date() };
     if (request.remoteAddress !== undefined) this.info.remoteAddress = request.remoteAddress;
     publish('sessionOpen', () => ({ session: this.id, transport: port.transport, remoteAddress: request.remoteAddress }));
     this.startHeartbeat();
+  }
+
+  /** Proves a stream route request comes from this session's page (given to it alone); drawn when first asked for. */
+  get streamSecret(): string {
+    return this.secret ??= randomBytes(32).toString('base64url');
   }
 
   /** Where the session stands. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
 import { GuacError } from '../../src/protocol/errors.js';
-import { silentLogger, type Logger } from '../../src/logger.js';
+import { LazyChildLogger, silentLogger, type Logger } from '../../src/logger.js';
 import { createServerLogger, parseLogLevel } from '../../src/server/logger.js';
 import { setting } from '../../src/server/settings.js';
 import { createTunnel } from '../../src/tunnel/tunnel.js';
@@ -101,4 +101,24 @@ test('each tunnel session logs through a child logger carrying its id', async ()
   } finally {
     await close();
   }
+});
+
+test('a session\'s child logger is made at its first line at a level written, once, and carries the bindings', () => {
+  const { logger, lines } = capturing('info');
+  let made = 0;
+  const counting: Logger = { ...logger, debug: logger.debug.bind(logger), info: logger.info.bind(logger), warn: logger.warn.bind(logger), error: logger.error.bind(logger),
+    child: (b) => { made++; return logger.child(b); }, isLevelEnabled: (l: string) => logger.isLevelEnabled(l) } as Logger;
+  const lazy = new LazyChildLogger(counting, { session: 's1' });
+  lazy.debug({}, 'below the level');
+  assert.equal(made, 0, 'no child for a line that is not written');
+  assert.equal(lines.length, 0);
+  lazy.info({ n: 1 }, 'first');
+  lazy.warn({ n: 2 }, 'second');
+  assert.equal(made, 1, 'one child, at the first written line');
+  assert.deepEqual(lines.map((l) => [l.session, l.n, l.msg]), [['s1', 1, 'first'], ['s1', 2, 'second']]);
+  // A logger that cannot say its level gets every line.
+  const seen: string[] = [];
+  const plain: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => ({ ...silentLogger, debug: (_f, m) => { seen.push(m); } }) };
+  new LazyChildLogger(plain, {}).debug({}, 'kept');
+  assert.deepEqual(seen, ['kept']);
 });
