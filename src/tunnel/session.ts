@@ -106,6 +106,13 @@ const enum Hold {
 }
 
 /**
+ * The session signal's reason once it ended. One value for every session: it
+ * is read, never changed, and a fresh error per close (its stack captured)
+ * cost more than the rest of the close.
+ */
+const SESSION_ENDED = GUACD.GUAC_ABORTED({ message: 'The session ended.' });
+
+/**
  * A session. Created by a transport, which feeds it the browser's bytes
  * (`input`), tells it when the browser drained (`browserDrained`), showed life
  * (`heard`) or left (`browserGone`).
@@ -352,7 +359,7 @@ export class TunnelSession implements SessionHandle {
     clearTimeout(this.maxTimer);
     clearInterval(this.heartbeat);
     this.streams?.close();
-    this.abort.abort(GUACD.GUAC_ABORTED({ message: 'The session ended.' }));
+    this.abort.abort(SESSION_ENDED);
     const socket = this.socket;
     if (socket) {
       socket.removeAllListeners('data');
@@ -667,6 +674,7 @@ export class TunnelSession implements SessionHandle {
    * network cut): UPSTREAM_ERROR, never a silent success.
    */
   private guacdGone(): void {
+    if (this.life.phase === 'closed') return;
     if (this.guacdDone || this.browserLeaving) {
       this.close(STATUS.SUCCESS, 'The remote desktop server ended the connection.');
       return;

@@ -94,7 +94,8 @@ export class StreamInterceptor {
   private readonly offers = new Map<number, Offer>();
   private readonly uploads = new Map<number, Upload>();
   private readonly opened = new Map<number, Set<() => void>>();
-  private closedWith: GuacError | undefined;
+  /** The session ended: no stream is served or offered from now on. */
+  private closed = false;
 
   constructor(private readonly sink: StreamSink, readonly policy: FilePolicy) {}
 
@@ -249,7 +250,7 @@ export class StreamInterceptor {
    */
   download(index: number, res: ServerResponse): void {
     const offer = this.offers.get(index);
-    if (this.closedWith || !offer || offer.dropped) {
+    if (this.closed || !offer || offer.dropped) {
       sendHttpError(res, offer?.dropped ? TUNNEL.GUAC_STREAM_DOWNLOAD_DENIED() : TUNNEL.GUAC_STREAM_NOT_FOUND());
       return;
     }
@@ -264,7 +265,7 @@ export class StreamInterceptor {
           offer.dropped = true;
           offer.http = undefined;
           // The browser's stream object ends here: guacd sends no `end` after an error `ack`.
-          if (!this.closedWith) this.sink.toBrowser(endInstruction(i));
+          if (!this.closed) this.sink.toBrowser(endInstruction(i));
         }
         this.record('download', offer.name, bytes, 'http', offer.start, err);
       },
@@ -279,10 +280,10 @@ export class StreamInterceptor {
    */
   async upload(index: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
     let upload = this.uploads.get(index);
-    if (!upload && !this.closedWith) upload = await this.waitOpened(index);
-    if (this.closedWith || !upload || upload.closed) {
+    if (!upload && !this.closed) upload = await this.waitOpened(index);
+    if (this.closed || !upload || upload.closed) {
       req.resume();
-      const err = this.closedWith || !upload ? TUNNEL.GUAC_STREAM_NOT_FOUND() : upload.failure ?? TUNNEL.GUAC_STREAM_BUSY();
+      const err = this.closed || !upload ? TUNNEL.GUAC_STREAM_NOT_FOUND() : upload.failure ?? TUNNEL.GUAC_STREAM_BUSY();
       sendHttpError(res, err);
       return;
     }
@@ -324,7 +325,7 @@ export class StreamInterceptor {
       const err = thrown instanceof GuacError ? thrown : TUNNEL.GUAC_STREAM_ABORTED();
       if (!isExpected(err)) this.sink.log.warn({ error: thrown }, 'streams: upload failed');
       // The stream is ended toward guacd unless guacd closed it or the session is gone.
-      if (!this.closedWith) this.refuseUpload(index, upload, err, !run.refusedByGuacd);
+      if (!this.closed) this.refuseUpload(index, upload, err, !run.refusedByGuacd);
       else this.finishUpload(index, upload, 'http', run.bytes, err);
       req.resume();
       if (!res.destroyed) sendHttpError(res, err);
@@ -333,11 +334,13 @@ export class StreamInterceptor {
 
   /** The session ended: every transfer stops, nothing is kept. */
   close(): void {
-    if (this.closedWith) return;
-    const err = TUNNEL.GUAC_STREAM_SESSION_ENDED();
-    this.closedWith = err;
-    for (const offer of this.offers.values()) offer.http?.stop(err, false);
-    for (const upload of this.uploads.values()) upload.http?.fail(err);
+    if (this.closed) return;
+    this.closed = true;
+    // The error only for transfers under way: most sessions end with none.
+    let err: GuacError | undefined;
+    const ended = (): GuacError => (err ??= TUNNEL.GUAC_STREAM_SESSION_ENDED());
+    for (const offer of this.offers.values()) offer.http?.stop(ended(), false);
+    for (const upload of this.uploads.values()) upload.http?.fail(ended());
     for (const waiting of this.opened.values()) for (const wake of waiting) wake();
     this.offers.clear();
     this.opened.clear();
