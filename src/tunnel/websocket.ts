@@ -113,7 +113,15 @@ export class WebSocketTunnel {
   /** Completes the upgrade and starts a session. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, socket));
+    // ws writes its 101 and the session its first message (the tunnel's UUID)
+    // in this same call: corked, they leave in one write instead of two, a
+    // syscall less per session (writes were the upgrade's largest cost).
+    socket.cork();
+    try {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, socket));
+    } finally {
+      if (!socket.destroyed) socket.uncork();
+    }
   }
 
   private accept(ws: WebSocket, req: IncomingMessage, socket: Duplex): void {
