@@ -55,13 +55,20 @@ export async function startOwnGuacd(wrapper: string = loadTestEnv().guacd.wrappe
     if (!killed) {
       killed = true;
       // guacd gives each connection process a process group of its own (setpgid), but
-      // they all stay in the session the daemon leads (spawned detached: setsid).
-      for (const p of [pid, ...sessionMembers(pid)]) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // already gone
+      // they all stay in the session the daemon leads (spawned detached: setsid). The
+      // session is listed again until it is empty: a connection process forked while
+      // the list was read would escape one pass (one was found alive an hour later).
+      for (let round = 0; round < 5; round++) {
+        const targets = round === 0 ? [pid, ...sessionMembers(pid)] : sessionMembers(pid);
+        if (targets.length === 0) break;
+        for (const p of targets) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            // already gone
+          }
         }
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
     await exited;
@@ -103,7 +110,9 @@ function sessionMembers(sid: number): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === sid) out.push(Number(entry));
+      // After ") ": state, ppid, pgrp, session. A zombie is dead already (its parent reaps it).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] !== 'Z' && Number(fields[3]) === sid) out.push(Number(entry));
     } catch {
       // gone meanwhile
     }
