@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
-import { launchBrowser, openClient, startGateway, type GatewayProcess, type TestBrowser } from '../helpers/browser.js';
+import { launchBrowser, openConnected, startGateway, type GatewayProcess, type TestBrowser } from '../helpers/browser.js';
 import { sha256, sftpDir, type SftpDir } from '../helpers/sftp-dir.js';
 
 const SHOTS = '/work/shots/files';
@@ -40,7 +40,7 @@ function token(extra: string[] = []): Promise<string> {
 
 async function open(extra: string[] = []): Promise<Page> {
   const page = await browser.newPage();
-  const { state, code } = await openClient(page, gateway.url, await token(extra));
+  const { state, code } = await openConnected(page, gateway.url, await token(extra));
   assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
   return page;
 }

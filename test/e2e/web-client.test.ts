@@ -23,6 +23,7 @@ import {
   displayVariety,
   launchBrowser,
   openClient,
+  openConnected,
   pageState,
   startGateway,
   waitForPageState,
@@ -54,7 +55,7 @@ const readIfExists = (path: string): Promise<string | undefined> => readFile(pat
 
 /** Opens an SSH session and waits until the terminal has drawn something. */
 async function openTerminal(page: Page, token: string): Promise<void> {
-  const { state, code } = await openClient(page, gateway.url, token);
+  const { state, code } = await openConnected(page, gateway.url, token);
   assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
   await waitFor(async () => (await displayVariety(page)).colours >= 2, { what: 'the terminal to draw', timeoutMs: 15_000 });
 }
@@ -217,7 +218,7 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
     const scratch = await resetScratch();
     const page = await browser.newPage();
     try {
-      const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
+      const { state, code } = await openConnected(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
       assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
       const drawn = (size?: { width: number; height: number }) => waitFor(
         async () => {
@@ -271,7 +272,7 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
     const scratch = await resetScratch();
     const page = await browser.newPage();
     try {
-      const { state, code } = await openClient(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
+      const { state, code } = await openConnected(page, gateway.url, await gateway.token(tokenArgs('vnc', scratch.params)));
       assert.equal(state, 'connected', `expected connected, got ${state} ${code ?? ''}`);
       await waitFor(async () => (await displayVariety(page)).colours >= 3, { what: 'the desktop to draw', timeoutMs: 15_000 });
       // The desktop changes size on the server side (a user changing the resolution): smaller, then larger than the page.
