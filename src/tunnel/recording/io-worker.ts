@@ -3,9 +3,10 @@
  * relay's thread only copies bytes into shared slabs. One worker serves
  * every recording of the process; messages name the recording by a number.
  * Writes are synchronous here (this thread does nothing else), in the
- * order they were sent; each is acknowledged so the writer can count what
- * still waits. After a fault a recording's writes are dropped (and still
- * acknowledged).
+ * order they were sent. What is done is added to a counter the writer
+ * shares (its bound reads it at once); each write is also acknowledged, so
+ * that the writer can reuse the slab it came from. After a fault a
+ * recording's writes are dropped (and still counted and acknowledged).
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
@@ -20,7 +21,7 @@ export type IoRequest =
 /** What the worker answers. */
 export type IoReply =
   | { op: 'opened'; id: number }
-  | { op: 'written'; id: number; n: number }
+  | { op: 'written'; id: number }
   | { op: 'fault'; id: number; code: string; message: string }
   | { op: 'ended'; id: number; size: number; sha256: string };
 
@@ -76,7 +77,7 @@ port.on('message', (m: IoRequest) => {
     }
     // The counter first: the writer's bound reads it without waiting for this reply to cross threads.
     Atomics.add(file.done, 0, BigInt(m.bytes.length));
-    send({ op: 'written', id: m.id, n: m.bytes.length });
+    send({ op: 'written', id: m.id });
     return;
   }
   files.delete(m.id);
