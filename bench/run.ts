@@ -19,6 +19,7 @@ import { renderChart } from './lib/chart.js';
 import { PARSER_IMPLS } from './suites/parser.js';
 import type { MeasureArg, Suite } from './procs/measure.js';
 import type { Upstream } from './lib/gateways.js';
+import type { SetupResult } from './suites/setup.js';
 
 const SECTIONS = ['parser', 'tunnel', 'recording', 'latency', 'idle', 'shared', 'stalled', 'setup', 'realstack', 'workers', 'transfer'] as const;
 type SectionName = (typeof SECTIONS)[number];
@@ -189,7 +190,10 @@ async function main(): Promise<void> {
     results[s] = await section(gateways.map((kind): [string, Suite, object] => [kind, s, { kind, recordings }])) as never;
   }
   if (wanted.has('setup')) {
-    results.setup = await section((['floor', 'lite', 'ours', 'registry'] as const).map((kind): [string, Suite, object] => [kind, 'setup', { kind }]));
+    // One measurement for all four: their rounds interleave (suites/setup.ts), so the ratios compare like with like.
+    const kinds = ['floor', 'lite', 'ours', 'registry'] as const;
+    const all = await measure<Record<string, SetupResult>>('setup', kinds.join(', '), { kinds });
+    results.setup = { date: new Date().toISOString(), quick, figures: 'error' in all ? Object.fromEntries(kinds.map((k) => [k, { error: all.error as string }])) : all };
   }
   if (wanted.has('realstack')) {
     const upstream = realTarget();

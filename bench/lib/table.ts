@@ -107,6 +107,8 @@ export function renderTable(r: Results): string {
         [`${n}: sessions/s`, ...kinds.map((k) => burst(k, n, (b) => b.sessionsPerSec.toFixed(0)))],
         [`${n}: p50 / p95 ms`, ...kinds.map((k) => burst(k, n, (b) => `${b.p50.toFixed(0)} / ${b.p95.toFixed(0)}`))],
         [`${n}: gateway CPU ms/session`, ...kinds.map((k) => burst(k, n, (b) => (Number.isFinite(b.cpuMsPerSession) ? b.cpuMsPerSession.toFixed(2) : '-')))],
+        [`${n}: clients / stand-in CPU`, ...kinds.map((k) => burst(k, n, (b) => (b.clientCpuMsPerSession === undefined ? '-'
+          : `${b.clientCpuMsPerSession.toFixed(2)} / ${b.standInCpuMsPerSession.toFixed(2)}`)))],
       ])]));
     out.push(...errors(r.setup));
   }

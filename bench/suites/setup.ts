@@ -24,7 +24,7 @@ import type { StandInStats } from '../lib/standin.js';
 export type SetupKind = Extract<GatewayKind, 'ours' | 'registry' | 'lite'> | 'floor';
 
 export interface SetupParams {
-  kind: SetupKind;
+  kinds: SetupKind[];
   sizes?: number[];
   quick?: boolean;
 }
@@ -36,8 +36,14 @@ export interface BurstResult {
   p95: number;
   /** Gateway CPU time (user + system) over the burst, per session, ms (NaN for the floor). */
   cpuMsPerSession: number;
+  /**
+   * The load generators' CPU per session over the same burst, ms: the clients (this process) and the stand-in.
+   * They share the machine's cores with the gateway, so they bound what any gateway can reach here.
+   */
+  clientCpuMsPerSession: number;
+  standInCpuMsPerSession: number;
   /** Every round, the median one reported above (by sessions/s). */
-  rounds: { sessionsPerSec: number; p50: number; p95: number; cpuMsPerSession: number }[];
+  rounds: { sessionsPerSec: number; p50: number; p95: number; cpuMsPerSession: number; clientCpuMsPerSession: number; standInCpuMsPerSession: number }[];
 }
 
 export interface SetupResult {
@@ -121,46 +127,107 @@ async function drained(stats: () => Promise<StandInStats>): Promise<void> {
   }
 }
 
-export async function measureSetup(p: SetupParams): Promise<SetupResult> {
+/** One kind's processes and how to open its sessions. */
+interface Contender {
+  kind: SetupKind;
+  open: Opener;
+  urls(n: number): Promise<string[]>;
+  stats(): Promise<StandInStats>;
+  pid: number;
+  standInPid: number;
+  stop(): Promise<void>;
+}
+
+async function contender(kind: SetupKind): Promise<Contender> {
+  if (kind === 'floor') {
+    const standIn = await startStandIn({ mode: 'idle', frameOnReady: true });
+    return {
+      kind, pid: -1, standInPid: standIn.pid,
+      open: directOpener({ host: '127.0.0.1', port: standIn.info.port, ...STANDIN_TARGET }),
+      urls: (n) => Promise.resolve(Array.from({ length: n }, () => '')),
+      stats: () => standIn.call<StandInStats>('stats', undefined, 10000),
+      stop: () => standIn.stop(),
+    };
+  }
+  const stack = await startStack(kind, { mode: 'idle', frameOnReady: true });
+  return {
+    kind, pid: stack.gateway!.pid, standInPid: stack.standIn.pid, open: openGateway,
+    urls: (n) => stack.gateway!.call<string[]>('urls', n, 120_000),
+    stats: () => stack.standInStats(),
+    stop: () => stack.stop(),
+  };
+}
+
+const WARM_BURSTS = 2;
+
+const selfCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
+/** One burst of `n` through `c`, with the CPU each process spent on it; the sessions are closed and drained after. */
+async function burstRound(c: Contender, n: number): Promise<BurstResult['rounds'][number]> {
+  const list = await c.urls(n);
+  await sleep(200);
+  const cpu0 = cpuMs(c.pid);
+  const standIn0 = cpuMs(c.standInPid);
+  const self0 = selfCpuMs();
+  const b = await burst(c.open, list);
+  const cpu = cpuMs(c.pid) - cpu0;
+  const standInCpu = cpuMs(c.standInPid) - standIn0;
+  const selfCpu = selfCpuMs() - self0;
+  for (const s of b.sessions) s.close();
+  await drained(() => c.stats());
+  return {
+    sessionsPerSec: b.sessionsPerSec, p50: b.p50, p95: b.p95, cpuMsPerSession: round(cpu / n, 2),
+    clientCpuMsPerSession: round(selfCpu / n, 2), standInCpuMsPerSession: round(standInCpu / n, 2),
+  };
+}
+
+/**
+ * Every kind at once, their rounds interleaved: at each size, round r runs
+ * each kind once, in an order turned by one every round, so a slow stretch
+ * of the machine (another process, a busy sibling core) lands on all kinds
+ * alike instead of on whichever ran then. The ratios the targets take
+ * (registry / lite, registry / bare) are of figures measured side by side.
+ */
+export async function measureSetup(p: SetupParams): Promise<Record<string, SetupResult>> {
   const sizes = p.sizes ?? (p.quick ? [50, 200] : SETUP_SIZES);
-  const roundsPer = p.quick ? 1 : 3;
-  const floor = p.kind === 'floor';
-  const standIn = floor ? await startStandIn({ mode: 'idle', frameOnReady: true }) : undefined;
-  const stack = floor ? undefined : await startStack(p.kind as GatewayKind, { mode: 'idle', frameOnReady: true });
-  const stats = (): Promise<StandInStats> => (stack ? stack.standInStats() : standIn!.call<StandInStats>('stats', undefined, 10000));
-  const open: Opener = floor ? directOpener({ host: '127.0.0.1', port: standIn!.info.port, ...STANDIN_TARGET }) : openGateway;
-  const urls = (n: number): Promise<string[]> => (stack ? stack.gateway!.call<string[]>('urls', n, 120_000) : Promise.resolve(Array.from({ length: n }, () => '')));
-  const pid = stack?.gateway?.pid ?? -1;
+  const roundsPer = p.quick ? 1 : 5;
+  const all: Contender[] = [];
   try {
-    // Warm-up: JIT both sides, the registry's statements prepared.
-    for (const u of await urls(30)) (await open(u)).close();
-    await drained(stats);
-    const singles: number[] = [];
-    for (const u of await urls(p.quick ? 5 : 15)) {
-      const s = await open(u);
-      singles.push(s.ms);
-      s.close();
-      await drained(stats);
+    for (const kind of p.kinds) all.push(await contender(kind));
+    const singles = new Map<SetupKind, number[]>(p.kinds.map((k) => [k, []]));
+    for (const c of all) {
+      // Warm-up: JIT both sides, the registry's statements prepared.
+      for (const u of await c.urls(30)) (await c.open(u)).close();
+      await drained(() => c.stats());
     }
-    const bursts: BurstResult[] = [];
-    for (const n of sizes) {
-      const rounds: BurstResult['rounds'] = [];
-      for (let r = 0; r < roundsPer; r++) {
-        const list = await urls(n);
-        await sleep(200);
-        const cpu0 = cpuMs(pid);
-        const b = await burst(open, list);
-        const cpu = cpuMs(pid) - cpu0;
-        for (const s of b.sessions) s.close();
-        rounds.push({ sessionsPerSec: b.sessionsPerSec, p50: b.p50, p95: b.p95, cpuMsPerSession: round(cpu / n, 2) });
-        await drained(stats);
+    for (let i = 0; i < (p.quick ? 5 : 15); i++) {
+      for (const c of all) {
+        const [u] = await c.urls(1);
+        const s = await c.open(u!);
+        singles.get(c.kind)!.push(s.ms);
+        s.close();
+        await drained(() => c.stats());
       }
-      const mid = [...rounds].sort((a, b) => a.sessionsPerSec - b.sessionsPerSec)[Math.floor(rounds.length / 2)]!;
-      bursts.push({ n, ...mid, rounds });
     }
-    return { kind: p.kind, singleMs: round(median(singles), 2), bursts };
+    const bursts = new Map<SetupKind, BurstResult[]>(p.kinds.map((k) => [k, []]));
+    for (const n of sizes) {
+      const rounds = new Map<SetupKind, BurstResult['rounds']>(p.kinds.map((k) => [k, []]));
+      // Uncounted bursts of this size first: the first burst of a size grows every process's heap and the
+      // kernel's socket caches, and cost each gateway up to twice its later rounds.
+      for (let w = 0; w < WARM_BURSTS; w++) for (const c of all) await burstRound(c, n);
+      for (let r = 0; r < roundsPer; r++) {
+        for (let i = 0; i < all.length; i++) {
+          const c = all[(i + r) % all.length]!;
+          rounds.get(c.kind)!.push(await burstRound(c, n));
+        }
+      }
+      for (const [kind, rs] of rounds) {
+        const mid = [...rs].sort((a, b) => a.sessionsPerSec - b.sessionsPerSec)[Math.floor(rs.length / 2)]!;
+        bursts.get(kind)!.push({ n, ...mid, rounds: rs });
+      }
+    }
+    return Object.fromEntries(p.kinds.map((kind) => [kind, { kind, singleMs: round(median(singles.get(kind)!), 2), bursts: bursts.get(kind)! }]));
   } finally {
-    await stack?.stop();
-    await standIn?.stop();
+    await Promise.allSettled(all.map((c) => c.stop()));
   }
 }
