@@ -35,6 +35,9 @@ export interface RecordingStats {
   written: number;
   /** The last session's recording is closed. */
   finished: boolean;
+  /** Times the session waited for the disk to catch up (recording/writer.ts `whenDrained`). */
+  stalls: number;
+  stalledMs: number;
 }
 
 /** Bytes per second the slow disk (a FIFO read at this pace) takes. */
@@ -258,14 +261,20 @@ async function startRecording(up: Upstream, slow: boolean): Promise<RunningGatew
     finished = false;
     last.once('finish', (r: { size: number }) => {
       finished = true;
-      if (!slow) written = r.size;
+      if (slow) return;
+      written = r.size;
+      // Gone once closed, as retention would take it: the next run's writes then reuse its page-cache pages.
+      // Pages this VM never touched cost the kernel 4-7x more per byte (first touch of the guest's memory:
+      // 330-470 against 60-80 ms of system time per 200 MB, scripts in bench/README.md), which a long-running
+      // server has long paid; without this, every run wrote 200 MB into fresh memory.
+      rmSync(path, { force: true });
     });
     return last;
   };
   const gw = await startOurs(up, factory);
   return {
     ...gw,
-    recording: () => ({ maxPending: last?.maxPending ?? 0, fault: last?.failed?.code, written, finished }),
+    recording: () => ({ maxPending: last?.maxPending ?? 0, fault: last?.failed?.code, written, finished, stalls: last?.stalls ?? 0, stalledMs: Math.round(last?.stalledMs ?? 0) }),
     async close() {
       await gw.close();
       rmSync(dir, { recursive: true, force: true });

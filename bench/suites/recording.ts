@@ -10,10 +10,12 @@
 import { startStack, type Stack } from '../lib/stack.js';
 import { receive } from '../lib/client.js';
 import { measureTunnel, timedRuns, type TunnelResult } from './tunnel.js';
+import { cpuMs, median, round } from '../lib/stats.js';
 import type { RecordingStats } from '../lib/gateways.js';
 
 export interface RecordingParams {
-  mode: 'off' | 'on' | 'slow';
+  /** `pair`: off and on side by side, their runs interleaved (what the on/off target compares). */
+  mode: 'off' | 'on' | 'slow' | 'pair';
   recordings: string[];
   quick?: boolean;
 }
@@ -43,7 +45,53 @@ async function waitRecorded(stack: Stack): Promise<RecordingStats> {
   throw new Error('the recording did not finish within 10 s of its session');
 }
 
-export async function measureRecording(p: RecordingParams): Promise<RecordingBenchResult> {
+/** Timed runs per side in `pair` mode (one with `--quick`). */
+const PAIR_RUNS = 5;
+
+/**
+ * Off and on at once, each with its own stand-in and gateway, their timed
+ * sessions alternating (off first in even rounds, on first in odd ones):
+ * on two shared cores a run's speed depends on what the machine does at
+ * that moment, and one side measured minutes after the other compared two
+ * moments, not two gateways (single runs ranged 352-638 MB/s).
+ */
+async function measurePair(p: RecordingParams): Promise<{ off: RecordingBenchResult; on: RecordingBenchResult }> {
+  const total = p.quick ? 40e6 : 200e6;
+  const capMs = p.quick ? 6000 : 15000;
+  const init = { mode: 'replay' as const, recordings: p.recordings, bytesPerSession: total };
+  const off = await startStack('ours', init);
+  let on: Stack | undefined;
+  try {
+    on = await startStack('ours-rec', init);
+    const sides = [{ stack: off, runs: [] as TunnelResult['runs'] }, { stack: on, runs: [] as TunnelResult['runs'] }];
+    const recorded: RecordingStats[] = [];
+    for (const side of sides) {
+      await receive(side.stack.url, total / 10, capMs / 3);
+      if (side.stack === on) await waitRecorded(on);
+    }
+    for (let i = 0; i < (p.quick ? 1 : PAIR_RUNS); i++) {
+      for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
+        const pid = side.stack.gateway!.pid;
+        const cpu0 = cpuMs(pid);
+        const r = await receive(side.stack.url, total, capMs);
+        const cpu = cpuMs(pid) - cpu0;
+        side.runs.push({ ...r, ms: round(r.ms, 1), mbps: round(r.bytes / r.ms / 1e3, 1), cpuMsPer100MB: Math.round(cpu * 1e8 / r.bytes) });
+        // Each timed session's recording must be whole: a recording that stopped (overrun) would make "on" cheap.
+        if (side.stack === on) recorded.push(await waitRecorded(on));
+      }
+    }
+    const figure = (runs: TunnelResult['runs']) => ({ mbps: median(runs.map((r) => r.mbps)), cpuMsPer100MB: median(runs.map((r) => r.cpuMsPer100MB)), runs });
+    return {
+      off: { kind: 'ours', ...figure(sides[0]!.runs), mode: 'off' },
+      on: { kind: 'ours-rec', ...figure(sides[1]!.runs), mode: 'on', recorded },
+    };
+  } finally {
+    await Promise.allSettled([off.stop(), on?.stop()]);
+  }
+}
+
+export async function measureRecording(p: RecordingParams): Promise<RecordingBenchResult | { off: RecordingBenchResult; on: RecordingBenchResult }> {
+  if (p.mode === 'pair') return measurePair(p);
   const total = p.quick ? 40e6 : 200e6;
   if (p.mode === 'off') return { ...(await measureTunnel({ kind: 'ours', recordings: p.recordings, quick: p.quick === true })), mode: 'off' };
   if (p.mode === 'on') {

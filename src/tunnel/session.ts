@@ -148,6 +148,8 @@ export class TunnelSession implements SessionHandle {
    * browser reading (a drain) shows it alive.
    */
   private backlogged = false;
+  /** guacd is not read while the recording's disk catches up (recording/writer.ts: a short, bounded wait). */
+  private recordingHeld = false;
   /** The smallest backlog seen since it went over the mark: only going below it is the browser taking bytes. */
   private backlogLow = 0;
   /** The browser sent at least one instruction (pings included). */
@@ -329,7 +331,7 @@ export class TunnelSession implements SessionHandle {
     if (buffered <= this.host.options.limits.lowWaterBytes) {
       this.backlogged = false;
       this.stats.guacdPaused = false;
-      this.socket?.resume();
+      if (!this.recordingHeld) this.socket?.resume();
       this.releaseInput(Hold.Backlog);
     }
   }
@@ -517,6 +519,8 @@ export class TunnelSession implements SessionHandle {
     if (this.backlogged) {
       this.stats.guacdPaused = true;
       socket.pause();
+    } else if (this.recordingHeld) {
+      socket.pause();
     } else {
       socket.resume();
     }
@@ -652,6 +656,22 @@ export class TunnelSession implements SessionHandle {
       return;
     }
     this.checkBacklog();
+    if (recorder !== undefined && !this.recordingHeld && recorder.backlogged) this.waitForRecording(recorder);
+  }
+
+  /**
+   * The recording's disk is behind: guacd is not read until it catches up,
+   * as for a slow browser, but the browser's input still flows. The writer
+   * bounds the wait (`maxStallMs`), then gives the recording up (its policy
+   * decides: the session goes on, or ends).
+   */
+  private waitForRecording(recorder: SessionRecorder): void {
+    this.recordingHeld = true;
+    this.socket?.pause();
+    recorder.whenDrained(() => {
+      this.recordingHeld = false;
+      if (this.life.phase !== 'closed' && !this.backlogged) this.socket?.resume();
+    });
   }
 
   private readonly sendBytes = (data: Buffer): void => this.sendBrowser(data);

@@ -16,6 +16,7 @@ import { GuacError } from '../../src/protocol/errors.js';
 import { Parser } from '../../src/protocol/parser.js';
 import { RecordingWriter, SessionRecorder, syncTime } from '../../src/tunnel/recording/index.js';
 import { mountTmpfs as tmpfs, unmountTmpfs as unmount } from '../helpers/tmpfs.js';
+import { slowDisk } from '../helpers/fifo.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rec-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -170,6 +171,65 @@ describe('recording writer', () => {
     const r = await w.end();
     assert.deepEqual([r.complete, r.size], [true, 64 << 20]);
     assert.equal(w.failed, undefined);
+  });
+
+  it('past half its bound it is backlogged; whenDrained answers once the I/O thread is down to a quarter of that', async () => {
+    const disk = slowDisk(join(dir, `fifo${++n}`));
+    const w = new RecordingWriter({ path: disk.path, flags: 'w', maxBufferBytes: 512 << 10 });
+    try {
+      await w.opened;
+      const piece = Buffer.alloc(16 << 10, 0x61);
+      let sent = 0;
+      // The pipe takes 64 KiB, then the I/O thread blocks in its write: the rest waits on this side.
+      while (!w.backlogged) {
+        assert.equal(w.write(piece), true);
+        sent += piece.length;
+        assert.ok(sent < 8 << 20, 'never backlogged');
+      }
+      assert.ok(w.pending > 256 << 10, `backlogged over half the bound (${w.pending})`);
+      let resumed = false;
+      w.whenDrained(() => { resumed = true; });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(resumed, false, 'no answer while the disk takes nothing');
+      disk.drain();
+      const deadline = Date.now() + 10_000;
+      while (!resumed) {
+        assert.ok(Date.now() < deadline, 'whenDrained never answered');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.ok(w.pending <= 64 << 10, `drained to a quarter of the high-water mark (${w.pending})`);
+      assert.equal(w.failed, undefined);
+      assert.equal(w.stalls, 1);
+      const r = await w.end();
+      assert.deepEqual([r.complete, r.size], [true, sent]);
+      assert.equal(disk.read, sent);
+    } finally {
+      await disk.close();
+    }
+  });
+
+  it('a disk that takes nothing for maxStallMs stops the recording (overrun) and lets the waiter go', async () => {
+    const disk = slowDisk(join(dir, `fifo${++n}`));
+    const w = new RecordingWriter({ path: disk.path, flags: 'w', maxBufferBytes: 512 << 10, maxStallMs: 300 });
+    const faults: GuacError[] = [];
+    w.on('fault', (e: GuacError) => faults.push(e));
+    try {
+      await w.opened;
+      while (!w.backlogged) w.write(Buffer.alloc(16 << 10, 0x62));
+      const t0 = Date.now();
+      const resumed = await new Promise<number>((resolve) => w.whenDrained(() => resolve(Date.now() - t0)));
+      assert.ok(resumed >= 250 && resumed < 5000, `let go after about maxStallMs (${resumed} ms)`);
+      assert.deepEqual(faults.map((f) => f.code), ['GUAC_RECORDING_OVERRUN']);
+      assert.equal(w.backlogged, false, 'a stopped writer is never backlogged');
+      assert.equal(w.write(Buffer.from('x')), false);
+      let again = false;
+      w.whenDrained(() => { again = true; });
+      assert.equal(again, true, 'answered at once once stopped');
+    } finally {
+      // Dropping the reader fails the I/O thread's blocked write (EPIPE): the file can be closed.
+      await disk.close();
+    }
+    assert.equal((await w.end()).complete, false);
   });
 
   it('names a missing folder', async () => {

@@ -9,7 +9,10 @@
 import assert from 'node:assert/strict';
 import diagnostics_channel from 'node:diagnostics_channel';
 import { Duplex } from 'node:stream';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { CHANNELS } from '../../src/diagnostics.js';
 import type { HandshakeOptions } from '../../src/guacd/index.js';
 import { GuacError } from '../../src/protocol/errors.js';
@@ -20,7 +23,9 @@ import type { Target } from '../../src/tunnel/resolver.js';
 import { Lifecycle, TRANSITIONS, mayMove, type Phase } from '../../src/tunnel/session-state.js';
 import { TunnelSession, type BrowserPort, type SessionHost } from '../../src/tunnel/session.js';
 import type { SessionRecord, TunnelOptions } from '../../src/tunnel/types.js';
+import { SessionRecorder } from '../../src/tunnel/recording/index.js';
 import { startCapture, testLogger } from '../helpers/log.js';
+import { slowDisk } from '../helpers/fifo.js';
 
 const PHASES: Phase[] = ['resolving', 'handshaking', 'open', 'closed'];
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -499,3 +504,92 @@ describe('session diagnostics through the lifecycle', () => {
     assert.deepEqual([close.opened, close.code, close.statusName], [true, 'GUAC_TUNNEL_BAD_TRANSITION', 'SERVER_ERROR']);
   });
 });
+
+describe('a recording disk that falls behind', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'session-rec-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+
+  /** A session recorded into a FIFO the test reads (or not); guacd's output is 1 MiB of `blob`s. */
+  async function recordedSession(maxStallMs: number) {
+    const disk = slowDisk(join(dir, `disk${++n}`));
+    let recorder: SessionRecorder | undefined;
+    const r = await opened({
+      target: { record: { keys: true } },
+      options: {
+        recorder: (_info, spec) => (recorder = new SessionRecorder({ path: disk.path, flags: 'w', maxBufferBytes: 256 << 10, maxStallMs, ...spec })),
+      },
+    });
+    await recorder!.opened;
+    const blob = `4.blob,1.1,8192.${'A'.repeat(8192)};`;
+    const total = blob.length * 128;
+    for (let i = 0; i < 128; i++) r.guacd.send(blob);
+    return { r, disk, recorder: recorder!, total, received: () => r.port.sent.reduce((a, s) => a + s.length, 0) };
+  }
+
+  it('holds guacd, not the browser, until the disk catches up: the recording stays whole', async () => {
+    const { r, disk, recorder, total, received } = await recordedSession(10_000);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(r.guacd.isPaused(), true, 'guacd is not read while the disk is behind');
+      assert.ok(received() < total, `the browser has not had everything yet (${received()} of ${total})`);
+      assert.equal(r.port.paused, false, 'the browser is still read');
+      // Its keys still reach guacd meanwhile.
+      r.session.input(Buffer.from('3.key,2.97,1.1;'));
+      assert.equal(r.guacd.text(), '3.key,2.97,1.1;');
+      disk.drain();
+      await waitUntil(() => received() === total, 'the browser got all of guacd\'s output');
+      assert.equal(r.guacd.isPaused(), false);
+      assert.equal(recorder.failed, undefined);
+      assert.ok(recorder.stalls >= 1);
+      r.session.browserGone();
+      const result = await recorder.finish();
+      assert.equal(result.complete, true);
+      assert.ok(result.size >= total, `every byte guacd sent is in the recording (${result.size} of ${total})`);
+      assert.equal(r.session.state, 'closed');
+    } finally {
+      await disk.close();
+    }
+  });
+
+  it('gives the recording up after maxStallMs (best-effort): the session goes on at full speed, the recording incomplete', async () => {
+    const { r, disk, recorder, total, received } = await recordedSession(300);
+    try {
+      await waitUntil(() => received() === total, 'the browser got all of guacd\'s output');
+      assert.equal(recorder.failed?.code, 'GUAC_RECORDING_OVERRUN');
+      assert.equal(r.session.state, 'open', 'best-effort: the session goes on');
+      assert.equal(r.guacd.isPaused(), false);
+      r.guacd.send('4.sync,3.123;');
+      assert.ok(r.port.sent.at(-1)!.endsWith('4.sync,3.123;'), 'and guacd is relayed at once after');
+    } finally {
+      await disk.close();
+    }
+    r.session.browserGone();
+    assert.equal((await recorder.finish()).complete, false);
+  });
+
+  it('required: the session ends with the overrun when the disk stays behind', async () => {
+    const disk = slowDisk(join(dir, `disk${++n}`));
+    try {
+      let recorder: SessionRecorder | undefined;
+      const r = await opened({
+        target: { record: { policy: 'required' } },
+        options: { recorder: (_info, spec) => (recorder = new SessionRecorder({ path: disk.path, flags: 'w', maxBufferBytes: 256 << 10, maxStallMs: 300, ...spec })) },
+      });
+      for (let i = 0; i < 128; i++) r.guacd.send(`4.blob,1.1,8192.${'A'.repeat(8192)};`);
+      await waitUntil(() => r.session.state === 'closed', 'the session ended');
+      endedWith(r, STATUS.SERVER_ERROR, 'The session recording could not keep up: the disk was too slow.', true);
+      assert.equal(recorder!.failed?.code, 'GUAC_RECORDING_OVERRUN');
+    } finally {
+      await disk.close();
+    }
+  });
+});
+
+async function waitUntil(ok: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -44,6 +44,8 @@ export interface SessionRecorderOptions extends RecordSpec {
   now?: () => number;
   /** The file's `open` flags (the writer's `flags`). */
   flags?: string;
+  /** Longest wait for a backlogged disk (the writer's `maxStallMs`). */
+  maxStallMs?: number;
 }
 
 /** What {@link SessionRecorder.finish} answers. */
@@ -87,6 +89,7 @@ export class SessionRecorder extends EventEmitter {
       path: opts.path,
       ...(opts.maxBufferBytes === undefined ? {} : { maxBufferBytes: opts.maxBufferBytes }),
       ...(opts.flags === undefined ? {} : { flags: opts.flags }),
+      ...(opts.maxStallMs === undefined ? {} : { maxStallMs: opts.maxStallMs }),
     });
     this.writer.once('fault', (err: GuacError) => this.emit('fault', err));
   }
@@ -109,6 +112,24 @@ export class SessionRecorder extends EventEmitter {
   /** Most bytes that waited for the disk at once. */
   get maxPending(): number {
     return this.writer.maxQueued;
+  }
+
+  /** The disk is behind: stop reading guacd until {@link whenDrained} calls back. */
+  get backlogged(): boolean {
+    return this.writer.backlogged;
+  }
+
+  /** Times the session waited for the disk, and for how long in all (ms). */
+  get stalls(): number {
+    return this.writer.stalls;
+  }
+  get stalledMs(): number {
+    return this.writer.stalledMs;
+  }
+
+  /** Calls `resume` once the disk caught up, or the recording gave up (at most the writer's `maxStallMs`). */
+  whenDrained(resume: () => void): void {
+    this.writer.whenDrained(resume);
   }
 
   /** Whole instructions guacd sent the browser. */

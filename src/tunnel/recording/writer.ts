@@ -8,6 +8,15 @@
  * disk. What waits is bounded by `maxBufferBytes`. The first fault (disk
  * full, folder missing, permission denied, queue overrun) stops the writer
  * for good: it emits `fault` once and answers every later write with false.
+ *
+ * Past a high-water mark (half the bound) the writer says it is
+ * `backlogged`, and the session stops reading guacd until the I/O thread is
+ * back down to a low-water mark ({@link RecordingWriter.whenDrained}), the
+ * way it waits for a slow browser. That wait is short and bounded: a disk
+ * that takes nothing for `maxStallMs` stops the recording (overrun) and the
+ * session goes on at full speed. Without it, a busy moment of the machine
+ * (the I/O thread off the CPU for a few milliseconds while guacd streams at
+ * hundreds of MB/s) cut recordings short: three of five runs in the bench.
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -23,6 +32,8 @@ export interface RecordingWriterOptions {
   maxBufferBytes?: number;
   /** `open` flags (default `wx`: never over an existing file); the bench writes into a FIFO with `w`. */
   flags?: string;
+  /** Longest wait for the disk to drain the queue once backlogged before the recording gives up (default 2000 ms). */
+  maxStallMs?: number;
 }
 
 /** What {@link RecordingWriter.end} answers. */
@@ -196,10 +207,24 @@ export class RecordingWriter extends EventEmitter {
   private summary: Promise<WriteSummary> | undefined;
   /** Most bytes that waited at once (benchmarks, tests). */
   maxQueued = 0;
+  /** Over this many waiting bytes the writer is backlogged; under `lowWater` it has drained. */
+  private readonly highWater: number;
+  private readonly lowWater: number;
+  private readonly maxStallMs: number;
+  /** Called once the queue drained (or the writer stopped); set by {@link whenDrained}. */
+  private drainWaiter: (() => void) | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  /** Times a caller waited for the queue to drain, and for how long in all (benchmarks, tests). */
+  stalls = 0;
+  stalledMs = 0;
+  private stallStart = 0;
 
   constructor(opts: RecordingWriterOptions) {
     super();
     this.maxBufferBytes = opts.maxBufferBytes ?? 8 << 20;
+    this.highWater = Math.floor(this.maxBufferBytes / 2);
+    this.lowWater = Math.floor(this.highWater / 4);
+    this.maxStallMs = opts.maxStallMs ?? 2000;
     this.opened = new Promise((resolve) => { this.openedDone = resolve; });
     this.id = io.attach(this);
     io.post({ op: 'open', id: this.id, path: opts.path, flags: opts.flags ?? 'wx', counter: this.done.buffer as SharedArrayBuffer });
@@ -213,6 +238,42 @@ export class RecordingWriter extends EventEmitter {
   /** Bytes waiting for the disk. */
   get pending(): number {
     return this.handed - this.readDone();
+  }
+
+  /** More than half the bound waits for the disk: the caller should stop feeding it ({@link whenDrained}). */
+  get backlogged(): boolean {
+    return this.fault === undefined && !this.ending && this.handed - this.readDone() > this.highWater;
+  }
+
+  /**
+   * Calls `resume` once, when the queue is down to a quarter of the high-water
+   * mark, or when the writer stopped. A queue that does not get there within
+   * `maxStallMs` stops the writer (`GUAC_RECORDING_OVERRUN`), then `resume`
+   * runs: the session is never held longer than that.
+   */
+  whenDrained(resume: () => void): void {
+    if (this.drainWaiter !== undefined) throw new Error('whenDrained: a caller already waits');
+    if (!this.backlogged) {
+      resume();
+      return;
+    }
+    this.stalls++;
+    this.stallStart = performance.now();
+    this.drainWaiter = resume;
+    this.stallTimer = setTimeout(() => {
+      this.stop(TUNNEL.GUAC_RECORDING_OVERRUN());
+    }, this.maxStallMs);
+  }
+
+  /** The waiter of {@link whenDrained}, called at most once. */
+  private drained(): void {
+    const resume = this.drainWaiter;
+    if (resume === undefined) return;
+    this.drainWaiter = undefined;
+    this.stalledMs += performance.now() - this.stallStart;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    resume();
   }
 
   private readDone(): number {
@@ -276,6 +337,7 @@ export class RecordingWriter extends EventEmitter {
   /** Writes what is queued, closes the file and reports. Idempotent. */
   end(): Promise<WriteSummary> {
     this.ending = true;
+    this.drained();
     this.summary ??= (async () => {
       this.seal();
       this.retire();
@@ -302,6 +364,7 @@ export class RecordingWriter extends EventEmitter {
         this.readDone();
         const use = this.inflight.shift();
         if (use !== undefined && --use.inflight === 0 && use.retired) giveSlab(use.buf);
+        if (this.drainWaiter !== undefined && this.handed - this.doneSeen <= this.lowWater) this.drained();
         break;
       }
       case 'fault':
@@ -351,5 +414,6 @@ export class RecordingWriter extends EventEmitter {
     this.fault = fault;
     this.release();
     this.emit('fault', fault);
+    this.drained();
   }
 }
