@@ -21,6 +21,9 @@ interface ProfileNode {
 }
 interface Profile { nodes: ProfileNode[]; startTime: number; endTime: number; samples?: number[]; timeDeltas?: number[] }
 
+// Piped into `head`: stop quietly when the reader goes.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); throw err; });
+
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, under: { type: 'string' } } });
 const underNames = values.under ? values.under.split(',').map((x) => x.trim()).filter(Boolean) : [];
 

@@ -5,6 +5,7 @@ import type { SetupResult } from '../suites/setup.js';
 import type { RealBurstResult, RealStackResult } from '../suites/realstack.js';
 import type { TunnelResult } from '../suites/tunnel.js';
 import type { SlowDiskResult } from '../suites/recording.js';
+import type { RecordingStats } from './gateways.js';
 import type { TransferResult } from '../suites/transfer.js';
 
 function grid(rows: string[][]): string {
@@ -58,6 +59,9 @@ export function renderTable(r: Results): string {
     out.push(grid([['', 'off', 'on', 'slow disk'],
       ['MB/s', t('off')?.mbps.toFixed(0) ?? '-', t('on')?.mbps.toFixed(0) ?? '-', slow?.mbps.toFixed(0) ?? '-'],
       ['gateway CPU, ms per 100 MB', t('off')?.cpuMsPer100MB.toFixed(0) ?? '-', t('on')?.cpuMsPer100MB.toFixed(0) ?? '-', '-'],
+      ['clients + stand-in CPU, ms per 100 MB', others(t('off')), others(t('on')), '-'],
+      ['on/off if CPU-bound (all processes)', '-', ceiling(t('off'), t('on')), '-'],
+      ['session waited for the disk: times, ms', '-', waited(f.on), slow?.recording ? `${slow.recording.stalls ?? 0}, ${slow.recording.stalledMs ?? 0}` : '-'],
       ['recordings whole', '-', recordedCell(f.on), '-'],
       ['peak RSS growth, MB', '-', '-', slow ? mb(slow.growth) : '-'],
       ['recording queue max, MB / fault', '-', '-', slow?.recording ? `${mb(slow.recording.maxPending)} / ${slow.recording.fault ?? 'none'}` : '-']]));
@@ -156,6 +160,26 @@ export function renderTable(r: Results): string {
   }
   for (const n of r.notes) out.push(`note: ${n}`);
   return out.join('\n');
+}
+
+const others = (v: TunnelResult | undefined): string => (v?.othersCpuMsPer100MB === undefined || !Number.isFinite(v.othersCpuMsPer100MB) ? '-' : v.othersCpuMsPer100MB.toFixed(0));
+
+/**
+ * What on/off would be if the machine's CPU were all that limits it: every process's CPU per 100 MB, off
+ * over on. On two cores shared by the stand-in, the client, the relay and the recording's I/O thread, the
+ * measured ratio cannot pass it.
+ */
+function ceiling(off: TunnelResult | undefined, on: TunnelResult | undefined): string {
+  if (off?.othersCpuMsPer100MB === undefined || on?.othersCpuMsPer100MB === undefined) return '-';
+  const r = (off.cpuMsPer100MB + off.othersCpuMsPer100MB) / (on.cpuMsPer100MB + on.othersCpuMsPer100MB);
+  return Number.isFinite(r) ? `${r.toFixed(2)}x` : '-';
+}
+
+/** How often, and how long in all, the `on` figure's sessions waited for the recording's disk. */
+function waited(f: Fig<object> | undefined): string {
+  const v = ok(f as Fig<object>) as { recorded?: RecordingStats[] } | undefined;
+  if (!v?.recorded?.length) return '-';
+  return `${v.recorded.reduce((a, x) => a + (x.stalls ?? 0), 0)}, ${v.recorded.reduce((a, x) => a + (x.stalledMs ?? 0), 0)}`;
 }
 
 /** "3/3", or the fault that stopped a recording of the `on` figure. */

@@ -45,6 +45,8 @@ async function waitRecorded(stack: Stack): Promise<RecordingStats> {
   throw new Error('the recording did not finish within 10 s of its session');
 }
 
+const selfCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
 /** Timed runs per side in `pair` mode (one with `--quick`). */
 const PAIR_RUNS = 5;
 
@@ -72,15 +74,24 @@ async function measurePair(p: RecordingParams): Promise<{ off: RecordingBenchRes
     for (let i = 0; i < (p.quick ? 1 : PAIR_RUNS); i++) {
       for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
         const pid = side.stack.gateway!.pid;
+        const standInPid = side.stack.standIn.pid;
         const cpu0 = cpuMs(pid);
+        const others0 = cpuMs(standInPid) + selfCpuMs();
         const r = await receive(side.stack.url, total, capMs);
         const cpu = cpuMs(pid) - cpu0;
-        side.runs.push({ ...r, ms: round(r.ms, 1), mbps: round(r.bytes / r.ms / 1e3, 1), cpuMsPer100MB: Math.round(cpu * 1e8 / r.bytes) });
+        const others = cpuMs(standInPid) + selfCpuMs() - others0;
+        side.runs.push({
+          ...r, ms: round(r.ms, 1), mbps: round(r.bytes / r.ms / 1e3, 1), cpuMsPer100MB: Math.round(cpu * 1e8 / r.bytes),
+          othersCpuMsPer100MB: Math.round(others * 1e8 / r.bytes),
+        });
         // Each timed session's recording must be whole: a recording that stopped (overrun) would make "on" cheap.
         if (side.stack === on) recorded.push(await waitRecorded(on));
       }
     }
-    const figure = (runs: TunnelResult['runs']) => ({ mbps: median(runs.map((r) => r.mbps)), cpuMsPer100MB: median(runs.map((r) => r.cpuMsPer100MB)), runs });
+    const figure = (runs: TunnelResult['runs']) => ({
+      mbps: median(runs.map((r) => r.mbps)), cpuMsPer100MB: median(runs.map((r) => r.cpuMsPer100MB)),
+      othersCpuMsPer100MB: median(runs.map((r) => r.othersCpuMsPer100MB ?? NaN)), runs,
+    });
     return {
       off: { kind: 'ours', ...figure(sides[0]!.runs), mode: 'off' },
       on: { kind: 'ours-rec', ...figure(sides[1]!.runs), mode: 'on', recorded },

@@ -22,7 +22,9 @@ export interface TunnelResult {
   mbps: number;
   /** Gateway CPU time (user + system) per 100 MB relayed, ms; median of the runs. */
   cpuMsPer100MB: number;
-  runs: { bytes: number; ms: number; mbps: number; capped: boolean; cpuMsPer100MB: number }[];
+  /** The load generators' CPU per 100 MB (the client and the stand-in; recording pair only). */
+  othersCpuMsPer100MB?: number;
+  runs: { bytes: number; ms: number; mbps: number; capped: boolean; cpuMsPer100MB: number; othersCpuMsPer100MB?: number }[];
 }
 
 export async function measureTunnel(p: TunnelParams): Promise<TunnelResult> {
