@@ -13,6 +13,9 @@ export interface SlowDisk {
   read: number;
   /** Starts reading, as fast as the pipe gives. */
   drain(): void;
+  /** Stops reading for now (the disk stalls); `resume` goes on. */
+  pause(): void;
+  resume(): void;
   /** Stops reading (drops the reader: a write blocked on the pipe then fails with EPIPE). */
   close(): Promise<void>;
 }
@@ -24,6 +27,7 @@ export function slowDisk(path: string): SlowDisk {
   const handle: Promise<FileHandle> = open(path, 'r');
   let draining: Promise<void> | undefined;
   let closed = false;
+  let stalled: { until: Promise<void>; release: () => void } | undefined;
   const disk: SlowDisk = {
     path,
     read: 0,
@@ -32,6 +36,7 @@ export function slowDisk(path: string): SlowDisk {
         const fh = await handle;
         const buf = Buffer.alloc(1 << 16);
         for (;;) {
+          if (stalled) await stalled.until;
           if (closed) return;
           const { bytesRead } = await fh.read(buf, 0, buf.length, null);
           if (bytesRead === 0) return;
@@ -39,8 +44,20 @@ export function slowDisk(path: string): SlowDisk {
         }
       })();
     },
+    pause() {
+      if (stalled) return;
+      let release!: () => void;
+      const until = new Promise<void>((resolve) => { release = resolve; });
+      stalled = { until, release };
+    },
+    resume() {
+      const s = stalled;
+      stalled = undefined;
+      s?.release();
+    },
     async close() {
       closed = true;
+      disk.resume();
       await (await handle).close();
       await draining?.catch(() => undefined);
     },

@@ -20,7 +20,8 @@ import { SessionRecorder, type RecordingResult, type RecordSpec } from '../../sr
 import { createMetrics } from '../../src/server/metrics.js';
 import type { SessionRecord } from '../../src/tunnel/types.js';
 import { waitFor } from '../helpers/env.js';
-import { Cleanups, clientFor, expectClosedWith, gatewayFor, openSession, sshParams } from '../helpers/security.js';
+import { Cleanups, clientFor, expectClosedWith, gatewayFor, markerPath, openSession, runInShell, shellReady, sleep, sshParams, typeText } from '../helpers/security.js';
+import { slowDisk } from '../helpers/fifo.js';
 import { parseSamples, sample } from '../helpers/prometheus.js';
 import { mountTmpfs, unmountTmpfs } from '../helpers/tmpfs.js';
 
@@ -124,5 +125,94 @@ describe('recording faults in live sessions', { timeout: 120_000 }, () => {
       assert.equal(sample(m, 'guacamole_gateway_recording_bytes_total'), bytes);
       await cleanups.run();
     }
+  });
+
+  describe('a disk that falls behind (a FIFO the test reads, or not)', () => {
+    /**
+     * Ten seconds of fresh screens (guacd sends what changed each frame: a one-shot `seq` is coalesced into a
+     * few frames, a loop that prints new lines every 30 ms is not): hundreds of KB.
+     */
+    const SCREENFULS = 'for i in $(seq 1 300); do seq $((i*1000)) $((i*1000+60)); sleep 0.03; done';
+
+    /**
+     * A gateway recording into a FIFO with a 256 KiB bound: the session waits once 128 KiB wait for the disk
+     * (and a 64 KiB read of guacd right after a wait still fits under the bound).
+     */
+    async function fifoGateway(maxStallMs: number) {
+      const disk = slowDisk(join(dir, `fifo-${Date.now()}-${Math.random().toString(36).slice(2)}`));
+      cleanups.add(() => disk.close());
+      const recorders: SessionRecorder[] = [];
+      const results: Promise<RecordingResult>[] = [];
+      const records: SessionRecord[] = [];
+      const g = await gatewayFor(cleanups, {
+        resolve: tokenResolver({ secret: SECRET }),
+        onSessionEnd: (r) => { records.push(r); },
+        recorder: (_info, spec) => {
+          const rec = new SessionRecorder({ path: disk.path, flags: 'w', maxBufferBytes: 256 << 10, maxStallMs, ...spec });
+          recorders.push(rec);
+          results.push(new Promise((resolve) => rec.once('finish', resolve)));
+          return rec;
+        },
+      });
+      const query = (record: RecordSpec) => `token=${encodeURIComponent(sealToken({ exp: Math.floor(Date.now() / 1000) + 120, target: { protocol: 'ssh', params: sshParams(), record } }, SECRET))}&width=1024&height=768`;
+      return { g, disk, recorders, results, records, query };
+    }
+
+    it('a disk that stalls for a second holds the session (not its input), which then goes on: the recording whole', async () => {
+      const { g, disk, recorders, results, query } = await fifoGateway(20_000);
+      disk.drain();
+      const c = await openSession(cleanups, g, query({ policy: 'best-effort' }));
+      await shellReady(cleanups, c);
+      disk.pause();
+      // Far more than the pipe (at most 64 KiB) and the 128 KiB before the session waits.
+      typeText(c, `${SCREENFULS}\n`);
+      await waitFor(() => recorders[0]!.stalls > 0 || undefined, { timeoutMs: 20_000, what: 'the session waiting for the disk' });
+      await sleep(1000);
+      assert.equal(recorders[0]!.failed, undefined, 'still recording: the disk has 20 s');
+      disk.resume();
+      // The session goes on: the shell runs this once the loop is done.
+      const marker = markerPath(cleanups, 'rec-held');
+      await runInShell(c, `touch ${marker}`, marker, 60_000);
+      assert.equal(c.ws.readyState, c.ws.OPEN);
+      c.ws.close();
+      const r = await results[0]!;
+      assert.equal(r.complete, true, 'every byte relayed is in the recording');
+      assert.equal(r.size, disk.read, 'the disk got the whole file');
+      assert.ok(recorders[0]!.stalledMs >= 900, `the session waited through the stall (${Math.round(recorders[0]!.stalledMs)} ms)`);
+    });
+
+    it('best-effort: a disk that takes nothing for maxStallMs loses the recording, the session goes on', async () => {
+      const { g, disk, recorders, results, records, query } = await fifoGateway(500);
+      disk.drain();
+      const c = await openSession(cleanups, g, query({ policy: 'best-effort' }));
+      await shellReady(cleanups, c);
+      disk.pause();
+      typeText(c, `${SCREENFULS}\n`);
+      await waitFor(() => recorders[0]!.failed, { timeoutMs: 30_000, what: 'the recording to give up' });
+      assert.equal(recorders[0]!.failed!.code, 'GUAC_RECORDING_OVERRUN');
+      const marker = markerPath(cleanups, 'rec-lost');
+      await runInShell(c, `touch ${marker}`, marker, 60_000);
+      assert.equal(c.ws.readyState, c.ws.OPEN, 'the session goes on');
+      c.ws.close();
+      disk.resume();
+      const r = await results[0]!;
+      assert.deepEqual([r.complete, r.fault?.code], [false, 'GUAC_RECORDING_OVERRUN']);
+      await waitFor(() => records[0], { what: 'the history record' });
+      assert.equal(records[0]!.status, STATUS.SUCCESS);
+    });
+
+    it('required: a disk that takes nothing for maxStallMs ends the session with SERVER_ERROR, in history too', async () => {
+      const { g, disk, records, query } = await fifoGateway(500);
+      disk.drain();
+      const c = await openSession(cleanups, g, query({ policy: 'required' }));
+      await shellReady(cleanups, c);
+      disk.pause();
+      typeText(c, `${SCREENFULS}\n`);
+      const closed = await expectClosedWith(c, STATUS.SERVER_ERROR, { timeoutMs: 30_000 });
+      assert.equal(closed.message, 'The session recording could not keep up: the disk was too slow.');
+      disk.resume();
+      await waitFor(() => records[0], { what: 'the history record' });
+      assert.deepEqual([records[0]!.status, records[0]!.message], [STATUS.SERVER_ERROR, closed.message]);
+    });
   });
 });
