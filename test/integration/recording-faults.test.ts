@@ -5,8 +5,8 @@
  * message in history; `best-effort` keeps the session going and marks the
  * recording incomplete. Disk full is a 16 KiB tmpfs, permission denied a
  * read-only tmpfs (root ignores permission bits), folder missing a path
- * that does not exist. Without mount rights the tmpfs cases are skipped,
- * saying so.
+ * that does not exist, a slow disk a FIFO the test reads or stops reading.
+ * Without mount rights the tmpfs cases are skipped, saying so.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
