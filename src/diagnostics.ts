@@ -122,6 +122,9 @@ export interface RecordingEndMessage {
   fault?: string;
   policy: 'required' | 'best-effort';
   durationMs: number;
+  /** Times the session stopped reading guacd for the recording's disk to catch up, and for how long in all. */
+  diskWaits: number;
+  diskWaitMs: number;
 }
 
 /** `guacamole-gateway:transfer:end`: a file transfer finished, failed or was refused (no file name: it may say too much). */

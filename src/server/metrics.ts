@@ -92,6 +92,13 @@ export function createMetrics(opts: {
     name: name('recordings_total'), help: 'Session recordings closed, by result (complete, or the fault that stopped one).', labelNames: ['result'], registers,
   });
   const recordingBytes = new client.Counter({ name: name('recording_bytes_total'), help: 'Bytes written to session recordings.', registers });
+  // A recordings disk slower than the sessions shows here first: sessions held back (briefly) before any recording is lost.
+  const recordingWaits = new client.Counter({
+    name: name('recording_disk_waits_total'), help: 'Times a session stopped reading guacd until its recording\'s disk caught up (counted when the recording closes).', registers,
+  });
+  const recordingWaitSeconds = new client.Counter({
+    name: name('recording_disk_wait_seconds_total'), help: 'Seconds sessions waited for their recording\'s disk (counted when the recording closes).', registers,
+  });
   const transfers = new client.Counter({
     name: name('transfers_total'), help: 'File transfers ended, by direction and Guacamole status (SUCCESS, or why they failed or were refused).',
     labelNames: ['direction', 'status'], registers,
@@ -148,6 +155,10 @@ export function createMetrics(opts: {
       const r = m as RecordingEndMessage;
       recordings.inc({ result: r.complete ? 'complete' : r.fault ?? 'incomplete' });
       recordingBytes.inc(r.size);
+      if (r.diskWaits > 0) {
+        recordingWaits.inc(r.diskWaits);
+        recordingWaitSeconds.inc(r.diskWaitMs / 1000);
+      }
     }],
   ];
   for (const [channel, handler] of handlers) diagnostics_channel.subscribe(channel, handler);

@@ -158,7 +158,9 @@ describe('recording faults in live sessions', { timeout: 120_000 }, () => {
       return { g, disk, recorders, results, records, query };
     }
 
-    it('a disk that stalls for a second holds the session (not its input), which then goes on: the recording whole', async () => {
+    it('a disk that stalls for a second holds the session (not its input), which then goes on: the recording whole (and /metrics counts the wait)', async (t) => {
+      const metrics = createMetrics();
+      t.after(() => metrics.close());
       const { g, disk, recorders, results, query } = await fifoGateway(20_000);
       disk.drain();
       const c = await openSession(cleanups, g, query({ policy: 'best-effort' }));
@@ -179,6 +181,10 @@ describe('recording faults in live sessions', { timeout: 120_000 }, () => {
       assert.equal(r.complete, true, 'every byte relayed is in the recording');
       assert.equal(r.size, disk.read, 'the disk got the whole file');
       assert.ok(recorders[0]!.stalledMs >= 900, `the session waited through the stall (${Math.round(recorders[0]!.stalledMs)} ms)`);
+      const m = parseSamples(await metrics.registry.metrics());
+      assert.equal(sample(m, 'guacamole_gateway_recordings_total', { result: 'complete' }), 1);
+      assert.equal(sample(m, 'guacamole_gateway_recording_disk_waits_total'), recorders[0]!.stalls);
+      assert.ok(sample(m, 'guacamole_gateway_recording_disk_wait_seconds_total') >= 0.9, 'the second of waiting counted');
     });
 
     it('best-effort: a disk that takes nothing for maxStallMs loses the recording, the session goes on', async () => {

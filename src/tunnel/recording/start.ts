@@ -34,6 +34,7 @@ export function startRecording(
   if (recorder.policy === 'required') recorder.once('fault', fail);
   recorder.once('finish', (r: RecordingResult) => publish('recordingEnd', () => ({
     session: info.id, size: r.size, complete: r.complete, policy: recorder.policy, durationMs: r.durationMs,
+    diskWaits: recorder.stalls, diskWaitMs: Math.round(recorder.stalledMs),
     ...(r.fault ? { fault: r.fault.code } : {}),
   })));
   return recorder;
