@@ -30,6 +30,22 @@ function instructions(bytes: Buffer): [string, string[]][] {
   return out;
 }
 
+/**
+ * Writes more than a pipe holds (64 KiB) and gives the I/O thread time to fill the FIFO and block in its
+ * write: from then on nothing it has done can change until the reader reads, so a test's `backlogged`
+ * stays what it was. Returns the bytes written.
+ */
+async function stallIoThread(w: RecordingWriter, piece: Buffer): Promise<number> {
+  let sent = 0;
+  for (let i = 0; i < 8; i++) {
+    assert.equal(w.write(piece), true);
+    sent += piece.length;
+  }
+  // Past the 5 ms hand-over tick, and long enough for the thread to write what fits.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return sent;
+}
+
 describe('session recorder format', () => {
   it('keeps guacd\'s bytes, adds keys and the closing sync on guacd\'s clock', async () => {
     let clock = 1_000_000;
@@ -179,8 +195,7 @@ describe('recording writer', () => {
     try {
       await w.opened;
       const piece = Buffer.alloc(16 << 10, 0x61);
-      let sent = 0;
-      // The pipe takes 64 KiB, then the I/O thread blocks in its write: the rest waits on this side.
+      let sent = await stallIoThread(w, piece);
       while (!w.backlogged) {
         assert.equal(w.write(piece), true);
         sent += piece.length;
@@ -215,6 +230,7 @@ describe('recording writer', () => {
     w.on('fault', (e: GuacError) => faults.push(e));
     try {
       await w.opened;
+      await stallIoThread(w, Buffer.alloc(16 << 10, 0x62));
       while (!w.backlogged) w.write(Buffer.alloc(16 << 10, 0x62));
       const t0 = Date.now();
       const resumed = await new Promise<number>((resolve) => w.whenDrained(() => resolve(Date.now() - t0)));
