@@ -23,6 +23,7 @@ import { parseSamples, sample } from '../helpers/prometheus.js';
 import { postgresFixture, sqliteFixture, type FixtureFactory } from '../helpers/registry.js';
 import { startChild, startServe, type ServeRun } from '../helpers/serve.js';
 import { TunnelClient } from '../helpers/ws-client.js';
+import { guacdHandshakeFailed } from '../helpers/security.js';
 
 const run = promisify(execFile);
 const BIN = join(repoRoot(), 'bin/guacamole-gateway.js');
@@ -30,7 +31,7 @@ const env = loadTestEnv();
 /** The per-client caps are off: every session comes from 127.0.0.1. */
 const UNCAPPED = { GATEWAY_MAX_SESSIONS_PER_TOKEN: '0', GATEWAY_MAX_SESSIONS_PER_USER: '0', GATEWAY_MAX_SESSIONS_PER_ADDRESS: '0', GATEWAY_HANDSHAKE_RATE: '0' };
 
-interface Row { id: string; gateway: string; endedAt: number | null; status: number | null; bytesFromBrowser: number; bytesToBrowser: number }
+interface Row { id: string; gateway: string; endedAt: number | null; status: number | null; message?: string | null; bytesFromBrowser: number; bytesToBrowser: number }
 
 /** A gateway's environment: its secret, admin key, data folder and database. */
 function gatewayEnv(dataDir: string, secret: string, db?: string): NodeJS.ProcessEnv & { GATEWAY_ADMIN_KEY: string } {
@@ -293,36 +294,70 @@ describe('serve --workers 2: the HTTP tunnel across workers', { timeout: 120_000
   test('reads and writes, each on a new connection, reach the worker holding the session', async () => {
     const serve = started(await startWorkers(gwEnv, ['--workers', '2']));
     const port = serve.port;
-    const connect = await request(port, 'POST', '/tunnel?connect', { 'Content-Type': 'application/x-www-form-urlencoded' },
-      `token=${encodeURIComponent(await sshToken(gwEnv))}&GUAC_WIDTH=800&GUAC_HEIGHT=600`);
-    assert.equal(connect.status, 200, JSON.stringify(connect.headers));
-    const uuid = connect.body;
-    const token = connect.headers['guacamole-tunnel-token'] as string;
-    const owner = /^w(\d+)\./.exec(token);
-    assert.ok(owner, `the tunnel token names its worker: ${token.slice(0, 4)}…`);
-    const auth = { 'Guacamole-Tunnel-Token': token };
-    const row = await waitFor(async () => (await history(port, gwEnv.GATEWAY_ADMIN_KEY)).find((r) => r.id === uuid), { what: 'the session in history' });
-    assert.equal(workerOf(row).n, Number(owner[1]));
+    const adminKey = gwEnv.GATEWAY_ADMIN_KEY;
 
-    // As Guacamole.HTTPTunnel: read N streams until read N+1 is asked for; keys typed between reads make output.
-    // Eight reads and eight writes on fresh connections: about half reach the other worker, which passes them on.
-    let current = request(port, 'GET', `/tunnel?read:${uuid}:0`, auth);
-    let received = '';
-    for (let n = 1; n <= 8; n++) {
-      for (const pressed of [1, 0]) {
-        const write = await request(port, 'POST', `/tunnel?write:${uuid}`, { ...auth, 'Content-Type': 'application/octet-stream' }, `3.key,3.120,1.${pressed};`);
-        assert.equal(write.status, 200, `write ${n}: ${write.headers['guacamole-error-message']}`);
+    /**
+     * One HTTP session: connect, then eight reads and eight writes on fresh connections (about half reach
+     * the other worker, which passes them on). Returns the session and its pending read; a failure carries
+     * the session's id and what it received.
+     */
+    async function relayed(): Promise<{ uuid: string; token: string; owner: string; current: ReturnType<typeof request> }> {
+      const connect = await request(port, 'POST', '/tunnel?connect', { 'Content-Type': 'application/x-www-form-urlencoded' },
+        `token=${encodeURIComponent(await sshToken(gwEnv))}&GUAC_WIDTH=800&GUAC_HEIGHT=600`);
+      assert.equal(connect.status, 200, JSON.stringify(connect.headers));
+      const uuid = connect.body;
+      const token = connect.headers['guacamole-tunnel-token'] as string;
+      const owner = /^w(\d+)\./.exec(token);
+      assert.ok(owner, `the tunnel token names its worker: ${token.slice(0, 4)}…`);
+      const auth = { 'Guacamole-Tunnel-Token': token };
+      const row = await waitFor(async () => (await history(port, adminKey)).find((r) => r.id === uuid), { what: 'the session in history' });
+      assert.equal(workerOf(row).n, Number(owner[1]));
+
+      // As Guacamole.HTTPTunnel: read N streams until read N+1 is asked for; keys typed between reads make output.
+      let current = request(port, 'GET', `/tunnel?read:${uuid}:0`, auth);
+      let received = '';
+      try {
+        for (let n = 1; n <= 8; n++) {
+          for (const pressed of [1, 0]) {
+            const write = await request(port, 'POST', `/tunnel?write:${uuid}`, { ...auth, 'Content-Type': 'application/octet-stream' }, `3.key,3.120,1.${pressed};`);
+            assert.equal(write.status, 200, `write ${n}: ${write.headers['guacamole-error-message']}`);
+          }
+          const next = request(port, 'GET', `/tunnel?read:${uuid}:${n}`, auth);
+          const read = await current;
+          assert.equal(read.status, 200, `read ${n - 1}: ${read.headers['guacamole-error-message']}`);
+          assert.ok(read.body.endsWith('0.;'), `read ${n - 1} ends with 0.;`);
+          received += read.body;
+          current = next;
+        }
+        assert.match(received, /\d+\.img,/, 'guacd drew the typed keys');
+      } catch (err) {
+        throw Object.assign(err as Error, { session: uuid, drew: /\d+\.sync,/.test(received) });
       }
-      const next = request(port, 'GET', `/tunnel?read:${uuid}:${n}`, auth);
-      const read = await current;
-      assert.equal(read.status, 200, `read ${n - 1}: ${read.headers['guacamole-error-message']}`);
-      assert.ok(read.body.endsWith('0.;'), `read ${n - 1} ends with 0.;`);
-      received += read.body;
-      current = next;
+      return { uuid, token, owner: owner[1]!, current };
     }
-    assert.match(received, /\d+\.img,/, 'guacd drew the typed keys');
+
+    let session: Awaited<ReturnType<typeof relayed>>;
+    try {
+      session = await relayed();
+    } catch (err) {
+      // guacd now and then leaves an SSH login silent under the suite's load (see guacdHandshakeFailed): the
+      // gateway then ends the session at its first-frame limit, and the pending read and the next write find
+      // no tunnel. Such a session, one that drew nothing, is opened once more, said on stderr; anything else,
+      // or a second failure, stands, with how the session ended.
+      const { session: id, drew } = err as { session?: string; drew?: boolean };
+      // Its history row is written a moment after the session ends.
+      const ended = id === undefined ? undefined : await waitFor(async () => (await history(port, adminKey)).find((r) => r.id === id && r.endedAt !== null),
+        { what: 'the failed session\'s end in history', timeoutMs: 5000 }).catch(() => undefined);
+      const why = ended ? ` (the session ended ${ended.status}: ${ended.message ?? ''})` : '';
+      if (drew !== false || ended === undefined || ended.endedAt === null || ended.status === null || !guacdHandshakeFailed(ended.status)) {
+        throw Object.assign(err as Error, { message: `${(err as Error).message}${why}` });
+      }
+      process.stderr.write(`workers HTTP tunnel: the first session drew nothing${why}; trying once more\n`);
+      session = await relayed();
+    }
+    const { uuid, owner, current } = session;
     // A token naming a worker that does not exist, or a forged one, is the local 404 (never a dial elsewhere).
-    for (const forged of ['w999.AAAA', `w${owner[1]}.forged`]) {
+    for (const forged of ['w999.AAAA', `w${owner}.forged`]) {
       const res = await request(port, 'GET', `/tunnel?read:${uuid}:99`, { 'Guacamole-Tunnel-Token': forged });
       assert.equal(res.status, 404);
       assert.equal(res.headers['guacamole-status-code'], String(STATUS.RESOURCE_NOT_FOUND.guac));
