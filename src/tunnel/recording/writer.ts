@@ -1,5 +1,5 @@
 /**
- * Appends a recording to its file without ever making the relay wait: the
+ * Appends a recording to its file without the relay ever waiting on a write: the
  * relay's thread copies bytes into shared slabs (one allocation per 1 MiB,
  * never per relayed piece) and hands sealed pieces, when a slab is full or
  * on a shared tick, to the recordings' I/O thread (io-worker.ts), which writes them in
@@ -13,8 +13,10 @@
  * `backlogged`, and the session stops reading guacd until the I/O thread is
  * back down to a low-water mark ({@link RecordingWriter.whenDrained}), the
  * way it waits for a slow browser. That wait is short and bounded: a disk
- * that takes nothing for `maxStallMs` stops the recording (overrun) and the
- * session goes on at full speed. Without it, a busy moment of the machine
+ * that does not get the queue down within `maxStallMs` stops the recording
+ * (overrun) and the session goes on at full speed; one that does (3 of 8 MiB
+ * within 2 s by default) keeps it whole, the session moving at the disk's
+ * pace while it is behind. Without it, a busy moment of the machine
  * (the I/O thread off the CPU for a few milliseconds while guacd streams at
  * hundreds of MB/s) cut recordings short: three of five runs in the bench.
  */
