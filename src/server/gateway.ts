@@ -40,7 +40,7 @@ const ORPHAN_SWEEP_MS = 60_000;
 /** The settings a gateway runs on (settings.ts). */
 export type GatewaySettings = Pick<Settings, 'dataDir' | 'db' | 'adminKey' | 'guacamoleLiteKey' | 'idleTimeoutMs' | 'maxSessionMs'
   | 'maxSessionsPerToken' | 'maxSessionsPerUser' | 'maxSessionsPerAddress' | 'handshakeRate' | 'trustedProxies'>
-  & Partial<Pick<Settings, 'recordingsDir' | 'recordingMaxAgeMs' | 'recordingMaxMiB'>>;
+  & Partial<Pick<Settings, 'recordingsDir' | 'recordingMaxAgeMs' | 'recordingMaxMiB' | 'recordingMaxWaitMs'>>;
 
 /** What {@link openGateway} needs. */
 export interface GatewayOptions {
@@ -223,6 +223,7 @@ async function openRecordings(config: GatewaySettings, registry: Registry, secre
   const recordings = new Recordings({
     dir: config.recordingsDir ?? join(config.dataDir, 'recordings'), registry, secret, logger,
     maxAgeMs: config.recordingMaxAgeMs ?? 0, maxTotalBytes: (config.recordingMaxMiB ?? 0) * 1024 * 1024,
+    ...(config.recordingMaxWaitMs === undefined ? {} : { maxStallMs: config.recordingMaxWaitMs }),
   });
   // A folder that cannot be made is each recording's fault (required: refused; best-effort: incomplete), not the gateway's.
   await recordings.prepare().catch((err: unknown) => logger.warn({ error: err, dir: recordings.dir }, 'recording: folder not made'));

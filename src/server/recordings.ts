@@ -51,6 +51,8 @@ export interface RecordingsOptions {
   maxTotalBytes?: number;
   /** Bytes a recording may queue for a slow disk before it gives up (default 8 MiB). */
   maxBufferBytes?: number;
+  /** How long a session waits for a disk that fell behind, ms (the writer's `maxStallMs`; 0: never). */
+  maxStallMs?: number;
   logger?: Logger;
 }
 
@@ -90,6 +92,7 @@ export class Recordings {
   private readonly maxAgeMs: number;
   private readonly maxTotalBytes: number;
   private readonly maxBufferBytes: number | undefined;
+  private readonly maxStallMs: number | undefined;
   /** Metadata writes under way; {@link settle} waits for them. */
   private readonly writes = new Set<Promise<void>>();
 
@@ -101,6 +104,7 @@ export class Recordings {
     this.maxAgeMs = opts.maxAgeMs ?? 0;
     this.maxTotalBytes = opts.maxTotalBytes ?? 0;
     this.maxBufferBytes = opts.maxBufferBytes;
+    this.maxStallMs = opts.maxStallMs;
   }
 
   /** Makes the folder if it is missing. */
@@ -115,6 +119,7 @@ export class Recordings {
     const recorder = new SessionRecorder({
       path: join(this.dir, file), keys: spec.keys === true, policy: spec.policy ?? 'best-effort',
       ...(this.maxBufferBytes === undefined ? {} : { maxBufferBytes: this.maxBufferBytes }),
+      ...(this.maxStallMs === undefined ? {} : { maxStallMs: this.maxStallMs }),
     });
     const startedAt = Date.now();
     const started = this.track(this.registry.recordings.started({

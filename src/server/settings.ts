@@ -13,6 +13,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { CLIENT_LIMIT_DEFAULTS } from '../tunnel/options.js';
+import { DEFAULT_MAX_STALL_MS as DEFAULT_RECORDING_MAX_WAIT_MS } from '../tunnel/recording/writer.js';
 import {
   GUACD_LOG_LEVELS, MIN_ADMIN_KEY_LENGTH, MIN_SECRET_LENGTH, parseAddresses, parseCount, parseDatabase, parseFolder,
   parseGuacdList, parseHandshakeRate, parseHost, parseKey, parseMetricsListen, parseOneOf, parsePath, parsePort,
@@ -72,6 +73,8 @@ export interface Settings {
   recordingMaxAgeMs: number;
   /** Oldest recordings are deleted while all take more than this many MiB; 0 = no cap. */
   recordingMaxMiB: number;
+  /** How long (ms) a session may wait for a recordings disk that fell behind; 0 = never (the recording stops instead). */
+  recordingMaxWaitMs: number;
 }
 
 /** Name of a setting. */
@@ -166,6 +169,9 @@ export const SETTINGS: readonly SettingDef[] = Object.freeze([
     doc: 'Recordings that started longer ago are deleted (checked every minute).', parse: parseSeconds, fallback: () => 0 }),
   def({ name: 'recordingMaxMiB', flag: 'recording-max-mib', env: 'GATEWAY_RECORDING_MAX_MIB', arg: 'MIB', default: '0 (no cap)',
     doc: 'The oldest recordings are deleted while all together take more than this.', parse: parseCount, fallback: () => 0 }),
+  def({ name: 'recordingMaxWaitMs', flag: 'recording-max-wait', env: 'GATEWAY_RECORDING_MAX_WAIT', arg: 'SECONDS', default: '2',
+    doc: 'A session whose recordings disk fell behind waits this long for it, then its recording is given up; 0: never wait (the recording stops once 8 MiB wait).',
+    parse: parseSeconds, fallback: () => DEFAULT_RECORDING_MAX_WAIT_MS }),
 ]);
 
 const BY_NAME = new Map(SETTINGS.map((s) => [s.name, s]));

@@ -116,6 +116,14 @@ describe('configuration', () => {
       assert.throws(() => serveSettings({}, { GATEWAY_GUACD: bad }), (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && message.test(e.message), bad);
     }
     assert.equal(serveSettings({ drain: '30' }).drainMs, 30_000);
+    // How long a session waits for a recordings disk that fell behind: 2 s unless set; 0 never waits.
+    assert.equal(serveSettings({}).recordingMaxWaitMs, 2000);
+    assert.equal(serveSettings({ 'recording-max-wait': '0' }).recordingMaxWaitMs, 0);
+    assert.equal(serveSettings({}, { GATEWAY_RECORDING_MAX_WAIT: '10' }).recordingMaxWaitMs, 10_000);
+    for (const bad of ['-1', '1.5', 'soon']) {
+      assert.throws(() => serveSettings({ 'recording-max-wait': bad }),
+        (e: unknown) => isGuacError(e, 'GUAC_CONFIG_INVALID') && /--recording-max-wait must be a whole number of seconds/.test(e.message), bad);
+    }
     assert.equal(serveSettings({ port: '0' }).port, 0);
     assert.equal(serveSettings({}).port, 8080);
     assert.equal(serveSettings({}).host, '127.0.0.1');

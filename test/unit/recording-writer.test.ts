@@ -248,6 +248,30 @@ describe('recording writer', () => {
     assert.equal((await w.end()).complete, false);
   });
 
+  it('with maxStallMs 0 it never asks to wait: past half its bound it keeps taking bytes, and stops at the bound', async () => {
+    assert.throws(() => new RecordingWriter({ path: file(), maxStallMs: -1 }), RangeError);
+    const disk = slowDisk(join(dir, `fifo${++n}`));
+    const w = new RecordingWriter({ path: disk.path, flags: 'w', maxBufferBytes: 512 << 10, maxStallMs: 0 });
+    const faults: GuacError[] = [];
+    w.on('fault', (e: GuacError) => faults.push(e));
+    try {
+      await w.opened;
+      const piece = Buffer.alloc(16 << 10, 0x63);
+      await stallIoThread(w, piece);
+      while (w.write(piece)) {
+        assert.equal(w.backlogged, false, `never backlogged (${w.pending} waiting)`);
+        assert.ok(w.pending <= 512 << 10);
+      }
+      assert.deepEqual(faults.map((f) => f.code), ['GUAC_RECORDING_OVERRUN'], 'stopped at the bound, as before the wait existed');
+      let resumed = false;
+      w.whenDrained(() => { resumed = true; });
+      assert.equal(resumed, true, 'whenDrained answers at once');
+    } finally {
+      await disk.close();
+    }
+    assert.equal((await w.end()).complete, false);
+  });
+
   it('names a missing folder', async () => {
     const w = new RecordingWriter({ path: join(dir, 'no-such-folder', 'x.guac') });
     await w.opened;

@@ -34,9 +34,15 @@ export interface RecordingWriterOptions {
   maxBufferBytes?: number;
   /** `open` flags (default `wx`: never over an existing file); the bench writes into a FIFO with `w`. */
   flags?: string;
-  /** Longest wait for the disk to drain the queue once backlogged before the recording gives up (default 2000 ms). */
+  /**
+   * Longest wait for the disk to drain the queue once backlogged before the recording gives up (default
+   * {@link DEFAULT_MAX_STALL_MS}); 0: never backlogged, the recording stops once `maxBufferBytes` wait.
+   */
   maxStallMs?: number;
 }
+
+/** How long a session waits, by default, for a recording's disk that fell behind. */
+export const DEFAULT_MAX_STALL_MS = 2000;
 
 /** What {@link RecordingWriter.end} answers. */
 export interface WriteSummary {
@@ -228,7 +234,8 @@ export class RecordingWriter extends EventEmitter {
     this.maxBufferBytes = opts.maxBufferBytes ?? 8 << 20;
     this.highWater = Math.floor(this.maxBufferBytes / 2);
     this.lowWater = Math.floor(this.highWater / 4);
-    this.maxStallMs = opts.maxStallMs ?? 2000;
+    this.maxStallMs = opts.maxStallMs ?? DEFAULT_MAX_STALL_MS;
+    if (!Number.isSafeInteger(this.maxStallMs) || this.maxStallMs < 0) throw new RangeError('maxStallMs must be a whole number of ms, 0 or more');
     this.opened = new Promise((resolve) => { this.openedDone = resolve; });
     this.id = io.attach(this);
     io.post({ op: 'open', id: this.id, path: opts.path, flags: opts.flags ?? 'wx', counter: this.done.buffer as SharedArrayBuffer });
@@ -246,7 +253,7 @@ export class RecordingWriter extends EventEmitter {
 
   /** More than half the bound waits for the disk: the caller should stop feeding it ({@link whenDrained}). */
   get backlogged(): boolean {
-    return this.fault === undefined && !this.ending && this.handed - this.readDone() > this.highWater;
+    return this.maxStallMs > 0 && this.fault === undefined && !this.ending && this.handed - this.readDone() > this.highWater;
   }
 
   /**
