@@ -16,7 +16,7 @@ import { GuacError } from '../../src/protocol/errors.js';
 import { Parser } from '../../src/protocol/parser.js';
 import { RecordingWriter, SessionRecorder, syncTime } from '../../src/tunnel/recording/index.js';
 import { mountTmpfs as tmpfs, unmountTmpfs as unmount } from '../helpers/tmpfs.js';
-import { slowDisk } from '../helpers/fifo.js';
+import { slowDisk, type SlowDisk } from '../helpers/fifo.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rec-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,6 +44,29 @@ async function stallIoThread(w: RecordingWriter, piece: Buffer): Promise<number>
   // Past the 5 ms hand-over tick, and long enough for the thread to write what fits.
   await new Promise((resolve) => setTimeout(resolve, 200));
   return sent;
+}
+
+/**
+ * A writer with a 512 KiB bound into a FIFO the test reads or not (its faults kept), open and with its
+ * I/O thread already blocked on the full pipe; after `body` the FIFO's reader is dropped, which fails a
+ * write still blocked (EPIPE), so the file can be closed. Returns the writer.
+ */
+async function onSlowDisk(
+  opts: { maxStallMs?: number },
+  body: (w: RecordingWriter, disk: SlowDisk, faults: GuacError[], sent: number, piece: Buffer) => Promise<void>,
+): Promise<RecordingWriter> {
+  const disk = slowDisk(join(dir, `fifo${++n}`));
+  const w = new RecordingWriter({ path: disk.path, flags: 'w', maxBufferBytes: 512 << 10, ...opts });
+  const faults: GuacError[] = [];
+  w.on('fault', (e: GuacError) => faults.push(e));
+  try {
+    await w.opened;
+    const piece = Buffer.alloc(16 << 10, 0x61);
+    await body(w, disk, faults, await stallIoThread(w, piece), piece);
+  } finally {
+    await disk.close();
+  }
+  return w;
 }
 
 describe('session recorder format', () => {
@@ -190,12 +213,7 @@ describe('recording writer', () => {
   });
 
   it('past half its bound it is backlogged; whenDrained answers once the I/O thread is down to a quarter of that', async () => {
-    const disk = slowDisk(join(dir, `fifo${++n}`));
-    const w = new RecordingWriter({ path: disk.path, flags: 'w', maxBufferBytes: 512 << 10 });
-    try {
-      await w.opened;
-      const piece = Buffer.alloc(16 << 10, 0x61);
-      let sent = await stallIoThread(w, piece);
+    await onSlowDisk({}, async (w, disk, _faults, sent, piece) => {
       while (!w.backlogged) {
         assert.equal(w.write(piece), true);
         sent += piece.length;
@@ -218,20 +236,12 @@ describe('recording writer', () => {
       const r = await w.end();
       assert.deepEqual([r.complete, r.size], [true, sent]);
       assert.equal(disk.read, sent);
-    } finally {
-      await disk.close();
-    }
+    });
   });
 
   it('a disk that takes nothing for maxStallMs stops the recording (overrun) and lets the waiter go', async () => {
-    const disk = slowDisk(join(dir, `fifo${++n}`));
-    const w = new RecordingWriter({ path: disk.path, flags: 'w', maxBufferBytes: 512 << 10, maxStallMs: 300 });
-    const faults: GuacError[] = [];
-    w.on('fault', (e: GuacError) => faults.push(e));
-    try {
-      await w.opened;
-      await stallIoThread(w, Buffer.alloc(16 << 10, 0x62));
-      while (!w.backlogged) w.write(Buffer.alloc(16 << 10, 0x62));
+    const w = await onSlowDisk({ maxStallMs: 300 }, async (w, _disk, faults, _sent, piece) => {
+      while (!w.backlogged) w.write(piece);
       const t0 = Date.now();
       const resumed = await new Promise<number>((resolve) => w.whenDrained(() => resolve(Date.now() - t0)));
       assert.ok(resumed >= 250 && resumed < 5000, `let go after about maxStallMs (${resumed} ms)`);
@@ -241,23 +251,13 @@ describe('recording writer', () => {
       let again = false;
       w.whenDrained(() => { again = true; });
       assert.equal(again, true, 'answered at once once stopped');
-    } finally {
-      // Dropping the reader fails the I/O thread's blocked write (EPIPE): the file can be closed.
-      await disk.close();
-    }
+    });
     assert.equal((await w.end()).complete, false);
   });
 
   it('with maxStallMs 0 it never asks to wait: past half its bound it keeps taking bytes, and stops at the bound', async () => {
     assert.throws(() => new RecordingWriter({ path: file(), maxStallMs: -1 }), RangeError);
-    const disk = slowDisk(join(dir, `fifo${++n}`));
-    const w = new RecordingWriter({ path: disk.path, flags: 'w', maxBufferBytes: 512 << 10, maxStallMs: 0 });
-    const faults: GuacError[] = [];
-    w.on('fault', (e: GuacError) => faults.push(e));
-    try {
-      await w.opened;
-      const piece = Buffer.alloc(16 << 10, 0x63);
-      await stallIoThread(w, piece);
+    const w = await onSlowDisk({ maxStallMs: 0 }, async (w, _disk, faults, _sent, piece) => {
       while (w.write(piece)) {
         assert.equal(w.backlogged, false, `never backlogged (${w.pending} waiting)`);
         assert.ok(w.pending <= 512 << 10);
@@ -266,9 +266,7 @@ describe('recording writer', () => {
       let resumed = false;
       w.whenDrained(() => { resumed = true; });
       assert.equal(resumed, true, 'whenDrained answers at once');
-    } finally {
-      await disk.close();
-    }
+    });
     assert.equal((await w.end()).complete, false);
   });
 
