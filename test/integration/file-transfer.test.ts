@@ -18,6 +18,7 @@ import { forEachGuacd } from '../helpers/guacd-matrix.js';
 import { parseSamples, sample } from '../helpers/prometheus.js';
 import { sha256, sftpDir, type SftpDir } from '../helpers/sftp-dir.js';
 import { startTestGateway, TunnelClient, type TestGateway } from '../helpers/ws-client.js';
+import { withRdp } from '../helpers/rdp-lock.js';
 
 const SECRET = 'file-transfer-test-secret-0123456789';
 
@@ -342,7 +343,7 @@ forEachGuacd((guacd: GuacdInstance) => {
   });
 
   describe('RDP drive', () => {
-    it('uploads into and downloads from the drive guacd keeps for the session (drive-path)', async () => {
+    it('uploads into and downloads from the drive guacd keeps for the session (drive-path)', { timeout: 240_000 }, async () => withRdp(async () => {
       g ??= await gateway();
       const drive = join(tmpdir(), `gg-rdp-drive-${randomBytes(4).toString('hex')}`);
       mkdirSync(drive);
@@ -371,7 +372,7 @@ forEachGuacd((guacd: GuacdInstance) => {
       // Leave with `disconnect` so guacd lets the RDP server go now (freerdp-shadow serves one client at a time).
       c.send('disconnect');
       await c.waitClosed();
-    });
+    }));
   });
 
   describe('faults', () => {

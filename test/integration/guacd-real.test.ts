@@ -16,6 +16,7 @@ import { GuacdClient, type HandshakeOptions, type HandshakeResult, type Instruct
 import { testLogger } from '../helpers/log.js';
 import { freePort, loadTestEnv, readPrivateKey, waitFor, type GuacdInstance } from '../helpers/env.js';
 import { atLeast, forEachGuacd } from '../helpers/guacd-matrix.js';
+import { withRdp } from '../helpers/rdp-lock.js';
 
 const opts = (timeout: number) => ({ timeout });
 
@@ -302,12 +303,19 @@ forEachGuacd((g) => {
     assert.equal(s.seen.some((i) => i.opcode === 'error'), false);
   });
 
-  test('RDP reaches ready and draws', opts(90_000), async () => {
+  test('RDP reaches ready and draws', opts(180_000), async () => {
     const env = loadTestEnv();
-    const s = await Session.open(g, { protocol: 'rdp', params: env.rdp.params, width: 1024, height: 768 });
-    const img = await s.next(isImage, 'an img instruction', 30_000);
-    await s.next((i) => i.opcode === 'end' && i.args[0] === img.args[0], 'the end of the image stream');
-    assert.equal(s.seen.some((i) => i.opcode === 'error'), false);
+    await withRdp(async () => {
+      const s = await Session.open(g, { protocol: 'rdp', params: env.rdp.params, width: 1024, height: 768 });
+      try {
+        const img = await s.next(isImage, 'an img instruction', 30_000);
+        await s.next((i) => i.opcode === 'end' && i.args[0] === img.args[0], 'the end of the image stream');
+        assert.equal(s.seen.some((i) => i.opcode === 'error'), false);
+      } finally {
+        // Let the RDP server go before the lock does.
+        await s.client.close();
+      }
+    });
   });
 
   test('telnet reaches ready, logs in, and typed keys run a command', opts(90_000), async () => {

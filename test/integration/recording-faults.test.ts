@@ -179,7 +179,9 @@ describe('recording faults in live sessions', { timeout: 120_000 }, () => {
       c.ws.close();
       const r = await results[0]!;
       assert.equal(r.complete, true, 'every byte relayed is in the recording');
-      assert.equal(r.size, disk.read, 'the disk got the whole file');
+      // The file is closed; the reader may still be taking its last bytes.
+      await waitFor(() => disk.read >= r.size || undefined, { what: 'the disk to read the whole file' });
+      assert.equal(disk.read, r.size, 'the disk got the whole file');
       assert.ok(recorders[0]!.stalledMs >= 900, `the session waited through the stall (${Math.round(recorders[0]!.stalledMs)} ms)`);
       const m = parseSamples(await metrics.registry.metrics());
       assert.equal(sample(m, 'guacamole_gateway_recordings_total', { result: 'complete' }), 1);
