@@ -91,6 +91,16 @@ export interface TestEnv {
   pids: Record<string, number>;
 }
 
+/** The process `pid` runs (signal 0: no signal sent, only the check). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The repository root: the nearest folder above this file with a package.json (works from `dist/test/helpers` too). */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

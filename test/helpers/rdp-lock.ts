@@ -9,18 +9,9 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from './env.js';
+import { processAlive, repoRoot } from './env.js';
 
 const LOCK = join(repoRoot(), '.test-env', 'rdp.lock');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function tryLock(): boolean {
   try {
@@ -28,7 +19,7 @@ function tryLock(): boolean {
   } catch {
     const holder = Number(readFileSync(join(LOCK, 'pid'), { encoding: 'utf8', flag: 'r' }).trim() || NaN);
     // A holder that died without letting go (or had not written its pid yet: then wait).
-    if (Number.isSafeInteger(holder) && !alive(holder)) rmSync(LOCK, { recursive: true, force: true });
+    if (Number.isSafeInteger(holder) && !processAlive(holder)) rmSync(LOCK, { recursive: true, force: true });
     return false;
   }
   writeFileSync(join(LOCK, 'pid'), String(process.pid));

@@ -18,7 +18,7 @@ import { parseHostPort } from '../../src/server/config.js';
 import { clientLimits, readSettings, SETTINGS } from '../../src/server/settings.js';
 import { resolveStaticPath } from '../../src/server/static.js';
 import { openToken } from '../../src/tunnel/token.js';
-import { loadTestEnv, waitFor, type TestEnv } from '../helpers/env.js';
+import { loadTestEnv, processAlive, waitFor, type TestEnv } from '../helpers/env.js';
 import { TunnelClient } from '../helpers/ws-client.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -88,15 +88,6 @@ function startCli(args: string[], extraEnv: Record<string, string> = {}): Child 
 /** serve's settings from flags (by flag name) and an environment. */
 function serveSettings(flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) {
   return readSettings(SETTINGS.map((s) => s.name), flags, env);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('configuration', () => {

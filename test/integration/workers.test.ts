@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { STATUS } from '../../src/protocol/status.js';
-import { freePort, loadTestEnv, repoRoot, waitFor } from '../helpers/env.js';
+import { freePort, loadTestEnv, processAlive, repoRoot, waitFor } from '../helpers/env.js';
 import { parseSamples, sample } from '../helpers/prometheus.js';
 import { postgresFixture, sqliteFixture, type FixtureFactory } from '../helpers/registry.js';
 import { startChild, startServe, type ServeRun } from '../helpers/serve.js';
@@ -387,15 +387,7 @@ describe('serve --workers 2: the primary killed', { timeout: 120_000 }, () => {
     const client = await openSsh(serve.port, gwEnv);
     await serve.kill();
     assert.equal((await client.waitClosed(15_000)).reason, String(STATUS.SESSION_CLOSED.guac));
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await waitFor(() => pids.every((pid) => !alive(pid)), { what: 'both workers to exit', timeoutMs: 15_000 });
+    await waitFor(() => pids.every((pid) => !processAlive(pid)), { what: 'both workers to exit', timeoutMs: 15_000 });
     const db = new Database(join(dataDir, 'gateway.db'), { readonly: true });
     try {
       const row = db.prepare('SELECT ended_at, status FROM sessions WHERE id = ?').get(client.uuid) as { ended_at: number | null; status: number };
