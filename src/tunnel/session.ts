@@ -105,6 +105,14 @@ const enum Hold {
   Backlog = 2,
 }
 
+/** Why guacd's socket is not being read. */
+const enum GuacdHold {
+  /** More than the high-water mark waits for the browser. */
+  Backlog = 1,
+  /** The recording's disk is behind (recording/writer.ts: a short, bounded wait). */
+  Recording = 2,
+}
+
 /**
  * The session signal's reason once it ended. One value for every session: it
  * is read, never changed, and a fresh error per close (its stack captured)
@@ -148,8 +156,8 @@ export class TunnelSession implements SessionHandle {
    * browser reading (a drain) shows it alive.
    */
   private backlogged = false;
-  /** guacd is not read while the recording's disk catches up (recording/writer.ts: a short, bounded wait). */
-  private recordingHeld = false;
+  /** Why guacd is not read ({@link GuacdHold} bits): its socket is paused while any is set. */
+  private guacdHolds = 0;
   /** The smallest backlog seen since it went over the mark: only going below it is the browser taking bytes. */
   private backlogLow = 0;
   /** The browser sent at least one instruction (pings included). */
@@ -331,7 +339,7 @@ export class TunnelSession implements SessionHandle {
     if (buffered <= this.host.options.limits.lowWaterBytes) {
       this.backlogged = false;
       this.stats.guacdPaused = false;
-      if (!this.recordingHeld) this.socket?.resume();
+      this.releaseGuacd(GuacdHold.Backlog);
       this.releaseInput(Hold.Backlog);
     }
   }
@@ -516,14 +524,9 @@ export class TunnelSession implements SessionHandle {
     if (ended) this.guacdGone();
     if (this.life.phase !== 'open') return;
     // A browser already backlogged (pings while connecting) keeps guacd paused until it drains.
-    if (this.backlogged) {
-      this.stats.guacdPaused = true;
-      socket.pause();
-    } else if (this.recordingHeld) {
-      socket.pause();
-    } else {
-      socket.resume();
-    }
+    if (this.backlogged) this.stats.guacdPaused = true;
+    if (this.guacdHolds !== 0) socket.pause();
+    else socket.resume();
 
     const { idleTimeoutMs, maxSessionMs } = this.host.options;
     this.lastActivity = Date.now();
@@ -579,6 +582,17 @@ export class TunnelSession implements SessionHandle {
     }
   }
 
+  private holdGuacd(reason: GuacdHold): void {
+    if (this.guacdHolds === 0) this.socket?.pause();
+    this.guacdHolds |= reason;
+  }
+
+  private releaseGuacd(reason: GuacdHold): void {
+    if ((this.guacdHolds & reason) === 0) return;
+    this.guacdHolds &= ~reason;
+    if (this.guacdHolds === 0 && this.life.phase !== 'closed') this.socket?.resume();
+  }
+
   private holdInput(reason: Hold): void {
     if (this.inputHolds === 0) this.port.pauseInput();
     this.inputHolds |= reason;
@@ -603,7 +617,7 @@ export class TunnelSession implements SessionHandle {
     this.backlogLow = buffered;
     this.stats.guacdPaused = true;
     this.stats.guacdPauses++;
-    this.socket?.pause();
+    this.holdGuacd(GuacdHold.Backlog);
     this.holdInput(Hold.Backlog);
     this.log.debug({ buffered }, 'tunnel: browser backlogged, reading paused');
   }
@@ -656,7 +670,7 @@ export class TunnelSession implements SessionHandle {
       return;
     }
     this.checkBacklog();
-    if (recorder !== undefined && !this.recordingHeld && recorder.backlogged) this.waitForRecording(recorder);
+    if (recorder !== undefined && (this.guacdHolds & GuacdHold.Recording) === 0 && recorder.backlogged) this.waitForRecording(recorder);
   }
 
   /**
@@ -666,12 +680,8 @@ export class TunnelSession implements SessionHandle {
    * decides: the session goes on, or ends).
    */
   private waitForRecording(recorder: SessionRecorder): void {
-    this.recordingHeld = true;
-    this.socket?.pause();
-    recorder.whenDrained(() => {
-      this.recordingHeld = false;
-      if (this.life.phase !== 'closed' && !this.backlogged) this.socket?.resume();
-    });
+    this.holdGuacd(GuacdHold.Recording);
+    recorder.whenDrained(() => this.releaseGuacd(GuacdHold.Recording));
   }
 
   private readonly sendBytes = (data: Buffer): void => this.sendBrowser(data);
