@@ -68,3 +68,9 @@ export function cpuMs(pid: number): number {
     return NaN;
   }
 }
+
+/** This process's CPU time so far (user + system), ms. */
+export function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}

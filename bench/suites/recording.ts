@@ -10,7 +10,7 @@
 import { startStack, type Stack } from '../lib/stack.js';
 import { receive } from '../lib/client.js';
 import { measureTunnel, timedRuns, type TunnelResult } from './tunnel.js';
-import { cpuMs, median, round } from '../lib/stats.js';
+import { cpuMs, median, round, selfCpuMs } from '../lib/stats.js';
 import type { RecordingStats } from '../lib/gateways.js';
 
 export interface RecordingParams {
@@ -44,8 +44,6 @@ async function waitRecorded(stack: Stack): Promise<RecordingStats> {
   }
   throw new Error('the recording did not finish within 10 s of its session');
 }
-
-const selfCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 /** Timed runs per side in `pair` mode (one with `--quick`). */
 const PAIR_RUNS = 5;

@@ -16,7 +16,7 @@ import type WebSocket from 'ws';
 import { startStack, startStandIn } from '../lib/stack.js';
 import { openWs, msgBuffer, takeEarly } from '../lib/client.js';
 import { InstrReader } from '../lib/wire.js';
-import { cpuMs, median, nowMs, quantile, round, sleep } from '../lib/stats.js';
+import { cpuMs, median, nowMs, quantile, round, selfCpuMs, sleep } from '../lib/stats.js';
 import { STANDIN_TARGET } from '../lib/stack.js';
 import type { GatewayKind, Upstream } from '../lib/gateways.js';
 import type { StandInStats } from '../lib/standin.js';
@@ -43,7 +43,7 @@ export interface BurstResult {
   clientCpuMsPerSession: number;
   standInCpuMsPerSession: number;
   /** Every round, the median one reported above (by sessions/s). */
-  rounds: { sessionsPerSec: number; p50: number; p95: number; cpuMsPerSession: number; clientCpuMsPerSession: number; standInCpuMsPerSession: number }[];
+  rounds: Omit<BurstResult, 'n' | 'rounds'>[];
 }
 
 export interface SetupResult {
@@ -159,8 +159,6 @@ async function contender(kind: SetupKind): Promise<Contender> {
 }
 
 const WARM_BURSTS = 2;
-
-const selfCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 /** One burst of `n` through `c`, with the CPU each process spent on it; the sessions are closed and drained after. */
 async function burstRound(c: Contender, n: number): Promise<BurstResult['rounds'][number]> {
