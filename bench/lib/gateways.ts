@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { WebSocketServer } from 'ws';
 import { instr } from './wire.js';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { RecorderFactory } from '../../src/tunnel/recording/start.js';
 import type { SessionRecorder } from '../../src/tunnel/recording/recorder.js';
 
@@ -119,12 +119,23 @@ function stringParams(up: Upstream): Record<string, string> {
 }
 
 /**
+ * A fresh temporary folder, removed when this process exits: a bench child
+ * is stopped by a signal (proc.ts), not by `close`, and every run used to
+ * leave its registry or its recordings behind (7 GB in /dev/shm once).
+ */
+function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(process.env.BENCH_SCRATCH ?? tmpdir(), prefix));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
  * What `serve` runs, on a SQLite registry in a fresh temporary folder: one
  * connection, a wildcard grant, and a single-use registry token per session.
  */
 async function startRegistry(up: Upstream): Promise<RunningGateway> {
   const { openGateway } = await import('../../src/server/gateway.js');
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-registry-'));
+  const dataDir = scratchDir('bench-registry-');
   const gw = await openGateway({
     config: {
       dataDir, db: undefined, adminKey: randomBytes(24).toString('hex'), guacamoleLiteKey: undefined,
@@ -149,7 +160,6 @@ async function startRegistry(up: Upstream): Promise<RunningGateway> {
     },
     async close() {
       await gw.close();
-      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -238,10 +248,10 @@ async function startPipe(up: Upstream): Promise<RunningGateway> {
  */
 async function startRecording(up: Upstream, slow: boolean): Promise<RunningGateway> {
   const { SessionRecorder: Recorder } = await import('../../src/tunnel/recording/recorder.js');
-  // The stream is replayed as fast as the gateway takes it (hundreds of MB/s), faster than this machine's disk
-  // (about 300 MB/s): on a disk the recording would stop at its queue bound, which the slow-disk figure shows.
-  // The on/off figure measures the gateway's own cost, so it records into RAM (tmpfs) where there is one.
-  const dir = mkdtempSync(join(!slow && existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bench-rec-'));
+  // On the machine's disk, where a deployment keeps its recordings folder (the data dir), not in RAM: tmpfs
+  // costs the kernel more per byte written than the page cache of a disk's file system (46 against 25 ms of
+  // system time per 100 MB here), and a recording in tmpfs would be lost with the machine.
+  const dir = scratchDir('bench-rec-');
   let last: SessionRecorder | undefined;
   let written = 0;
   let finished = false;
@@ -277,7 +287,6 @@ async function startRecording(up: Upstream, slow: boolean): Promise<RunningGatew
     recording: () => ({ maxPending: last?.maxPending ?? 0, fault: last?.failed?.code, written, finished, stalls: last?.stalls ?? 0, stalledMs: Math.round(last?.stalledMs ?? 0) }),
     async close() {
       await gw.close();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -644,7 +644,7 @@ export class TunnelSession implements SessionHandle {
         return;
       }
       ends.push(bytes.byteOffset + end);
-      if (recorder !== undefined && opcode === 'sync') recorder.sync(bytes.subarray(start, end));
+      if (recorder !== undefined && opcode === 'sync') recorder.sync(bytes, start, end);
       if (opcode === 'error' && error === undefined) error = bytes.subarray(start, end);
       else if (opcode === 'disconnect') this.guacdDone = true;
       // The first frame, or guacd asking the user for credentials (then the frame waits on them).

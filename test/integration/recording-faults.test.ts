@@ -129,10 +129,13 @@ describe('recording faults in live sessions', { timeout: 120_000 }, () => {
 
   describe('a disk that falls behind (a FIFO the test reads, or not)', () => {
     /**
-     * Ten seconds of fresh screens (guacd sends what changed each frame: a one-shot `seq` is coalesced into a
-     * few frames, a loop that prints new lines every 30 ms is not): hundreds of KB.
+     * Ten seconds of fresh screens (guacd sends what changed each frame: a one-shot print is coalesced into a
+     * few frames, a loop that prints new lines every 30 ms is not). Random text, which guacd's images cannot
+     * shrink much, is past the 128 KiB that make the session wait within a second. Lines of numbers made about
+     * 190 KB in the whole ten seconds, barely past it: a change in how the pipe took the writes was enough to
+     * stay under it.
      */
-    const SCREENFULS = 'for i in $(seq 1 300); do seq $((i*1000)) $((i*1000+60)); sleep 0.03; done';
+    const SCREENFULS = 'for i in $(seq 1 300); do head -c 1500 /dev/urandom | base64 -w 100; sleep 0.03; done';
 
     /**
      * A gateway recording into a FIFO with a 256 KiB bound: the session waits once 128 KiB wait for the disk

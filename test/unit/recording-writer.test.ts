@@ -116,6 +116,16 @@ describe('session recorder format', () => {
     assert.equal(syncTime(Buffer.from('4.sync,13.1733000000000,1.2;')), 1733000000000);
     assert.equal(syncTime(Buffer.from('4.sync;')), undefined);
     assert.equal(syncTime(Buffer.from('4.sync,3.abc;')), undefined);
+    // Within a larger read, by offsets; never past the end given.
+    const read = Buffer.from('4.size,1.0;4.sync,10.1005000123,1.0;5.mouse');
+    const at = read.indexOf('4.sync');
+    assert.equal(syncTime(read, at, read.indexOf(';', at) + 1), 1005000123);
+    assert.equal(syncTime(read, at, at + 16), undefined);
+    assert.equal(syncTime(Buffer.from('4.sync,0.;')), undefined);
+    assert.equal(syncTime(Buffer.from('4.sync,17.12345678901234567;')), undefined);
+    assert.equal(syncTime(Buffer.from('4.sync,16.9999999999999999;')), undefined, 'past 2^53: not a time');
+    assert.equal(syncTime(Buffer.from('4.sync,2.1x;')), undefined);
+    assert.equal(syncTime(Buffer.from('4.sync,x.12;')), undefined);
   });
 });
 

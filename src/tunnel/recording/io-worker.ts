@@ -1,11 +1,11 @@
 /**
  * The recordings' file I/O and hashing, on a thread of its own so the
- * relay's thread only copies bytes into shared slabs. One worker serves
+ * relay's thread only copies bytes into slabs, which it moves here. One worker serves
  * every recording of the process; messages name the recording by a number.
  * Writes are synchronous here (this thread does nothing else), in the
  * order they were sent. What is done is added to a counter the writer
- * shares (its bound reads it at once); each write is also acknowledged, so
- * that the writer can reuse the slab it came from. After a fault a
+ * shares (its bound reads it at once); each write is also acknowledged,
+ * moving its slab back for the writer's next ones. After a fault a
  * recording's writes are dropped (and still counted and acknowledged).
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
@@ -15,13 +15,15 @@ import { parentPort } from 'node:worker_threads';
 /** What the writer sends. */
 export type IoRequest =
   | { op: 'open'; id: number; path: string; flags: string; counter: SharedArrayBuffer }
+  /** `bytes` is a view of a slab transferred with the message. */
   | { op: 'write'; id: number; bytes: Uint8Array }
   | { op: 'end'; id: number };
 
 /** What the worker answers. */
 export type IoReply =
   | { op: 'opened'; id: number }
-  | { op: 'written'; id: number }
+  /** `slab`: the written slab, transferred back. */
+  | { op: 'written'; id: number; slab: ArrayBuffer }
   | { op: 'fault'; id: number; code: string; message: string }
   | { op: 'ended'; id: number; size: number; sha256: string };
 
@@ -77,7 +79,8 @@ port.on('message', (m: IoRequest) => {
     }
     // The counter first: the writer's bound reads it without waiting for this reply to cross threads.
     Atomics.add(file.done, 0, BigInt(m.bytes.length));
-    send({ op: 'written', id: m.id });
+    const slab = m.bytes.buffer as ArrayBuffer;
+    port.postMessage({ op: 'written', id: m.id, slab } satisfies IoReply, [slab]);
     return;
   }
   files.delete(m.id);

@@ -1,11 +1,11 @@
 /**
  * Appends a recording to its file without the relay ever waiting on a write: the
- * relay's thread copies bytes into shared slabs (one allocation per 1 MiB,
- * never per relayed piece) and hands sealed pieces, when a slab is full or
- * on a shared tick, to the recordings' I/O thread (io-worker.ts), which writes them in
- * order and keeps a running sha256 of exactly the bytes that reached the
- * file, so the digest of an incomplete recording still matches what is on
- * disk. What waits is bounded by `maxBufferBytes`. The first fault (disk
+ * relay's thread copies bytes into slabs (pooled, one per 1 MiB at most,
+ * never one per relayed piece) and moves each slab, when it is full or on a
+ * shared tick, to the recordings' I/O thread (io-worker.ts) without a copy
+ * (transferred), which writes it, keeps a running sha256 of exactly the
+ * bytes that reached the file (the digest of an incomplete recording still
+ * matches what is on disk) and gives the slab back. What waits is bounded by `maxBufferBytes`. The first fault (disk
  * full, folder missing, permission denied, queue overrun) stops the writer
  * for good: it emits `fault` once and answers every later write with false.
  *
@@ -57,50 +57,46 @@ export interface WriteSummary {
 }
 
 /**
- * Small writes are copied into shared slabs of at most this size (1 MiB: at 500 MB/s a session fills one
- * every 2 ms, and each full slab is one message to the I/O thread; 256 KiB slabs made that hand-over 15 ms
- * of the relay's CPU per 100 MB, 1 MiB ones 6.5); larger ones
- * into a shared buffer of their own. A slab is sized to what its session
- * writes in a turn (from MIN_SLAB_BYTES), and let go at the end of a turn that
- * used little of it: an idle recorded session holds no slab between its frames.
+ * Writes are copied into slabs of at most this size (1 MiB: at 500 MB/s a session fills one every 2 ms,
+ * and each slab is one message to the I/O thread; 256 KiB slabs made that hand-over 15 ms of the relay's
+ * CPU per 100 MB, 1 MiB ones 6.5). A slab is sized to what its session writes in a hand-over tick (from
+ * MIN_SLAB_BYTES), and leaves with the tick: an idle recorded session holds no slab between its frames.
+ *
+ * Slabs are plain memory moved between the threads, not shared memory: V8
+ * copies into a SharedArrayBuffer with relaxed atomics, byte by byte when
+ * the two sides are not equally aligned (a relayed piece starts anywhere),
+ * 10 times slower than the plain copy (22 against 2 ms per 100 MB); that
+ * copy was the largest part of what recording cost the relay's thread.
  */
 const SLAB_BYTES = 1024 * 1024;
 const MIN_SLAB_BYTES = 16 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-/** A buffer the I/O thread reads without a copy. */
-const shared = (n: number): Buffer => Buffer.from(new SharedArrayBuffer(n));
-
 /**
- * Slabs the I/O thread is done with, by size, for the next ones: fresh shared
- * memory is zeroed and page-faulted in, which cost about three times the copy
+ * Slabs the I/O thread gave back, by size, for the next ones: fresh memory
+ * is zeroed and page-faulted in, which cost about three times the copy
  * itself (75 against 20 ms per 100 MB here). At most this many bytes wait.
  */
 const POOL_MAX_BYTES = 8 << 20;
-const pool = new Map<number, Buffer[]>();
+const pool = new Map<number, ArrayBuffer[]>();
 let pooledBytes = 0;
 
 function takeSlab(size: number): Buffer {
   const slab = pool.get(size)?.pop();
-  if (slab === undefined) return shared(size);
+  if (slab === undefined) return Buffer.from(new ArrayBuffer(size));
   pooledBytes -= size;
-  return slab;
+  return Buffer.from(slab);
 }
 
-function giveSlab(slab: Buffer): void {
-  if (pooledBytes + slab.length > POOL_MAX_BYTES) return;
-  pooledBytes += slab.length;
-  let free = pool.get(slab.length);
-  if (free === undefined) pool.set(slab.length, (free = []));
+/** Only the slab sizes `write` asks for are kept (a buffer of a larger write's own size would not be asked for again). */
+function giveSlab(slab: ArrayBuffer): void {
+  const size = slab.byteLength;
+  if (size < MIN_SLAB_BYTES || size > SLAB_BYTES || (size & (size - 1)) !== 0 || pooledBytes + size > POOL_MAX_BYTES) return;
+  pooledBytes += size;
+  let free = pool.get(size);
+  if (free === undefined) pool.set(size, (free = []));
   free.push(slab);
-}
-
-/** A slab and the pieces of it the I/O thread has not written yet; back to the pool once retired and written. */
-interface SlabUse {
-  buf: Buffer;
-  inflight: number;
-  retired: boolean;
 }
 
 /**
@@ -136,9 +132,9 @@ const io = {
   writers: new Map<number, RecordingWriter>(),
   next: 1,
   inflight: 0,
-  post(m: IoRequest): void {
+  post(m: IoRequest, transfer?: ArrayBuffer[]): void {
     if (this.inflight++ === 0) this.worker!.ref();
-    this.worker!.postMessage(m);
+    this.worker!.postMessage(m, transfer);
   },
   answered(): void {
     if (--this.inflight === 0) this.worker?.unref();
@@ -200,16 +196,13 @@ export class RecordingWriter extends EventEmitter {
   private readonly done = new BigInt64Array(new SharedArrayBuffer(8));
   /** The last value read from `done`. */
   private doneSeen = 0;
-  /** The slab being filled: `[sealed, used)` is not yet handed to the I/O thread. */
+  /** The slab being filled, `used` bytes of it so far; it leaves whole (transferred) when handed over. */
   private slab: Buffer = EMPTY;
-  private slabUse: SlabUse | undefined;
-  /** The slab of each write handed over and not yet written, in order (undefined: a buffer of its own). */
-  private readonly inflight: (SlabUse | undefined)[] = [];
   private used = 0;
-  private sealed = 0;
   private flushing = false;
-  /** Bytes written since the last hand-over tick. */
+  /** Bytes written since the last hand-over tick, and in the last tick that had any. */
   private tickBytes = 0;
+  private lastTickBytes = 0;
   private ending = false;
   private fault: GuacError | undefined;
   private openedDone!: () => void;
@@ -307,22 +300,18 @@ export class RecordingWriter extends EventEmitter {
       return false;
     }
     if (length > SLAB_BYTES / 4) {
+      // Alone in a slab (or a buffer) of its own, handed over at once.
       this.seal();
-      const own = shared(length);
-      if (typeof bytes === 'string') own.write(bytes, 0, 'utf8');
-      else bytes.copy(own);
-      this.inflight.push(undefined);
-      io.post({ op: 'write', id: this.id, bytes: own });
+      this.slab = length <= SLAB_BYTES ? takeSlab(SLAB_BYTES) : Buffer.from(new ArrayBuffer(length));
+      this.used = typeof bytes === 'string' ? this.slab.write(bytes, 0, 'utf8') : bytes.copy(this.slab, 0);
+      this.seal();
     } else {
       if (this.slab.length - this.used < length) {
         this.seal();
-        this.retire();
         let size = MIN_SLAB_BYTES;
-        while (size < SLAB_BYTES && size < (this.tickBytes + length) * 4) size *= 2;
+        const need = (Math.max(this.tickBytes, this.lastTickBytes) + length) * 4;
+        while (size < SLAB_BYTES && size < need) size *= 2;
         this.slab = takeSlab(size);
-        this.slabUse = { buf: this.slab, inflight: 0, retired: false };
-        this.used = 0;
-        this.sealed = 0;
       }
       this.used += typeof bytes === 'string' ? this.slab.write(bytes, this.used, 'utf8') : bytes.copy(this.slab, this.used);
       if (!this.flushing) {
@@ -337,11 +326,11 @@ export class RecordingWriter extends EventEmitter {
     return true;
   }
 
-  /** The hand-over tick: what the slab took since the last one goes to the I/O thread. */
+  /** The hand-over tick: the slab goes to the I/O thread with what it took since the last one. */
   flush(): void {
     this.flushing = false;
     this.seal();
-    if (this.tickBytes * 16 < this.slab.length) this.release();
+    this.lastTickBytes = this.tickBytes;
     this.tickBytes = 0;
   }
 
@@ -351,7 +340,6 @@ export class RecordingWriter extends EventEmitter {
     this.drained();
     this.summary ??= (async () => {
       this.seal();
-      this.retire();
       const done = await new Promise<{ size: number; sha256: string }>((resolve) => {
         this.ended = resolve;
         io.post({ op: 'end', id: this.id });
@@ -373,8 +361,7 @@ export class RecordingWriter extends EventEmitter {
         break;
       case 'written': {
         this.readDone();
-        const use = this.inflight.shift();
-        if (use !== undefined && --use.inflight === 0 && use.retired) giveSlab(use.buf);
+        giveSlab(r.slab);
         if (this.drainWaiter !== undefined && this.handed - this.doneSeen <= this.lowWater) this.drained();
         break;
       }
@@ -394,36 +381,25 @@ export class RecordingWriter extends EventEmitter {
     this.ended?.({ size: 0, sha256: '' });
   }
 
-  /** Hands the slab's unsent bytes to the I/O thread (a view: the slab fills on after them). */
+  /** Moves the slab, with the bytes it took, to the I/O thread (transferred: this thread no longer sees it). */
   private seal(): void {
-    if (this.used === this.sealed || this.fault !== undefined) return;
-    io.post({ op: 'write', id: this.id, bytes: this.slab.subarray(this.sealed, this.used) });
-    this.inflight.push(this.slabUse);
-    if (this.slabUse) this.slabUse.inflight++;
-    this.sealed = this.used;
-  }
-
-  /** Lets the slab go (its handed-over pieces live on in the I/O thread's queue until written). */
-  private release(): void {
-    this.retire();
+    const slab = this.slab;
+    if (slab === EMPTY) return;
     this.slab = EMPTY;
+    const used = this.used;
     this.used = 0;
-    this.sealed = 0;
-  }
-
-  /** No more pieces come from the current slab: it goes back to the pool once the I/O thread has written them. */
-  private retire(): void {
-    const use = this.slabUse;
-    if (use === undefined) return;
-    this.slabUse = undefined;
-    use.retired = true;
-    if (use.inflight === 0) giveSlab(use.buf);
+    if (used === 0 || this.fault !== undefined) {
+      giveSlab(slab.buffer as ArrayBuffer);
+      return;
+    }
+    const ab = slab.buffer as ArrayBuffer;
+    io.post({ op: 'write', id: this.id, bytes: new Uint8Array(ab, slab.byteOffset, used) }, [ab]);
   }
 
   private stop(fault: GuacError): void {
     if (this.fault !== undefined) return;
     this.fault = fault;
-    this.release();
+    this.seal();
     this.emit('fault', fault);
     this.drained();
   }
