@@ -119,9 +119,10 @@ function stringParams(up: Upstream): Record<string, string> {
 }
 
 /**
- * A fresh temporary folder, removed when this process exits: a bench child
- * is stopped by a signal (proc.ts), not by `close`, and every run used to
- * leave its registry or its recordings behind (7 GB in /dev/shm once).
+ * A fresh temporary folder (in `BENCH_SCRATCH`, default the OS temp folder),
+ * removed when this process exits: a bench child is stopped by a signal
+ * (proc.ts), not by `close`, and every run used to leave its registry or its
+ * recordings behind (7 GB in /dev/shm once).
  */
 function scratchDir(prefix: string): string {
   const dir = mkdtempSync(join(process.env.BENCH_SCRATCH ?? tmpdir(), prefix));
