@@ -40,8 +40,11 @@ export interface RecordingStats {
   stalledMs: number;
 }
 
-/** Bytes per second the slow disk (a FIFO read at this pace) takes. */
-const SLOW_DISK_BPS = 1 << 20;
+/**
+ * Bytes per second the slow disk (a FIFO read at this pace) takes: 1 MB/s, under the 2 MiB in 2 s a disk must
+ * drain for a held session to go on (recording/writer.ts), so that the recording gives up once.
+ */
+const SLOW_DISK_BPS = 1e6;
 
 export type GatewayKind = 'ours' | 'registry' | 'lite' | 'pipe' | 'ours-rec' | 'ours-rec-slow';
 

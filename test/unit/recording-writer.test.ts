@@ -222,7 +222,7 @@ describe('recording writer', () => {
     assert.equal(w.failed, undefined);
   });
 
-  it('past half its bound it is backlogged; whenDrained answers once the I/O thread is down to a quarter of that', async () => {
+  it('past half its bound it is backlogged; whenDrained answers once the I/O thread is down to half of that', async () => {
     await onSlowDisk({}, async (w, disk, _faults, sent, piece) => {
       while (!w.backlogged) {
         assert.equal(w.write(piece), true);
@@ -240,7 +240,7 @@ describe('recording writer', () => {
         assert.ok(Date.now() < deadline, 'whenDrained never answered');
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
-      assert.ok(w.pending <= 64 << 10, `drained to a quarter of the high-water mark (${w.pending})`);
+      assert.ok(w.pending <= 128 << 10, `drained to half the high-water mark (${w.pending})`);
       assert.equal(w.failed, undefined);
       assert.equal(w.stalls, 1);
       const r = await w.end();
