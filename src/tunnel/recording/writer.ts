@@ -5,7 +5,8 @@
  * shared tick, to the recordings' I/O thread (io-worker.ts) without a copy
  * (transferred), which writes it, keeps a running sha256 of exactly the
  * bytes that reached the file (the digest of an incomplete recording still
- * matches what is on disk) and gives the slab back. What waits is bounded by `maxBufferBytes`. The first fault (disk
+ * matches what is on disk) and gives the slab back. What waits is bounded
+ * by `maxBufferBytes`. The first fault (disk
  * full, folder missing, permission denied, queue overrun) stops the writer
  * for good: it emits `fault` once and answers every later write with false.
  *
@@ -384,7 +385,10 @@ export class RecordingWriter extends EventEmitter {
     this.ended?.({ size: 0, sha256: '' });
   }
 
-  /** Moves the slab, with the bytes it took, to the I/O thread (transferred: this thread no longer sees it). */
+  /**
+   * Moves the slab, with the bytes it took, to the I/O thread (transferred: this thread no longer sees it).
+   * An empty slab, or any once the writer has stopped, goes back to the pool instead.
+   */
   private seal(): void {
     const slab = this.slab;
     if (slab === EMPTY) return;
