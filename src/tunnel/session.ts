@@ -150,12 +150,6 @@ export class TunnelSession implements SessionHandle {
   private readonly ends: number[] = [];
   /** Reasons ({@link Hold}) the browser's input is paused; paused while any. */
   private inputHolds = 0;
-  /**
-   * More than `highWaterBytes` wait for the browser: guacd and the browser
-   * are not read until it is down to `lowWaterBytes`; until then only the
-   * browser reading (a drain) shows it alive.
-   */
-  private backlogged = false;
   /** Why guacd is not read ({@link GuacdHold} bits): its socket is paused while any is set. */
   private guacdHolds = 0;
   /** The smallest backlog seen since it went over the mark: only going below it is the browser taking bytes. */
@@ -337,7 +331,6 @@ export class TunnelSession implements SessionHandle {
       this.lastHeard = Date.now();
     }
     if (buffered <= this.host.options.limits.lowWaterBytes) {
-      this.backlogged = false;
       this.stats.guacdPaused = false;
       this.releaseGuacd(GuacdHold.Backlog);
       this.releaseInput(Hold.Backlog);
@@ -524,7 +517,6 @@ export class TunnelSession implements SessionHandle {
     if (ended) this.guacdGone();
     if (this.life.phase !== 'open') return;
     // A browser already backlogged (pings while connecting) keeps guacd paused until it drains.
-    if (this.backlogged) this.stats.guacdPaused = true;
     if (this.guacdHolds !== 0) socket.pause();
     else socket.resume();
 
@@ -582,6 +574,15 @@ export class TunnelSession implements SessionHandle {
     }
   }
 
+  /**
+   * More than `highWaterBytes` wait for the browser: guacd and the browser
+   * are not read until it is down to `lowWaterBytes`; until then only the
+   * browser reading (a drain) shows it alive.
+   */
+  private get backlogged(): boolean {
+    return (this.guacdHolds & GuacdHold.Backlog) !== 0;
+  }
+
   private holdGuacd(reason: GuacdHold): void {
     if (this.guacdHolds === 0) this.socket?.pause();
     this.guacdHolds |= reason;
@@ -613,7 +614,6 @@ export class TunnelSession implements SessionHandle {
     this.stats.browserBuffered = buffered;
     if (buffered > this.stats.maxBrowserBuffered) this.stats.maxBrowserBuffered = buffered;
     if (buffered <= this.host.options.limits.highWaterBytes || this.backlogged) return;
-    this.backlogged = true;
     this.backlogLow = buffered;
     this.stats.guacdPaused = true;
     this.stats.guacdPauses++;
