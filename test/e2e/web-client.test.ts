@@ -166,6 +166,9 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
       await openTerminal(page, await sshToken());
       const { path, word } = tmpFile('ime');
       await run(page, `cat > ${path}`);
+      // The redirection makes the file as cat starts: the text then goes to cat, not to a shell still busy (one
+      // CI run timed out with no way to tell which side lost it).
+      await waitFor(async () => (await readIfExists(path)) !== undefined || undefined, { what: 'cat to start (the file made)' });
       // What an IME commits, or a phone's keyboard types: an input event carrying text, no keydown per character.
       // BMP only: guacd's terminal writes a Unicode keysym as UTF-8 only below U+10000 and ignores the rest
       // (emoji), whatever the client sends; those go through the clipboard panel instead.
@@ -173,10 +176,13 @@ forEachGuacd((version) => describe('web client through the gateway', { timeout: 
       await page.keyboard.insertText(text);
       await page.keyboard.press('Enter');
       await page.keyboard.press('Control+D');
+      let seen: string | undefined;
       const content = await waitFor(async () => {
-        const c = await readIfExists(path);
-        return c && c.includes('\n') ? c : undefined;
-      }, { what: 'the file cat writes' });
+        seen = await readIfExists(path);
+        return seen?.includes('\n') ? seen : undefined;
+      }, { what: 'the file cat writes' }).catch((err: Error) => {
+        throw new Error(`${err.message}; the file holds ${JSON.stringify(seen)}`);
+      });
       assert.equal(content, `${text}\n`);
     } finally {
       await page.close();
